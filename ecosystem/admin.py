@@ -1,0 +1,38 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from ecosystem.models import AuditEntry, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "kind", "is_active", "is_staff", "date_joined")
+    list_filter = ("kind", "is_active", "is_staff")
+    search_fields = ("username",)
+    ordering = ("username",)
+    fieldsets = (
+        (None, {"fields": ("username", "password", "kind")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "kind", "password1", "password2")}),
+    )
+    readonly_fields = ("last_login", "date_joined")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "action", "object_type", "object_id", "actor", "request_id")
+    list_filter = ("action", "object_type")
+    search_fields = ("=object_id", "=actor", "=request_id")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,86 @@
+"""``Idempotency-Key`` support for API views: mix ``IdempotentMixin`` into any POST view."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.http import HttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ecosystem.services.idempotency import (
+    StoredResponse,
+    idempotency_begin,
+    idempotency_complete,
+    idempotency_release,
+)
+
+HEADER = "Idempotency-Key"
+
+
+class _Replay(Exception):
+    def __init__(self, stored: StoredResponse) -> None:
+        self.stored = stored
+
+
+def caller_scope(request: Request) -> str:
+    """Keys belong to the calling OAuth client; unauthenticated routes key on the address."""
+    application = getattr(request.auth, "application", None)
+    if application is not None:
+        return f"client:{application.client_id}"
+    return f"anon:{request.META.get('REMOTE_ADDR', '')}"
+
+
+def body_fingerprint(request: Request) -> str:
+    canonical = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class IdempotentMixin:
+    """Claims the key after authentication and throttling, replays or stores the response."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        self._idempotency_record = None
+        key = request.headers.get(HEADER)
+        if request.method != "POST" or key is None:
+            return
+        claimed = idempotency_begin(
+            scope=caller_scope(request),
+            route=request.path,
+            key=key,
+            fingerprint=body_fingerprint(request),
+        )
+        if isinstance(claimed, StoredResponse):
+            raise _Replay(claimed)
+        self._idempotency_record = claimed
+
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, _Replay):
+            response = HttpResponse(
+                exc.stored.body, status=exc.stored.status, content_type=exc.stored.content_type
+            )
+            response["Idempotent-Replayed"] = "true"
+            return response
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        record = getattr(self, "_idempotency_record", None)
+        if record is None:
+            return response
+        self._idempotency_record = None
+        if isinstance(response, Response):
+            response.render()
+        if getattr(response, "streaming", False):
+            idempotency_release(record=record)
+            return response
+        idempotency_complete(
+            record=record,
+            status=response.status_code,
+            body=response.content,
+            content_type=response.get("Content-Type", ""),
+        )
+        return response

@@ -1,0 +1,5 @@
+from ecosystem.models.audit import AuditEntry
+from ecosystem.models.idempotency import IdempotencyRecord
+from ecosystem.models.users import User
+
+__all__ = ["AuditEntry", "IdempotencyRecord", "User"]

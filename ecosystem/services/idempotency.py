@@ -1,0 +1,101 @@
+"""Idempotency keys: the first response to a POST is kept and replayed to its retries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ecosystem.errors import ApplicationError, ConflictError
+from ecosystem.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKeyInvalid(ApplicationError):
+    code = "idempotency_key_invalid"
+    title = "The Idempotency-Key header is not valid."
+
+
+class IdempotencyKeyReused(ApplicationError):
+    status = 422
+    code = "idempotency_key_reused"
+    title = "This Idempotency-Key was used with a different request body."
+
+
+class IdempotencyInFlight(ConflictError):
+    code = "idempotency_in_flight"
+    title = "A request with this Idempotency-Key is still being processed."
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: bytes
+    content_type: str
+
+
+def _expiry_cutoff():
+    return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+
+
+def idempotency_begin(
+    *, scope: str, route: str, key: str, fingerprint: str
+) -> IdempotencyRecord | StoredResponse:
+    """Claim ``key`` for this request, or return the response to replay.
+
+    The claim commits on its own before the work starts, so a concurrent duplicate sees it
+    and gets 409 rather than doing the work twice.
+    """
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise IdempotencyKeyInvalid(f"Use 1 to {MAX_KEY_LENGTH} printable characters.")
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                return IdempotencyRecord.objects.create(
+                    scope=scope, route=route, key=key, fingerprint=fingerprint
+                )
+        except IntegrityError:
+            existing = IdempotencyRecord.objects.filter(scope=scope, route=route, key=key).first()
+        if existing is None:
+            continue  # purged between our insert and read: claim it again.
+        if existing.created_at < _expiry_cutoff():
+            existing.delete()
+            continue
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyKeyReused("Send a new Idempotency-Key for a different request.")
+        if existing.state == IdempotencyRecord.State.IN_FLIGHT:
+            raise IdempotencyInFlight("Retry after the first request has finished.")
+        return StoredResponse(
+            status=existing.response_status or 200,
+            body=bytes(existing.response_body or b""),
+            content_type=existing.response_content_type,
+        )
+    raise IdempotencyInFlight("Retry after the first request has finished.")
+
+
+def idempotency_complete(
+    *, record: IdempotencyRecord, status: int, body: bytes, content_type: str
+) -> None:
+    """Keep the response for replay; a server error releases the key so a retry can act."""
+    if status >= 500:
+        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        return
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        state=IdempotencyRecord.State.COMPLETED,
+        response_status=status,
+        response_body=body,
+        response_content_type=content_type,
+    )
+
+
+def idempotency_release(*, record: IdempotencyRecord) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk).delete()
+
+
+def idempotency_purge() -> int:
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=_expiry_cutoff()).delete()
+    return deleted

@@ -1,0 +1,47 @@
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+from django.views import defaults
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from ecosystem import health
+from ecosystem.errors import problem_response
+
+api_v1: list = []
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+]
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/o/"))
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return problem_response(
+            request,
+            status=404,
+            code="not_found",
+            title="No such resource.",
+            detail="Check the path; ids are opaque strings such as par_… or cus_….",
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return problem_response(
+            request,
+            status=500,
+            code="server_error",
+            title="Something went wrong on our side.",
+            detail="The error was logged; quote the instance id if you contact support.",
+        )
+    return defaults.server_error(request)

@@ -1,0 +1,75 @@
+"""Shared fixtures: a network guard, real-service requirements, builders."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.conf import settings
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_local(address: object) -> bool:
+    if isinstance(address, str | bytes):  # a unix socket path
+        return True
+    host = address[0] if isinstance(address, tuple) else None
+    if host in {"localhost", None}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class UnexpectedNetworkCall(AssertionError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to servers on this machine only; anything else is a bug in the test."""
+
+    def guarded(real: Callable) -> Callable:
+        def connect(sock: socket.socket, address: object) -> object:
+            if not _is_local(address):
+                raise UnexpectedNetworkCall(f"test tried to reach {address!r}")
+            return real(sock, address)
+
+        return connect
+
+    monkeypatch.setattr(socket.socket, "connect", guarded(_real_connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded(_real_connect_ex))
+
+
+def require_service(name: str, reachable: Callable[[], bool]) -> None:
+    """Skip when a server is missing locally; fail under REQUIRE_SERVICES=1 (CI)."""
+    if reachable():
+        return
+    message = f"{name} is not reachable"
+    if settings.REQUIRE_SERVICES:
+        pytest.fail(f"{message} and REQUIRE_SERVICES=1")
+    pytest.skip(message)
+
+
+def tcp_reachable(host: str, port: int) -> Callable[[], bool]:
+    def probe() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    return probe
+
+
+@pytest.fixture
+def mailbox(settings) -> Iterator[list]:
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox = []
+    yield mail.outbox

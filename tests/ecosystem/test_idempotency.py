@@ -1,0 +1,95 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from ecosystem.models import AuditEntry, IdempotencyRecord
+from ecosystem.services.idempotency import idempotency_purge
+from tests.ecosystem import urls
+
+pytestmark = pytest.mark.urls("tests.ecosystem.urls")
+
+
+def _post(client, body, key=None):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post("/api/test/things", body, content_type="application/json", **headers)
+
+
+def test_retry_with_same_key_and_body_replays_without_acting_again(db, client):
+    first = _post(client, {"name": "a", "count": 1}, key="k-1")
+    second = _post(client, {"count": 1, "name": "a"}, key="k-1")  # same body, other key order
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second["Idempotent-Replayed"] == "true"
+    assert AuditEntry.objects.filter(action="thing.create").count() == 1
+
+
+def test_same_key_with_a_different_body_is_422(db, client):
+    _post(client, {"name": "a", "count": 1}, key="k-2")
+    response = _post(client, {"name": "b", "count": 1}, key="k-2")
+    assert response.status_code == 422
+    assert response.json()["code"] == "idempotency_key_reused"
+    assert AuditEntry.objects.filter(action="thing.create").count() == 1
+
+
+def test_without_a_key_every_post_acts(db, client):
+    _post(client, {"name": "a", "count": 1})
+    _post(client, {"name": "a", "count": 1})
+    assert AuditEntry.objects.filter(action="thing.create").count() == 2
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_a_client_error_is_replayed_too(db, client):
+    first = _post(client, {"name": "a"}, key="k-3")
+    second = _post(client, {"name": "a"}, key="k-3")
+    assert first.status_code == second.status_code == 400
+    assert second.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("key", ["x" * 256, "bad\nkey"])
+def test_an_invalid_key_is_refused_and_nothing_is_done(db, client, key):
+    response = _post(client, {"name": "a", "count": 1}, key=key)
+    assert response.status_code == 400
+    assert response.json()["code"] == "idempotency_key_invalid"
+    assert not AuditEntry.objects.exists()
+
+
+def test_purge_removes_only_expired_keys(db, client, settings):
+    _post(client, {"name": "a", "count": 1}, key="fresh")
+    old = IdempotencyRecord.objects.get()
+    IdempotencyRecord.objects.filter(pk=old.pk).update(
+        created_at=old.created_at - __import__("datetime").timedelta(hours=25)
+    )
+    _post(client, {"name": "b", "count": 1}, key="new")
+    assert idempotency_purge() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_duplicate_gets_409_and_the_work_happens_once():
+    """Two real requests in two threads (each with its own connection and transactions)."""
+    entered, release = threading.Event(), threading.Event()
+    urls.gate.update(entered=entered, release=release)
+    body = {"name": "a", "count": 1}
+
+    def call():
+        try:
+            return _post(Client(), body, key="race").status_code
+        finally:
+            connection.close()
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first = pool.submit(call)
+            assert entered.wait(timeout=10), "the first request never started"
+            second = pool.submit(call).result(timeout=20)
+            release.set()
+            assert (first.result(timeout=20), second) == (201, 409)
+    finally:
+        urls.gate.update(entered=None, release=None)
+        release.set()
+    assert AuditEntry.objects.filter(action="thing.create").count() == 1
+    replay = _post(Client(), body, key="race")
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
