@@ -205,6 +205,12 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- OAuth 2 (django-oauth-toolkit) ---------------------------------------------------------
+# DOT's stock models; partner data hangs off them one-to-one rather than swapping them.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.integer("OAUTH_ACCESS_TOKEN_SECONDS", 600, minimum=60),
     # RFC 9700 (OAuth 2.0 Security BCP): adopt every compliant behaviour DOT offers.

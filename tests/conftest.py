@@ -73,3 +73,18 @@ def mailbox(settings) -> Iterator[list]:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     mail.outbox = []
     yield mail.outbox
+
+
+@pytest.fixture
+def partner_api(db):
+    """An authenticated API client for a fresh active partner: ``partner_api.partner``,
+    ``.partner_client`` and ``.token`` say who is calling."""
+    from tests.builders import api_client_for, make_client, make_token
+
+    client = make_client()
+    token, raw = make_token(client)
+    api = api_client_for(raw)
+    api.partner = client.partner
+    api.partner_client = client
+    api.token = token
+    return api

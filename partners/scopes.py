@@ -1,0 +1,26 @@
+"""The OAuth scopes partners' clients may hold (DESIGN.md, API contract)."""
+
+SCOPES: dict[str, str] = {
+    "partner:read": "Read this partner and its partnerships",
+    "customers:link": "Link customers and read link status",
+    "consent:read": "Read consents this partner is part of",
+    "consent:request": "Ask customers for consent",
+    "referrals:read": "Read referrals sent and received",
+    "referrals:write": "Send, answer and withdraw referrals",
+    "events:write": "Report customer activity events",
+    "rewards:read": "Read rewards and settlement statements",
+    "offers:read": "Read this partner's offers",
+    "offers:write": "Create and edit offers",
+    "offers:redeem": "Record offer redemptions",
+    "webhooks:manage": "Manage webhook endpoints, deliveries and the event log",
+}
+
+
+def parse_scopes(value: str) -> set[str]:
+    return {scope for scope in value.split() if scope}
+
+
+def format_scopes(scopes: set[str] | list[str]) -> str:
+    """Space-separated, in the canonical order above (stable for display and comparison)."""
+    wanted = set(scopes)
+    return " ".join(scope for scope in SCOPES if scope in wanted)
