@@ -271,5 +271,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
+# Mounts the no-op views under /bench/ that bench/ scripts measure. Never on in production.
+BENCHMARK_VIEWS = env.flag("BENCHMARK_VIEWS", False)
+
 # Tests run against real servers in CI; with this set, a missing server fails instead of skipping.
 REQUIRE_SERVICES = env.flag("REQUIRE_SERVICES", False)
