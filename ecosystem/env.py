@@ -62,6 +62,18 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}.")
         return number
 
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        value = self.raw(name)
+        if not value:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be a number, got {value!r}.") from None
+        if not minimum <= number <= maximum:
+            raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}.")
+        return number
+
     def csv(self, name: str, default: list[str] | None = None) -> list[str]:
         value = self.raw(name)
         if value is None:

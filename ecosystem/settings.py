@@ -226,6 +226,12 @@ OAUTH2_PROVIDER = {
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 
+# Access-token grant cache (partners/oauth/token_cache.py): shared tier lifetime, and how long
+# a process may trust its own copy (the bound on how late a revocation reaches it).
+TOKEN_CACHE_SECONDS = env.integer("TOKEN_CACHE_SECONDS", 300, minimum=1)
+TOKEN_CACHE_LOCAL_SECONDS = env.number("TOKEN_CACHE_LOCAL_SECONDS", 1.0, minimum=0, maximum=1)
+TOKEN_CACHE_LOCAL_MAX_ENTRIES = 10_000
+
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -115,3 +115,15 @@ def test_production_settings_pass_check_deploy():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_number_outside_its_range_fails():
+    with pytest.raises(ImproperlyConfigured, match="between 0 and 1"):
+        Env({"TOKEN_CACHE_LOCAL_SECONDS": "5"}).number(
+            "TOKEN_CACHE_LOCAL_SECONDS", 1.0, minimum=0, maximum=1
+        )
+
+
+def test_number_that_is_not_a_number_fails():
+    with pytest.raises(ImproperlyConfigured, match="must be a number"):
+        Env({"X": "fast"}).number("X", 1.0, minimum=0, maximum=1)

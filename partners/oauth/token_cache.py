@@ -1,0 +1,271 @@
+"""A two-tier cache of access-token grants, so a warm token check costs no query.
+
+Tier 1 is a dict in each process, trusted for at most ``TOKEN_CACHE_LOCAL_SECONDS`` (1 s):
+a revocation reaches every process within that time. Tier 2 is the shared Django cache
+(Redis in production), where a revocation takes effect on the very next request.
+
+An entry holds only what authorization needs: token, client and partner ids, scopes, expiry,
+and the *generation* of its client and its partner at the time it was filled. Anything that
+can withdraw a grant — revoking a token or client, changing a client's scopes, a partner's
+status — bumps the client's or partner's generation after commit (or deletes the token's
+entry); an entry whose generations are not the current ones is a miss.
+
+The fill closes the stale-write race: it reads the generations *before* a confirming database
+read. A suspension that commits after that read bumps the generation after we read it, so our
+entry is already stale when written; one that commits before it is seen by the read itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from oauth2_provider.models import AccessToken, Application
+
+from partners.models import Partner, PartnerClient
+
+_PREFIX = "oauth-grant"
+
+
+def token_key(checksum: str) -> str:
+    return f"{_PREFIX}:t:{checksum}"
+
+
+def _client_gen_key(client_id: str) -> str:
+    return f"{_PREFIX}:gc:{client_id}"
+
+
+def _partner_gen_key(partner_id: str) -> str:
+    return f"{_PREFIX}:gp:{partner_id}"
+
+
+def checksum_of(raw_token: str) -> str:
+    # DOT's own lookup checksum (TokenChecksumField), so entries and rows agree.
+    return hashlib.sha256(raw_token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a valid token allows, as cached. Never holds the raw token."""
+
+    token_id: int
+    application_id: int
+    client_id: str
+    partner_id: str
+    partner_slug: str
+    partner_name: str
+    scope: str
+    expires: float  # epoch seconds
+    client_gen: int
+    partner_gen: int
+
+    def as_access_token(self) -> AccessToken:
+        """A DOT AccessToken built without a query: is_valid, allow_scopes, scopes and
+        is_expired behave as on a loaded row; ``partner`` and ``partner_client_id`` say who
+        is calling."""
+        application = Application(id=self.application_id, client_id=self.client_id)
+        token = AccessToken(
+            id=self.token_id,
+            application=application,
+            scope=self.scope,
+            expires=datetime.fromtimestamp(self.expires, tz=UTC),
+        )
+        token._state.adding = False
+        application._state.adding = False
+        partner = Partner(
+            id=self.partner_id,
+            slug=self.partner_slug,
+            name=self.partner_name,
+            status=Partner.Status.ACTIVE,
+        )
+        partner._state.adding = False
+        token.partner = partner  # type: ignore[attr-defined]
+        token.partner_client_id = self.client_id  # type: ignore[attr-defined]
+        return token
+
+
+class _LocalTier:
+    """Per-process entries, trusted for a bounded time only."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Grant]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, checksum: str) -> Grant | None:
+        item = self._entries.get(checksum)
+        if item is None:
+            return None
+        stored_at, grant = item
+        if time.monotonic() - stored_at > settings.TOKEN_CACHE_LOCAL_SECONDS:
+            self._entries.pop(checksum, None)
+            return None
+        return grant
+
+    def put(self, checksum: str, grant: Grant) -> None:
+        with self._lock:
+            if len(self._entries) >= settings.TOKEN_CACHE_LOCAL_MAX_ENTRIES:
+                self._entries.clear()  # bounded memory; a burst of misses is cheap
+            self._entries[checksum] = (time.monotonic(), grant)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+local_tier = _LocalTier()
+
+
+def _current_generations(client_id: str, partner_id: str) -> tuple[int, int]:
+    """The current generations, initialised (never reset) when missing: a fresh value from
+    the clock, so an entry filled before an eviction can never match again."""
+    keys = [_client_gen_key(client_id), _partner_gen_key(partner_id)]
+    values = cache.get_many(keys)
+    for key in keys:
+        if key not in values:
+            cache.add(key, time.time_ns(), timeout=None)
+            values[key] = cache.get(key)
+    return int(values[keys[0]]), int(values[keys[1]])
+
+
+def _is_current(grant: Grant) -> bool:
+    values = cache.get_many([_client_gen_key(grant.client_id), _partner_gen_key(grant.partner_id)])
+    return (
+        values.get(_client_gen_key(grant.client_id)) == grant.client_gen
+        and values.get(_partner_gen_key(grant.partner_id)) == grant.partner_gen
+    )
+
+
+def cached_grant(checksum: str) -> Grant | None:
+    """A current, unexpired grant for this token from either tier, or None (a miss)."""
+    grant = local_tier.get(checksum)
+    if grant is None:
+        grant = cache.get(token_key(checksum))
+        if grant is None or not _is_current(grant):
+            return None
+        local_tier.put(checksum, grant)
+    if grant.expires <= time.time():
+        return None
+    return grant
+
+
+def _load_row(checksum: str) -> AccessToken | None:
+    return (
+        AccessToken.objects.select_related(
+            "application", "application__partner_client", "application__partner_client__partner"
+        )
+        .filter(token_checksum=checksum)
+        .first()
+    )
+
+
+def _grantable(token: AccessToken | None) -> bool:
+    if token is None or token.is_expired() or token.user_id is not None:
+        return False
+    client = getattr(token.application, "partner_client", None)
+    return bool(client and not client.is_revoked and client.partner.is_active)
+
+
+def load_token(raw_token: str) -> AccessToken | None:
+    """The access token for ``raw_token``: from the cache when warm, else from the database
+    (filling the cache when the token is currently good). The returned token carries
+    ``partner`` and ``partner_client_id``. A token that is not grantable (revoked client,
+    inactive partner) is returned uncached so the caller can say why it is refused."""
+    checksum = checksum_of(raw_token)
+    grant = cached_grant(checksum)
+    if grant is not None:
+        return grant.as_access_token()
+    token = _load_row(checksum)
+    if not _grantable(token):
+        return _annotated(token)
+    client = token.application.partner_client
+    client_gen, partner_gen = _current_generations(client.id, client.partner_id)
+    token = _load_row(checksum)  # confirm after reading the generations (see module doc)
+    if not _grantable(token):
+        return _annotated(token)
+    client = token.application.partner_client
+    grant = Grant(
+        token_id=token.id,
+        application_id=token.application_id,
+        client_id=client.id,
+        partner_id=client.partner_id,
+        partner_slug=client.partner.slug,
+        partner_name=client.partner.name,
+        scope=token.scope,
+        expires=token.expires.timestamp(),
+        client_gen=client_gen,
+        partner_gen=partner_gen,
+    )
+    timeout = min(settings.TOKEN_CACHE_SECONDS, max(1, int(grant.expires - time.time())))
+    cache.set(token_key(checksum), grant, timeout=timeout)
+    local_tier.put(checksum, grant)
+    return _annotated(token)
+
+
+def _annotated(token: AccessToken | None) -> AccessToken | None:
+    client = getattr(token.application, "partner_client", None) if token else None
+    if token is not None:
+        token.partner = client.partner if client else None  # type: ignore[attr-defined]
+        token.partner_client_id = client.id if client else None  # type: ignore[attr-defined]
+    return token
+
+
+# --- Invalidation -----------------------------------------------------------------------------
+# Receivers only keep the cache true, whichever path changed the row (services, admin, DOT's
+# revoke endpoint, cascades, cleartokens). They act after commit, so a rolled-back change
+# invalidates nothing and a committed one is never followed by a stale refill.
+
+
+def _bump(key: str) -> None:
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, time.time_ns(), timeout=None)
+    local_tier.clear()
+
+
+def client_generation_bump(client_id: str) -> None:
+    transaction.on_commit(lambda: _bump(_client_gen_key(client_id)))
+
+
+def partner_generation_bump(partner_id: str) -> None:
+    transaction.on_commit(lambda: _bump(_partner_gen_key(partner_id)))
+
+
+def _forget(checksum: str) -> None:
+    cache.delete(token_key(checksum))
+    local_tier.clear()
+
+
+@receiver(post_save, sender=Partner, dispatch_uid="token_cache_partner_saved")
+def _partner_saved(sender: Any, instance: Partner, created: bool, **kwargs: Any) -> None:
+    if not created:
+        partner_generation_bump(instance.pk)
+
+
+@receiver(post_save, sender=PartnerClient, dispatch_uid="token_cache_client_saved")
+def _client_saved(sender: Any, instance: PartnerClient, created: bool, **kwargs: Any) -> None:
+    if not created:
+        client_generation_bump(instance.pk)
+
+
+@receiver(post_delete, sender=PartnerClient, dispatch_uid="token_cache_client_deleted")
+def _client_deleted(sender: Any, instance: PartnerClient, **kwargs: Any) -> None:
+    client_generation_bump(instance.pk)
+
+
+@receiver(post_save, sender=AccessToken, dispatch_uid="token_cache_token_saved")
+@receiver(post_delete, sender=AccessToken, dispatch_uid="token_cache_token_deleted")
+def _token_changed(sender: Any, instance: AccessToken, **kwargs: Any) -> None:
+    if kwargs.get("created"):
+        return
+    checksum = instance.token_checksum
+    transaction.on_commit(lambda: _forget(checksum))
