@@ -36,6 +36,21 @@ class RequestIdMiddleware:
         return response
 
 
+class RateLimitHeadersMiddleware:
+    """Adds ``RateLimit-*`` headers when a throttle counted the request (see ratelimit.py)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        window = getattr(request, "ratelimit", None)
+        if window is not None:
+            for name, value in window.headers().items():
+                response[name] = value
+        return response
+
+
 class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get()

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ecosystem.middleware.RequestIdMiddleware",
+    "ecosystem.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -224,7 +225,20 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "SCOPES_BACKEND_CLASS": "partners.oauth.scopes.PartnerClientScopes",
+    "OAUTH2_VALIDATOR_CLASS": "partners.oauth.validators.PartnerOAuth2Validator",
+    # Client secrets are 256-bit random: a fast salted hash (see partners/oauth/hashers.py).
+    "CLIENT_SECRET_HASHER": "client_secret_sha256",
+    "ERROR_RESPONSE_WITH_SCOPES": True,
 }
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",  # people's passwords: the default
+    "partners.oauth.hashers.ClientSecretSHA256Hasher",
+]
+# Token requests a minute, per client id and per address, counted before the secret is checked.
+OAUTH_TOKEN_RATE_PER_MINUTE = env.integer("OAUTH_TOKEN_RATE_PER_MINUTE", 60, minimum=1)
+# API requests a minute per client.
+API_RATE_LIMIT_PER_MINUTE = env.integer("API_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 
 # Access-token grant cache (partners/oauth/token_cache.py): shared tier lifetime, and how long
 # a process may trust its own copy (the bound on how late a revocation reaches it).
@@ -235,9 +249,10 @@ TOKEN_CACHE_LOCAL_MAX_ENTRIES = 10_000
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
+        "partners.api.auth.PartnerAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["partners.api.auth.PartnerScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["partners.api.auth.PartnerClientThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -255,6 +270,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "OAUTH2_FLOWS": ["clientCredentials"],
+    "OAUTH2_TOKEN_URL": "/o/token/",
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.integer("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)
 

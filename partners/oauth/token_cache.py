@@ -90,6 +90,7 @@ class Grant:
         partner._state.adding = False
         token.partner = partner  # type: ignore[attr-defined]
         token.partner_client_id = self.client_id  # type: ignore[attr-defined]
+        token.client_revoked = False  # type: ignore[attr-defined]
         return token
 
 
@@ -177,8 +178,9 @@ def _grantable(token: AccessToken | None) -> bool:
 def load_token(raw_token: str) -> AccessToken | None:
     """The access token for ``raw_token``: from the cache when warm, else from the database
     (filling the cache when the token is currently good). The returned token carries
-    ``partner`` and ``partner_client_id``. A token that is not grantable (revoked client,
-    inactive partner) is returned uncached so the caller can say why it is refused."""
+    ``partner``, ``partner_client_id`` and ``client_revoked``. A token that is not grantable
+    (revoked client, inactive partner) is returned uncached so the caller can say why it is
+    refused."""
     checksum = checksum_of(raw_token)
     grant = cached_grant(checksum)
     if grant is not None:
@@ -215,6 +217,7 @@ def _annotated(token: AccessToken | None) -> AccessToken | None:
     if token is not None:
         token.partner = client.partner if client else None  # type: ignore[attr-defined]
         token.partner_client_id = client.id if client else None  # type: ignore[attr-defined]
+        token.client_revoked = bool(client and client.is_revoked)  # type: ignore[attr-defined]
     return token
 
 

@@ -1,0 +1,47 @@
+"""Fixed-window rate limits on an atomic counter in the shared cache.
+
+``cache.add`` + ``cache.incr`` are atomic on Redis, so concurrent requests on many processes
+count exactly; DRF's SimpleRateThrottle keeps a read-modify-write history list instead.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+
+@dataclass(frozen=True)
+class Window:
+    limit: int
+    remaining: int
+    reset: int  # seconds until the window resets
+    allowed: bool
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset),
+        }
+
+
+def ratelimit_hit(key: str, *, limit: int, period: int) -> Window:
+    """Count one request against ``key``; ``allowed`` is False once ``limit`` is passed."""
+    now = time.time()
+    cache_key = f"ratelimit:{key}:{int(now // period)}"
+    cache.add(cache_key, 0, timeout=period + 1)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # evicted between add and incr
+        cache.set(cache_key, 1, timeout=period + 1)
+        count = 1
+    reset = max(1, int(period - now % period))
+    return Window(limit=limit, remaining=max(0, limit - count), reset=reset, allowed=count <= limit)
+
+
+def client_address(meta: dict) -> str:
+    """The caller's address as the web server saw it (behind a proxy, configure the proxy to
+    set REMOTE_ADDR, e.g. gunicorn's --forwarded-allow-ips)."""
+    return str(meta.get("REMOTE_ADDR", ""))

@@ -1,0 +1,78 @@
+"""How the API knows which partner is calling, and what it may do.
+
+- ``PartnerAuthentication``: a DOT bearer token (served from the grant cache when warm, so no
+  query) whose client is not revoked and whose partner is active. The calling partner is
+  ``request.auth.partner`` (a Partner instance, no query to use its id) and the client id
+  ``request.auth.partner_client_id``. A token of a suspended, rejected or offboarded partner
+  is 401 ``partner_inactive``.
+- ``PartnerScopePermission``: the default permission; every view declares
+  ``required_scopes``; a missing scope is 403 ``insufficient_scope``.
+- ``PartnerClientThrottle``: per client, fixed window, atomic counter; 429 ``rate_limited``
+  with ``Retry-After``; ``RateLimit-*`` headers on every response (RateLimitHeadersMiddleware).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
+from oauth2_provider.contrib.rest_framework import OAuth2Authentication, TokenHasScope
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from ecosystem.ratelimit import client_address, ratelimit_hit
+
+
+class PartnerAuthentication(OAuth2Authentication):
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        token = result[1]
+        if getattr(token, "partner", None) is None or token.client_revoked:
+            raise exceptions.AuthenticationFailed(
+                "This token was revoked or does not belong to a partner client.",
+                code="invalid_token",
+            )
+        if not token.partner.is_active:
+            raise exceptions.AuthenticationFailed(
+                "This partner is not active; its tokens are refused.", code="partner_inactive"
+            )
+        return result
+
+
+class PartnerScopePermission(TokenHasScope):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        token = request.auth
+        if token is None or getattr(token, "partner", None) is None:
+            return False
+        if token.is_valid(self.get_scopes(request, view)):
+            return True
+        required = " ".join(self.get_scopes(request, view))
+        raise exceptions.PermissionDenied(
+            f"This token lacks a scope this operation needs: {required}.",
+            code="insufficient_scope",
+        )
+
+
+class PartnerClientThrottle(BaseThrottle):
+    """Per calling client (per address for unauthenticated routes)."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        client_id = getattr(request.auth, "partner_client_id", None)
+        ident = f"client:{client_id}" if client_id else f"ip:{client_address(request.META)}"
+        window = ratelimit_hit(f"api:{ident}", limit=settings.API_RATE_LIMIT_PER_MINUTE, period=60)
+        request._request.ratelimit = window  # type: ignore[attr-defined]
+        self._wait = window.reset
+        return window.allowed
+
+    def wait(self) -> float:
+        return self._wait
+
+
+class PartnerAuthenticationScheme(DjangoOAuthToolkitScheme):
+    """Shows the OAuth 2 client-credentials flow and each operation's scopes in the schema."""
+
+    target_class = "partners.api.auth.PartnerAuthentication"

@@ -1,0 +1,27 @@
+"""Readers that carry rules about partners and partnerships."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from partners.models import Partnership, PartnershipFlow
+
+
+def partnerships_active_for(*, partner_id: str) -> QuerySet[Partnership]:
+    """Active partnerships that include the partner and are inside their validity window now,
+    with both partners and every flow (with its categories) loaded in a fixed number of
+    queries."""
+    now = timezone.now()
+    return (
+        Partnership.objects.filter(Q(partner_a_id=partner_id) | Q(partner_b_id=partner_id))
+        .filter(status=Partnership.Status.ACTIVE, valid_from__lte=now)
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+        .select_related("partner_a", "partner_b")
+        .prefetch_related(
+            Prefetch(
+                "flows",
+                queryset=PartnershipFlow.objects.prefetch_related("data_categories"),
+            )
+        )
+    )
