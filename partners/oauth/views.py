@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.views import IntrospectTokenView, TokenView
@@ -32,6 +34,7 @@ def _client_id_of(request: HttpRequest) -> str:
     return request.POST.get("client_id", "")[:80]
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # DOT's own dispatch is exempt; keep it so
 class ThrottledTokenView(TokenView):
     """DOT's token endpoint behind per-client and per-address limits, counted before the
     request is parsed or the secret hashed."""
@@ -56,6 +59,7 @@ class ThrottledTokenView(TokenView):
         return super().dispatch(request, *args, **kwargs)
 
 
+@method_decorator(csrf_exempt, name="dispatch")
 class PartnerIntrospectView(IntrospectTokenView):
     """RFC 7662 introspection for the calling client's own tokens only.
 

@@ -40,6 +40,17 @@ def test_client_credentials_issue_a_token_with_the_clients_own_scopes(db, client
     assert stored.token == ""  # RFC 9700: only the checksum is kept at rest
 
 
+def test_token_and_introspection_endpoints_need_no_csrf_token(db):
+    """Partners' servers have no CSRF cookie; the test client normally skips the check."""
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    partner_client = make_client()
+    response = _token(strict, partner_client)
+    assert response.status_code == 200, response.content
+    assert _introspect(strict, partner_client, response.json()["access_token"]).json()["active"]
+
+
 def test_a_request_naming_no_scope_gets_the_clients_set_not_every_scope(db, client):
     partner_client = make_client(scopes="partner:read")
     body = _token(client, partner_client).json()
