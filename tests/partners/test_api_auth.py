@@ -122,3 +122,57 @@ def test_pending_partner_client_cannot_call(db):
     partner_client = make_client(make_partner(status=Partner.Status.PENDING))
     _, raw = make_token(partner_client)
     _problem(api_client_for(raw).get("/api/v1/partner"), 401, "partner_inactive")
+
+
+def _authenticate(raw):
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from partners.api.auth import PartnerAuthentication
+
+    request = Request(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {raw}"))
+    return PartnerAuthentication().authenticate(request)
+
+
+def test_a_warm_token_is_authenticated_with_no_query(db, django_assert_num_queries):
+    partner_client = make_client(scopes="partner:read")
+    _, raw = make_token(partner_client)
+    _authenticate(raw)  # cold: reads the row and fills the cache
+    with django_assert_num_queries(0):
+        user, token = _authenticate(raw)
+    assert user is None
+    assert token.partner.pk == partner_client.partner_id and token.partner.is_active
+    assert token.is_valid(["partner:read"]) and not token.allow_scopes(["offers:write"])
+
+
+def test_a_warm_token_from_the_shared_tier_alone_needs_no_query(db, django_assert_num_queries):
+    _, raw = make_token()
+    _authenticate(raw)
+    token_cache.local_tier.clear()  # as a process that never saw this token
+    with django_assert_num_queries(0):
+        assert _authenticate(raw) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_narrowing_a_clients_scopes_refuses_its_warm_token_at_once():
+    from partners.services.clients import client_set_scopes
+
+    partner_client = make_client(scopes="partner:read referrals:read")
+    _, raw = make_token(partner_client)
+    api = api_client_for(raw)
+    assert api.get("/api/v1/partner").status_code == 200
+    client_set_scopes(client=partner_client, scopes={"referrals:read"}, actor=None)
+    token_cache.local_tier.clear()
+    assert api.get("/api/v1/partner").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_warm_token_is_refused():
+    import time
+
+    _, raw = make_token(expires_in=2)
+    api = api_client_for(raw)
+    assert api.get("/api/v1/partner").status_code == 200  # warm in both tiers
+    time.sleep(2.1)
+    assert token_cache.cached_grant(token_cache.checksum_of(raw)) is None
+    assert api.get("/api/v1/partner").status_code == 401
