@@ -38,7 +38,7 @@ FIELD_ENCRYPTION_KEYS = env.keys("FIELD_ENCRYPTION_KEYS", _dev_default(_DEV_FIEL
 BLIND_INDEX_KEY = env.keys("BLIND_INDEX_KEY", _dev_default(f"bidx:{_DEV_BLIND_INDEX_KEY}"))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "ecosystem.admin_site.EcosystemAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -235,6 +235,10 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",  # people's passwords: the default
     "partners.oauth.hashers.ClientSecretSHA256Hasher",
 ]
+# How long the emailed link to set a partner console password stays valid. Default: 3 days
+PARTNER_SET_PASSWORD_SECONDS = env.integer("PARTNER_SET_PASSWORD_SECONDS", 3 * 86_400, minimum=3600)
+# Partner applications a minute from one address (the public form and API).
+PARTNER_APPLY_RATE_PER_MINUTE = env.integer("PARTNER_APPLY_RATE_PER_MINUTE", 5, minimum=1)
 # Token requests a minute, per client id and per address, counted before the secret is checked.
 OAUTH_TOKEN_RATE_PER_MINUTE = env.integer("OAUTH_TOKEN_RATE_PER_MINUTE", 60, minimum=1)
 # API requests a minute per client.
@@ -272,6 +276,11 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "OAUTH2_FLOWS": ["clientCredentials"],
     "OAUTH2_TOKEN_URL": "/o/token/",
+    # Several resources have a "status"; name each set so the schema's enums stay stable.
+    "ENUM_NAME_OVERRIDES": {
+        "PartnerStatusEnum": "partners.models.Partner.Status",
+        "PartnershipStatusEnum": "partners.models.Partnership.Status",
+    },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.integer("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)
 

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ecosystem import health
 from ecosystem.errors import problem_response
+from partners.console import console_site
 from partners.oauth.views import authorization_server_metadata
 
 api_v1: list = [
@@ -17,13 +18,15 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("o/", include("partners.oauth.urls")),
+    path("", include("partners.urls")),
+    path("partner-admin/", console_site.urls),
     path(
         ".well-known/oauth-authorization-server",
         authorization_server_metadata,
         name="oauth-metadata",
     ),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
 ]

@@ -144,6 +144,11 @@ class PartnerClient(models.Model):
         return parse_scopes(self.scopes)
 
 
+class PartnershipQuerySet(models.QuerySet):
+    def involving(self, partner_id: str) -> PartnershipQuerySet:
+        return self.filter(Q(partner_a_id=partner_id) | Q(partner_b_id=partner_id))
+
+
 class Partnership(models.Model):
     """An admin-curated agreement between two partners (an unordered pair, stored with
     ``partner_a_id < partner_b_id``). Its flows say which purposes may flow in which direction
@@ -173,6 +178,8 @@ class Partnership(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PartnershipQuerySet.as_manager()
 
     class Meta:
         ordering = ("-created_at", "id")

@@ -14,7 +14,7 @@ def partnerships_active_for(*, partner_id: str) -> QuerySet[Partnership]:
     queries."""
     now = timezone.now()
     return (
-        Partnership.objects.filter(Q(partner_a_id=partner_id) | Q(partner_b_id=partner_id))
+        Partnership.objects.involving(partner_id)
         .filter(status=Partnership.Status.ACTIVE, valid_from__lte=now)
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
         .select_related("partner_a", "partner_b")

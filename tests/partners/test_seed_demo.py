@@ -42,3 +42,32 @@ def test_seed_demo_refuses_with_debug_off(db, settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG=1"):
         call_command("seed_demo")
+
+
+def test_seed_demo_creates_three_partners_whose_demo_clients_get_tokens(db, settings, client):
+    import base64
+
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("seed_demo", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert [(p["slug"], p["sector"]) for p in report["partners"]] == [
+        ("harbor-mutual", "insurance"),
+        ("pulse-fitness", "fitness"),
+        ("fresh-basket", "grocery"),
+    ]
+    gym = report["partners"][1]
+    basic = base64.b64encode(f"{gym['client_id']}:{gym['client_secret']}".encode()).decode()
+    response = client.post(
+        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+    assert response.status_code == 200
+    partnerships = client.get(
+        "/api/v1/partnerships", HTTP_AUTHORIZATION=f"Bearer {response.json()['access_token']}"
+    ).json()
+    flows = [f for p in partnerships["results"] for f in p["flows"]]
+    assert {(f["purpose"], tuple(f["data_categories"])) for f in flows} == {
+        ("rewards", ("activity.visits",)),
+        ("referral", ("contact.email", "contact.name")),
+    }
+    assert client.login(username=gym["console"]["username"], password=gym["console"]["password"])

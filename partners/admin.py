@@ -1,0 +1,319 @@
+"""Django admin for ecosystem admins: partners, partnerships and their flows.
+
+Status changes and flows go through the services, so the same rules, audit rows and
+lifecycle reactions apply as everywhere else; admin actions report each row's outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import models, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.utils.html import format_html
+
+from consent.models import DataCategory, Purpose
+from ecosystem.errors import ApplicationError
+from partners.models import Partner, PartnerClient, Partnership, PartnershipFlow
+from partners.scopes import SCOPES, format_scopes
+from partners.services import partners as partner_services
+from partners.services.partnerships import (
+    FlowSpec,
+    partnership_activate,
+    partnership_create,
+    partnership_end,
+    partnership_set_flows,
+)
+
+STATUS_COLOURS = {
+    "pending": "#8a5a00",
+    "active": "#116329",
+    "rejected": "#6e7781",
+    "suspended": "#a4161a",
+    "offboarded": "#6e7781",
+    "draft": "#8a5a00",
+    "ended": "#6e7781",
+}
+
+
+def status_badge(value: str, label: str):
+    return format_html(
+        '<strong style="color:{}">{}</strong>', STATUS_COLOURS.get(value, "#000"), label
+    )
+
+
+def run_per_row(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    verb: str,
+    service: Callable[..., Any],
+) -> None:
+    """Apply ``service`` to each selected row on its own, reporting every outcome."""
+    for obj in queryset:
+        try:
+            service(obj)
+        except ApplicationError as refused:
+            modeladmin.message_user(
+                request, f"{obj}: not {verb} ({refused.code}): {refused.detail}", messages.ERROR
+            )
+        else:
+            modeladmin.message_user(request, f"{obj}: {verb}.", messages.SUCCESS)
+
+
+class ScopeCeilingField(forms.MultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            choices=[(s, f"{s} — {d}") for s, d in SCOPES.items()], required=False, **kwargs
+        )
+
+
+class PartnerAdminForm(forms.ModelForm):
+    scope_ceiling = ScopeCeilingField(help_text="Scopes this partner's clients may be given.")
+    website = forms.URLField(max_length=200, required=False, assume_scheme="https")
+
+    class Meta:
+        model = Partner
+        fields = [
+            "name",
+            "sector",
+            "website",
+            "description",
+            "contact_name",
+            "contact_email",
+            "scope_ceiling",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["scope_ceiling"] = self.instance.scope_ceiling.split()
+
+    def clean_scope_ceiling(self) -> str:
+        return format_scopes(self.cleaned_data["scope_ceiling"])
+
+
+class PartnerClientInline(admin.TabularInline):
+    model = PartnerClient
+    fields = ("id", "name", "scopes", "created_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    form = PartnerAdminForm
+    list_display = ("name", "slug", "sector", "status_display", "created_at", "approved_at")
+    list_filter = ("status", "sector")
+    search_fields = ("name", "slug", "=contact_email")
+    readonly_fields = ("id", "slug", "status", "status_reason", "created_at", "approved_at")
+    inlines = [PartnerClientInline]
+    actions = ["approve", "reject", "suspend", "reinstate", "offboard"]
+    ordering = ("name",)
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj: Partner):
+        return status_badge(obj.status, obj.get_status_display())
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # partners apply through /partners/apply/ or the API
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # offboard instead: history and consents must keep their partner
+
+    @admin.action(description="Approve selected partners (emails a console link)")
+    def approve(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "approved",
+            lambda p: partner_services.partner_approve(partner=p, actor=request.user),
+        )
+
+    @admin.action(description="Reject selected applications")
+    def reject(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "rejected",
+            lambda p: partner_services.partner_reject(partner=p, actor=request.user),
+        )
+
+    @admin.action(description="Suspend selected partners (their calls are refused at once)")
+    def suspend(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "suspended",
+            lambda p: partner_services.partner_suspend(partner=p, actor=request.user),
+        )
+
+    @admin.action(description="Reinstate selected partners")
+    def reinstate(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "reinstated",
+            lambda p: partner_services.partner_reinstate(partner=p, actor=request.user),
+        )
+
+    @admin.action(description="Offboard selected partners (revokes clients, ends partnerships)")
+    def offboard(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "offboarded",
+            lambda p: partner_services.partner_offboard(partner=p, actor=request.user),
+        )
+
+
+class FlowInlineForm(forms.ModelForm):
+    data_categories = forms.ModelMultipleChoiceField(
+        queryset=DataCategory.objects.all(), widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+    class Meta:
+        model = PartnershipFlow
+        fields = ["source", "recipient", "purpose", "data_categories"]
+
+
+class FlowInline(admin.TabularInline):
+    model = PartnershipFlow
+    form = FlowInlineForm
+    extra = 1
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "purpose":
+            kwargs["queryset"] = Purpose.objects.filter(single_partner=False)
+        if db_field.name in {"source", "recipient"}:
+            kwargs["queryset"] = Partner.objects.filter(status=Partner.Status.ACTIVE)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class PartnershipAdminForm(forms.ModelForm):
+    class Meta:
+        model = Partnership
+        fields = ["partner_a", "partner_b", "valid_from", "valid_until", "terms"]
+        labels = {"partner_a": "Partner", "partner_b": "Other partner"}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        a, b = cleaned.get("partner_a"), cleaned.get("partner_b")
+        if a and b and a.pk > b.pk:  # the pair is unordered; it is stored ordered
+            cleaned["partner_a"], cleaned["partner_b"] = b, a
+        return cleaned
+
+
+@admin.register(Partnership)
+class PartnershipAdmin(admin.ModelAdmin):
+    """Saving goes through the services: creating checks the pair and window, and the
+    inline flows are validated and versioned by partnership_set_flows."""
+
+    form = PartnershipAdminForm
+    inlines = [FlowInline]
+    list_display = (
+        "id",
+        "partner_a",
+        "partner_b",
+        "status_display",
+        "valid_from",
+        "valid_until",
+        "version",
+    )
+    list_filter = ("status",)
+    search_fields = ("=id", "partner_a__name", "partner_b__name")
+    list_select_related = ("partner_a", "partner_b")
+    readonly_fields = ("status", "version", "activated_at", "ended_at")
+    actions = ["activate", "end"]
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj: Partnership):
+        return status_badge(obj.status, obj.get_status_display())
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ("partner_a", "partner_b", "valid_from", "valid_until")
+        return self.readonly_fields + (fixed if obj else ())
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["terms"])
+            return
+        created = partnership_create(
+            partner_x=form.cleaned_data["partner_a"],
+            partner_y=form.cleaned_data["partner_b"],
+            valid_from=form.cleaned_data["valid_from"],
+            valid_until=form.cleaned_data["valid_until"],
+            terms=form.cleaned_data["terms"],
+            actor=request.user,
+        )
+        obj.pk, obj.partner_a, obj.partner_b = created.pk, created.partner_a, created.partner_b
+        obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        flows = [
+            FlowSpec(
+                f.cleaned_data["source"].pk,
+                f.cleaned_data["recipient"].pk,
+                f.cleaned_data["purpose"].pk,
+                frozenset(c.code for c in f.cleaned_data["data_categories"]),
+            )
+            for formset in formsets
+            for f in formset.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
+        partnership_set_flows(partnership=form.instance, flows=flows, actor=request.user)
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The flows are saved by partnership_set_flows (which audits them), not by the inline
+        # formsets, so the log message describes the partnership form only.
+        return super().construct_change_message(request, form, [], add)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # A refusal from the services rolls the whole save back and is shown as a message.
+        try:
+            with transaction.atomic():
+                return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApplicationError as refused:
+            self.message_user(
+                request, f"Not saved ({refused.code}): {refused.detail}", messages.ERROR
+            )
+            return HttpResponseRedirect(request.get_full_path())
+
+    @admin.action(description="Activate selected partnerships")
+    def activate(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "activated",
+            lambda p: partnership_activate(partnership=p, actor=request.user),
+        )
+
+    @admin.action(description="End selected partnerships")
+    def end(self, request, queryset):
+        run_per_row(
+            self,
+            request,
+            queryset,
+            "ended",
+            lambda p: partnership_end(partnership=p, actor=request.user),
+        )

@@ -1,0 +1,68 @@
+"""POST /api/v1/partner-registrations: apply to join, no authentication, throttled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from ecosystem.api.idempotency import IdempotentMixin
+from ecosystem.ratelimit import client_address, ratelimit_hit
+from partners.models import Partner
+from partners.services.partners import partner_apply
+
+
+class RegistrationInput(serializers.Serializer):
+    slug = serializers.SlugField(max_length=50)
+    name = serializers.CharField(max_length=120)
+    sector = serializers.ChoiceField(choices=Partner.Sector.choices)
+    contact_name = serializers.CharField(max_length=120)
+    contact_email = serializers.EmailField(max_length=254)
+    website = serializers.URLField(max_length=200, required=False, default="")
+    description = serializers.CharField(max_length=2000, required=False, default="")
+
+
+class RegistrationOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Partner
+        fields = ["id", "slug", "name", "sector", "status"]
+
+
+class ApplicationsPerAddressThrottle(BaseThrottle):
+    def allow_request(self, request: Request, view: Any) -> bool:
+        window = ratelimit_hit(
+            f"apply:{client_address(request.META)}",
+            limit=settings.PARTNER_APPLY_RATE_PER_MINUTE,
+            period=60,
+        )
+        request._request.ratelimit = window  # type: ignore[attr-defined]
+        self._wait = window.reset
+        return window.allowed
+
+    def wait(self) -> float:
+        return self._wait
+
+
+class PartnerRegistrationCreateApi(IdempotentMixin, APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ApplicationsPerAddressThrottle]
+
+    @extend_schema(
+        request=RegistrationInput,
+        responses={201: RegistrationOutput},
+        auth=[],
+        summary="Apply to join the ecosystem (pending until an admin approves)",
+    )
+    def post(self, request: Request) -> Response:
+        data = RegistrationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        partner = partner_apply(**data.validated_data)
+        return Response(RegistrationOutput(partner).data, status=201)

@@ -1,0 +1,149 @@
+"""The demo ecosystem behind ``make run``. Fixed, documented credentials: development only.
+
+Idempotent: each object is looked up by a stable key and created only when missing, so a
+second run changes nothing and prints the same credentials.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+from oauth2_provider.models import Application
+
+from ecosystem.models import User
+from partners.models import Partner, PartnerClient, Partnership, PartnerStaff
+from partners.scopes import SCOPES, format_scopes
+from partners.services.partnerships import (
+    FlowSpec,
+    partnership_activate,
+    partnership_create,
+    partnership_set_flows,
+)
+
+DEMO_ADMIN_USERNAME = "admin"
+DEMO_ADMIN_PASSWORD = "demo-admin-password"
+DEMO_CONSOLE_PASSWORD = "demo-console-password"
+
+# slug: (name, sector, client id, client secret)
+DEMO_PARTNERS = {
+    "harbor-mutual": (
+        "Harbor Mutual",
+        Partner.Sector.INSURANCE,
+        "cli_demoharbormutual",
+        "demo-secret-harbor-mutual-0000000000000000",
+    ),
+    "pulse-fitness": (
+        "Pulse Fitness",
+        Partner.Sector.FITNESS,
+        "cli_demopulsefitness",
+        "demo-secret-pulse-fitness-0000000000000000",
+    ),
+    "fresh-basket": (
+        "Fresh Basket",
+        Partner.Sector.GROCERY,
+        "cli_demofreshbasket",
+        "demo-secret-fresh-basket-00000000000000000",
+    ),
+}
+
+
+def _partner(slug: str, created: list[str]) -> Partner:
+    name, sector, client_id, secret = DEMO_PARTNERS[slug]
+    all_scopes = format_scopes(list(SCOPES))
+    partner = Partner.objects.filter(slug=slug).first()
+    if partner is None:
+        partner = Partner.objects.create(
+            slug=slug,
+            name=name,
+            sector=sector,
+            status=Partner.Status.ACTIVE,
+            contact_name=f"{name} team",
+            contact_email=f"partners@{slug}.example",
+            website=f"https://{slug}.example",
+            scope_ceiling=all_scopes,
+            approved_at=timezone.now(),
+        )
+        created.append(f"partner {slug}")
+    if not PartnerClient.objects.filter(pk=client_id).exists():
+        application = Application.objects.create(
+            client_id=client_id,
+            client_secret=make_password(secret, hasher="client_secret_sha256"),
+            name=f"{name} demo",
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        )
+        PartnerClient.objects.create(
+            id=client_id,
+            partner=partner,
+            application=application,
+            name="Demo backend",
+            scopes=all_scopes,
+        )
+        created.append(f"client {client_id}")
+    username = f"{slug}-console"
+    if not User.objects.filter(username=username).exists():
+        user = User.objects.create_user(
+            username, DEMO_CONSOLE_PASSWORD, kind=User.Kind.PARTNER_STAFF
+        )
+        PartnerStaff.objects.create(user=user, partner=partner)
+        created.append(f"console login {username}")
+    return partner
+
+
+def _partnership(x: Partner, y: Partner, flows: list[FlowSpec], created: list[str]) -> None:
+    if (
+        Partnership.objects.involving(x.pk)
+        .filter(partner_a__in=[x, y], partner_b__in=[x, y])
+        .exists()
+    ):
+        return
+    partnership = partnership_create(
+        partner_x=x, partner_y=y, valid_from=timezone.now() - timedelta(days=1), actor=None
+    )
+    partnership_set_flows(partnership=partnership, flows=flows, actor=None)
+    partnership_activate(partnership=partnership, actor=None)
+    created.append(f"partnership {x.slug} ↔ {y.slug}")
+
+
+@transaction.atomic
+def demo_seed() -> dict[str, Any]:
+    created: list[str] = []
+    if not User.objects.filter(username=DEMO_ADMIN_USERNAME).exists():
+        User.objects.create_superuser(DEMO_ADMIN_USERNAME, DEMO_ADMIN_PASSWORD)
+        created.append(f"admin user {DEMO_ADMIN_USERNAME!r}")
+    insurer, gym, grocer = (_partner(slug, created) for slug in DEMO_PARTNERS)
+    _partnership(
+        gym,
+        insurer,
+        [
+            FlowSpec(gym.pk, insurer.pk, "rewards", frozenset({"activity.visits"})),
+        ],
+        created,
+    )
+    _partnership(
+        gym,
+        grocer,
+        [
+            FlowSpec(gym.pk, grocer.pk, "referral", frozenset({"contact.name", "contact.email"})),
+        ],
+        created,
+    )
+    return {
+        "created": created,
+        "admin": {"username": DEMO_ADMIN_USERNAME, "password": DEMO_ADMIN_PASSWORD},
+        "partners": [
+            {
+                "slug": slug,
+                "name": name,
+                "sector": str(sector),
+                "client_id": client_id,
+                "client_secret": secret,
+                "console": {"username": f"{slug}-console", "password": DEMO_CONSOLE_PASSWORD},
+            }
+            for slug, (name, sector, client_id, secret) in DEMO_PARTNERS.items()
+        ],
+    }

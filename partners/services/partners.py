@@ -1,0 +1,203 @@
+"""A partner's lifecycle: pending → active | rejected; active ⇄ suspended;
+active | suspended → offboarded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from ecosystem.errors import ApplicationError, ConflictError
+from ecosystem.models import User
+from ecosystem.services.audit import audit_record
+from partners import lifecycle
+from partners.models import Partner, Partnership, PartnerStaff
+from partners.services.clients import client_revoke
+from partners.services.partnerships import partnership_end
+
+SET_PASSWORD_SALT = "partners.console.set-password"
+S = Partner.Status
+TRANSITIONS: dict[str, set[str]] = {
+    "approve": {S.PENDING},
+    "reject": {S.PENDING},
+    "suspend": {S.ACTIVE},
+    "reinstate": {S.SUSPENDED},
+    "offboard": {S.ACTIVE, S.SUSPENDED},
+}
+
+
+class InvalidTransition(ConflictError):
+    code = "invalid_transition"
+    title = "The partner is not in a state that allows this."
+
+
+class SlugTaken(ApplicationError):
+    code = "slug_taken"
+    title = "That slug is already taken."
+
+
+class ContactEmailTaken(ApplicationError):
+    code = "contact_email_taken"
+    title = "That contact email already belongs to a partner."
+
+
+def _locked(partner: Partner, action: str) -> Partner:
+    partner = Partner.objects.select_for_update().get(pk=partner.pk)
+    if partner.status not in TRANSITIONS[action]:
+        raise InvalidTransition(f"Cannot {action} a partner that is {partner.status}.")
+    return partner
+
+
+def _move(partner: Partner, *, status: str, reason: str, actor: Any, action: str) -> Partner:
+    before = partner.status
+    partner.status = status
+    partner.status_reason = reason[:500]
+    partner.save(update_fields=["status", "status_reason", "updated_at"])
+    audit_record(
+        actor=actor, action=f"partner.{action}", obj=partner, data={"from": before, "to": status}
+    )
+    return partner
+
+
+@transaction.atomic
+def partner_apply(
+    *,
+    slug: str,
+    name: str,
+    sector: str,
+    contact_name: str,
+    contact_email: str,
+    website: str = "",
+    description: str = "",
+) -> Partner:
+    """Create a pending partner. Nobody can sign in for it until an admin approves it."""
+    slug = slugify(slug)
+    contact_email = contact_email.strip().lower()
+    if Partner.objects.filter(slug=slug).exists():
+        raise SlugTaken("Choose another slug.", extra={"field": "slug"})
+    if Partner.objects.filter(contact_email=contact_email).exists():
+        raise ContactEmailTaken("Use another contact email.", extra={"field": "contact_email"})
+    try:
+        with transaction.atomic():
+            partner = Partner.objects.create(
+                slug=slug,
+                name=name.strip(),
+                sector=sector,
+                contact_name=contact_name.strip(),
+                contact_email=contact_email,
+                website=website,
+                description=description,
+            )
+    except IntegrityError:  # a concurrent application took the slug or email first
+        raise SlugTaken("Choose another slug.", extra={"field": "slug"}) from None
+    audit_record(actor=None, action="partner.apply", obj=partner)
+    return partner
+
+
+def set_password_token(user: User) -> str:
+    """A signed, expiring token naming the console user and their current password hash, so
+    it works once: setting the password changes the hash and voids the link."""
+    return signing.dumps({"u": user.pk, "p": user.password[-12:]}, salt=SET_PASSWORD_SALT)
+
+
+def set_password_user(token: str) -> User | None:
+    """The console user a set-password token names, or None if it is expired, tampered or
+    already used."""
+    try:
+        data = signing.loads(
+            token, salt=SET_PASSWORD_SALT, max_age=settings.PARTNER_SET_PASSWORD_SECONDS
+        )
+    except signing.BadSignature:
+        return None
+    user = User.objects.filter(
+        pk=data.get("u"), kind=User.Kind.PARTNER_STAFF, is_active=True
+    ).first()
+    if user is None or user.password[-12:] != data.get("p"):
+        return None
+    return user
+
+
+def _send_console_invitation(partner: Partner, user: User) -> None:
+    link = settings.SITE_URL + reverse(
+        "partners:console-set-password", kwargs={"token": set_password_token(user)}
+    )
+    days = settings.PARTNER_SET_PASSWORD_SECONDS // 86_400
+    send_mail(
+        subject=f"{partner.name} is approved: set your partner console password",
+        message=(
+            f"Hello {partner.contact_name},\n\n{partner.name} has joined the ecosystem.\n"
+            f"Your partner console username is: {user.username}\n"
+            f"Set your password within {days} days at:\n{link}\n\n"
+            "Then create API clients in the console to call the API.\n"
+        ),
+        from_email=None,
+        recipient_list=[partner.contact_email],
+    )
+
+
+@transaction.atomic
+def partner_approve(*, partner: Partner, actor: Any) -> Partner:
+    """Activate a pending partner, create its console login (no usable password yet) and,
+    after commit, email its contact a link to set the password."""
+    partner = _locked(partner, "approve")
+    partner.approved_at = timezone.now()
+    partner.save(update_fields=["approved_at"])
+    user = User.objects.create_user(f"{partner.slug}-console", None, kind=User.Kind.PARTNER_STAFF)
+    PartnerStaff.objects.create(user=user, partner=partner)
+    _move(partner, status=S.ACTIVE, reason="", actor=actor, action="approve")
+    transaction.on_commit(lambda: _send_console_invitation(partner, user))
+    return partner
+
+
+@transaction.atomic
+def partner_reject(*, partner: Partner, actor: Any, reason: str = "") -> Partner:
+    return _move(
+        _locked(partner, "reject"), status=S.REJECTED, reason=reason, actor=actor, action="reject"
+    )
+
+
+@transaction.atomic
+def partner_suspend(*, partner: Partner, actor: Any, reason: str = "") -> Partner:
+    """Refuse the partner's calls from its next request on; its consents stay."""
+    partner = _move(
+        _locked(partner, "suspend"),
+        status=S.SUSPENDED,
+        reason=reason,
+        actor=actor,
+        action="suspend",
+    )
+    lifecycle.on_partner_suspended(partner)
+    return partner
+
+
+@transaction.atomic
+def partner_reinstate(*, partner: Partner, actor: Any) -> Partner:
+    return _move(
+        _locked(partner, "reinstate"), status=S.ACTIVE, reason="", actor=actor, action="reinstate"
+    )
+
+
+@transaction.atomic
+def partner_offboard(*, partner: Partner, actor: Any, reason: str = "") -> Partner:
+    """End everything that depended on the partner: clients revoked, partnerships ended."""
+    partner = _move(
+        _locked(partner, "offboard"),
+        status=S.OFFBOARDED,
+        reason=reason,
+        actor=actor,
+        action="offboard",
+    )
+    for client in partner.clients.filter(revoked_at__isnull=True):
+        client_revoke(client=client, actor=actor)
+    for partnership in Partnership.objects.involving(partner.pk).exclude(
+        status=Partnership.Status.ENDED
+    ):
+        partnership_end(partnership=partnership, actor=actor)
+    lifecycle.on_partner_offboarded(partner)
+    return partner

@@ -1,0 +1,195 @@
+"""Partnerships: curated by ecosystem admins between two active partners."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from consent.models import Purpose
+from ecosystem.errors import ApplicationError, ConflictError
+from ecosystem.services.audit import audit_record
+from partners import lifecycle
+from partners.models import Partner, Partnership, PartnershipFlow
+
+P = Partnership.Status
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """``source`` may share ``categories`` with ``recipient`` for ``purpose``."""
+
+    source_id: str
+    recipient_id: str
+    purpose: str
+    categories: frozenset[str]
+
+
+class PartnershipError(ApplicationError):
+    code = "invalid_partnership"
+    title = "The partnership is not valid."
+
+
+class PartnershipConflict(ConflictError):
+    code = "invalid_transition"
+    title = "The partnership is not in a state that allows this."
+
+
+def _lock_pair(x: Partner, y: Partner) -> tuple[Partner, Partner]:
+    if x.pk == y.pk:
+        raise PartnershipError("A partner cannot partner with itself.", code="partnership_self")
+    # Lock both rows in a fixed order, so two admins pairing the same partners serialise and
+    # neither deadlocks.
+    locked = list(Partner.objects.select_for_update().filter(pk__in=[x.pk, y.pk]).order_by("pk"))
+    for partner in locked:
+        if not partner.is_active:
+            raise PartnershipError(f"{partner.name} is not active.", code="partner_inactive")
+    return locked[0], locked[1]
+
+
+def _overlapping(a: Partner, b: Partner, start: datetime, end: datetime | None, exclude: str = ""):
+    others = Partnership.objects.filter(partner_a=a, partner_b=b).exclude(status=P.ENDED)
+    others = others.exclude(pk=exclude).filter(
+        Q(valid_until__isnull=True) | Q(valid_until__gt=start)
+    )
+    return others.filter(valid_from__lt=end) if end is not None else others
+
+
+@transaction.atomic
+def partnership_create(
+    *,
+    partner_x: Partner,
+    partner_y: Partner,
+    valid_from: datetime,
+    valid_until: datetime | None = None,
+    terms: str = "",
+    actor: Any,
+) -> Partnership:
+    """A draft partnership for an unordered pair. At most one partnership per pair may have
+    a validity window overlapping another's (checked under row locks on both partners)."""
+    a, b = _lock_pair(partner_x, partner_y)
+    if valid_until is not None and valid_until <= valid_from:
+        raise PartnershipError("The window must end after it starts.", code="invalid_window")
+    if _overlapping(a, b, valid_from, valid_until).exists():
+        raise PartnershipError(
+            "These partners already have a partnership in an overlapping window.",
+            code="partnership_overlap",
+        )
+    partnership = Partnership.objects.create(
+        partner_a=a, partner_b=b, valid_from=valid_from, valid_until=valid_until, terms=terms
+    )
+    audit_record(
+        actor=actor, action="partnership.create", obj=partnership, data={"partners": [a.pk, b.pk]}
+    )
+    return partnership
+
+
+def _current_flows(partnership: Partnership) -> dict[tuple[str, str, str], frozenset[str]]:
+    flows = partnership.flows.prefetch_related("data_categories")
+    return {
+        (f.source_id, f.recipient_id, f.purpose_id): frozenset(
+            c.code for c in f.data_categories.all()
+        )
+        for f in flows
+    }
+
+
+def _validate(partnership: Partnership, flows: list[FlowSpec]) -> None:
+    pair = {partnership.partner_a_id, partnership.partner_b_id}
+    purposes = {p.code: p for p in Purpose.objects.prefetch_related("allowed_categories")}
+    seen: set[tuple[str, str, str]] = set()
+    for flow in flows:
+        key = (flow.source_id, flow.recipient_id, flow.purpose)
+        if {flow.source_id, flow.recipient_id} != pair:
+            raise PartnershipError(
+                "A flow must run between the partnership's two partners.",
+                code="flow_outside_partnership",
+            )
+        if key in seen:
+            raise PartnershipError(
+                "Each direction and purpose may appear once.", code="duplicate_flow"
+            )
+        seen.add(key)
+        purpose = purposes.get(flow.purpose)
+        if purpose is None or purpose.single_partner:
+            raise PartnershipError(
+                f"{flow.purpose!r} cannot flow between partners.", code="purpose_not_allowed"
+            )
+        allowed = {c.code for c in purpose.allowed_categories.all()}
+        if not flow.categories or not flow.categories <= allowed:
+            raise PartnershipError(
+                f"Categories for {flow.purpose} must be some of: {', '.join(sorted(allowed))}.",
+                code="category_not_allowed",
+            )
+
+
+@transaction.atomic
+def partnership_set_flows(
+    *, partnership: Partnership, flows: list[FlowSpec], actor: Any
+) -> Partnership:
+    """Replace the partnership's flows. The version increases whenever they change; on an
+    active partnership, anything removed is handed to lifecycle.on_flows_narrowed."""
+    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    if partnership.status == P.ENDED:
+        raise PartnershipConflict("An ended partnership cannot change.")
+    _validate(partnership, flows)
+    before = _current_flows(partnership)
+    after = {(f.source_id, f.recipient_id, f.purpose): f.categories for f in flows}
+    if before == after:
+        return partnership
+    partnership.flows.all().delete()
+    for (source, recipient, purpose), categories in after.items():
+        flow = PartnershipFlow.objects.create(
+            partnership=partnership, source_id=source, recipient_id=recipient, purpose_id=purpose
+        )
+        flow.data_categories.set(sorted(categories))
+    partnership.version += 1
+    partnership.save(update_fields=["version"])
+    removed = [
+        lifecycle.RemovedFlow(s, r, p, frozenset(categories - after.get((s, r, p), frozenset())))
+        for (s, r, p), categories in before.items()
+        if categories - after.get((s, r, p), frozenset())
+    ]
+    audit_record(
+        actor=actor,
+        action="partnership.set_flows",
+        obj=partnership,
+        data={"version": partnership.version, "narrowed": bool(removed)},
+    )
+    if removed and partnership.status == P.ACTIVE:
+        lifecycle.on_flows_narrowed(partnership, removed)
+    return partnership
+
+
+@transaction.atomic
+def partnership_activate(*, partnership: Partnership, actor: Any) -> Partnership:
+    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    if partnership.status != P.DRAFT:
+        raise PartnershipConflict(
+            f"Only a draft can be activated; this one is {partnership.status}."
+        )
+    _lock_pair(partnership.partner_a, partnership.partner_b)
+    if partnership.valid_until is not None and partnership.valid_until <= timezone.now():
+        raise PartnershipError("Its validity window has already ended.", code="invalid_window")
+    partnership.status = P.ACTIVE
+    partnership.activated_at = timezone.now()
+    partnership.save(update_fields=["status", "activated_at"])
+    audit_record(actor=actor, action="partnership.activate", obj=partnership)
+    return partnership
+
+
+@transaction.atomic
+def partnership_end(*, partnership: Partnership, actor: Any) -> Partnership:
+    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    if partnership.status == P.ENDED:
+        raise PartnershipConflict("This partnership has already ended.")
+    partnership.status = P.ENDED
+    partnership.ended_at = timezone.now()
+    partnership.save(update_fields=["status", "ended_at"])
+    audit_record(actor=actor, action="partnership.end", obj=partnership)
+    lifecycle.on_partnership_ended(partnership)
+    return partnership

@@ -1,0 +1,156 @@
+"""The partner console: each partner's staff see and manage only their own partner."""
+
+import re
+
+import pytest
+from oauth2_provider.models import AccessToken
+
+from partners.models import PartnerClient
+from partners.services.partners import partner_approve, set_password_token
+from tests.builders import make_client, make_partner, make_staff, make_token
+
+
+@pytest.fixture
+def staff_client(db, client):
+    partner = make_partner(scope_ceiling="partner:read referrals:read referrals:write")
+    client.force_login(make_staff(partner))
+    client.partner = partner
+    return client
+
+
+def test_staff_sign_in_with_their_password(db, client):
+    staff = make_staff(make_partner(), password="console-pass-123")
+    response = client.post(
+        "/partner-admin/login/", {"username": staff.username, "password": "console-pass-123"}
+    )
+    assert response.status_code == 302
+    assert client.get("/partner-admin/").status_code == 200
+
+
+@pytest.mark.parametrize("status", ["pending", "rejected", "offboarded"])
+def test_staff_of_a_partner_that_is_not_active_or_suspended_cannot_sign_in(db, client, status):
+    staff = make_staff(make_partner(status=status), password="console-pass-123")
+    response = client.post(
+        "/partner-admin/login/", {"username": staff.username, "password": "console-pass-123"}
+    )
+    assert response.status_code == 200 and b"errornote" in response.content
+
+
+def test_an_ecosystem_admin_is_not_a_console_user(db, client):
+    from tests.builders import make_admin
+
+    client.force_login(make_admin())
+    assert client.get("/partner-admin/").status_code == 302
+
+
+def test_the_emailed_link_sets_the_password_then_stops_working(db, client):
+    partner = make_partner(status="pending")
+    partner_approve(partner=partner, actor=None)
+    user = partner.staff.get().user
+    url = f"/partner-admin/set-password/{set_password_token(user)}/"
+    assert client.get(url).status_code == 200
+    mismatch = client.post(url, {"password1": "a-long-passphrase-1", "password2": "other"})
+    assert mismatch.status_code == 400 and b"id_password2_error" in mismatch.content
+    response = client.post(
+        url, {"password1": "a-long-passphrase-1", "password2": "a-long-passphrase-1"}
+    )
+    assert response.status_code == 302
+    assert client.login(username=user.username, password="a-long-passphrase-1")
+    assert client.get(url).status_code == 400  # used once
+
+
+def test_a_tampered_link_gets_a_clear_page(db, client):
+    response = client.get("/partner-admin/set-password/not-a-real-token/")
+    assert response.status_code == 400 and b"no longer valid" in response.content
+
+
+def test_profile_shows_status_and_ceiling_read_only(staff_client):
+    url = f"/partner-admin/partners/partner/{staff_client.partner.pk}/change/"
+    page = staff_client.get(url).content.decode()
+    assert "referrals:write" in page and 'name="scope_ceiling"' not in page
+    assert 'name="status"' not in page
+
+
+def test_creating_a_client_shows_its_secret_once(staff_client):
+    response = staff_client.post(
+        "/partner-admin/partners/partnerclient/add/",
+        {"name": "Backend", "scopes": ["partner:read", "referrals:read"]},
+    )
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    secret = re.search(r'id="client-secret"[^>]*value="([^"]+)"', response.content.decode())[1]
+    client = PartnerClient.objects.get(partner=staff_client.partner)
+    assert client.scope_set == {"partner:read", "referrals:read"}
+    assert secret not in client.application.client_secret
+    change_page = staff_client.get(f"/partner-admin/partners/partnerclient/{client.pk}/change/")
+    assert secret not in change_page.content.decode()
+
+
+def test_scopes_outside_the_ceiling_are_not_offered_or_accepted(staff_client):
+    page = staff_client.get("/partner-admin/partners/partnerclient/add/").content.decode()
+    assert "webhooks:manage" not in page
+    response = staff_client.post(
+        "/partner-admin/partners/partnerclient/add/",
+        {"name": "Backend", "scopes": ["webhooks:manage"]},
+    )
+    assert response.status_code == 200 and not PartnerClient.objects.exists()
+
+
+def test_rotate_shows_a_new_secret_once_and_keeps_tokens(staff_client):
+    client = make_client(staff_client.partner, scopes="partner:read")
+    make_token(client)
+    url = f"/partner-admin/partners/partnerclient/{client.pk}/rotate/"
+    assert b"stops working" in staff_client.get(url).content
+    response = staff_client.post(url)
+    assert b'id="client-secret"' in response.content
+    assert AccessToken.objects.count() == 1
+
+
+def test_revoke_ends_the_client(staff_client):
+    client = make_client(staff_client.partner, scopes="partner:read")
+    make_token(client)
+    staff_client.post(f"/partner-admin/partners/partnerclient/{client.pk}/revoke/")
+    client.refresh_from_db()
+    assert client.revoked_at and not AccessToken.objects.exists()
+
+
+def test_narrowing_scopes_in_the_console(staff_client):
+    client = make_client(staff_client.partner, scopes="partner:read referrals:read")
+    staff_client.post(
+        f"/partner-admin/partners/partnerclient/{client.pk}/change/", {"scopes": ["partner:read"]}
+    )
+    assert PartnerClient.objects.get(pk=client.pk).scopes == "partner:read"
+
+
+@pytest.mark.parametrize("suffix", ["change/", "history/", "rotate/", "revoke/", "delete/"])
+def test_another_partners_client_behaves_like_a_missing_one(staff_client, suffix):
+    theirs = make_client(make_partner(), scopes="partner:read")
+    missing = staff_client.get(f"/partner-admin/partners/partnerclient/cli_missing/{suffix}")
+    other = staff_client.get(f"/partner-admin/partners/partnerclient/{theirs.pk}/{suffix}")
+    assert other.status_code == missing.status_code
+    assert other.get("Location") == missing.get("Location")
+    post_missing = staff_client.post(f"/partner-admin/partners/partnerclient/cli_missing/{suffix}")
+    post_theirs = staff_client.post(f"/partner-admin/partners/partnerclient/{theirs.pk}/{suffix}")
+    assert (post_theirs.status_code, post_theirs.get("Location")) == (
+        post_missing.status_code,
+        post_missing.get("Location"),
+    )
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
+
+
+def test_lists_show_only_the_own_partner(staff_client):
+    mine = make_client(staff_client.partner, scopes="partner:read")
+    theirs = make_client(make_partner())
+    page = staff_client.get("/partner-admin/partners/partnerclient/").content.decode()
+    assert mine.pk in page and theirs.pk not in page
+    partners_page = staff_client.get("/partner-admin/partners/partner/").content.decode()
+    assert theirs.partner.name not in partners_page
+    other_profile = staff_client.get(f"/partner-admin/partners/partner/{theirs.partner.pk}/change/")
+    assert other_profile.status_code == 302
+
+
+def test_a_suspended_partners_staff_may_look_but_not_change(db, client):
+    partner = make_partner(status="suspended")
+    client.force_login(make_staff(partner))
+    assert client.get("/partner-admin/partners/partnerclient/").status_code == 200
+    assert client.get("/partner-admin/partners/partnerclient/add/").status_code == 403

@@ -1,0 +1,345 @@
+"""Partner lifecycle and partnership services: every transition and every refusal code."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from oauth2_provider.models import AccessToken
+
+from consent.models import Notice, Purpose
+from consent.services import notice_publish
+from ecosystem.errors import ApplicationError
+from ecosystem.models import AuditEntry, User
+from partners import lifecycle
+from partners.models import Partner, Partnership, PartnerStaff
+from partners.services import partners as svc
+from partners.services.partnerships import (
+    FlowSpec,
+    partnership_activate,
+    partnership_create,
+    partnership_end,
+    partnership_set_flows,
+)
+from tests.builders import make_client, make_partner, make_token
+
+NOW = timezone.now
+
+
+def _code(call, **kwargs):
+    with pytest.raises(ApplicationError) as refused:
+        call(**kwargs)
+    return refused.value.code
+
+
+def _apply(**overrides):
+    fields = dict(
+        slug="Harbor Mutual",
+        name="Harbor Mutual",
+        sector="insurance",
+        contact_name="Ann",
+        contact_email=" Ann@Harbor.Example ",
+        website="https://harbor.example",
+    )
+    fields.update(overrides)
+    return svc.partner_apply(**fields)
+
+
+def test_apply_creates_a_pending_partner_with_normalised_slug_and_email(db):
+    partner = _apply()
+    assert (partner.status, partner.slug, partner.contact_email) == (
+        "pending",
+        "harbor-mutual",
+        "ann@harbor.example",
+    )
+    assert not PartnerStaff.objects.exists()
+
+
+def test_apply_refuses_a_taken_slug_or_contact_email_and_creates_nothing(db):
+    _apply()
+    assert _code(_apply, contact_email="x@y.example") == "slug_taken"
+    assert _code(_apply, slug="other", contact_email="ANN@harbor.example") == "contact_email_taken"
+    assert Partner.objects.count() == 1
+
+
+def test_approve_activates_creates_the_console_login_and_emails_a_link(
+    db, mailbox, django_capture_on_commit_callbacks
+):
+    partner = _apply()
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.partner_approve(partner=partner, actor=None)
+    partner.refresh_from_db()
+    assert partner.status == "active" and partner.approved_at
+    staff = PartnerStaff.objects.get(partner=partner)
+    assert staff.user.kind == User.Kind.PARTNER_STAFF and not staff.user.has_usable_password()
+    [mail] = mailbox
+    assert mail.to == ["ann@harbor.example"]
+    token = mail.body.split("/partner-admin/set-password/")[1].split("/")[0]
+    assert svc.set_password_user(token) == staff.user
+
+
+def test_a_set_password_link_works_once(db):
+    partner = make_partner(status="pending")
+    svc.partner_approve(partner=partner, actor=None)
+    user = PartnerStaff.objects.get(partner=partner).user
+    token = svc.set_password_token(user)
+    user.set_password("a-new-password-123")
+    user.save()
+    assert svc.set_password_user(token) is None
+
+
+def test_a_tampered_or_expired_set_password_link_names_nobody(db, settings):
+    partner = make_partner(status="pending")
+    svc.partner_approve(partner=partner, actor=None)
+    user = PartnerStaff.objects.get(partner=partner).user
+    token = svc.set_password_token(user)
+    assert svc.set_password_user(token[:-2] + "xx") is None
+    settings.PARTNER_SET_PASSWORD_SECONDS = -1
+    assert svc.set_password_user(token) is None
+
+
+@pytest.mark.parametrize(
+    ("action", "allowed_from"),
+    [
+        ("approve", {"pending"}),
+        ("reject", {"pending"}),
+        ("suspend", {"active"}),
+        ("reinstate", {"suspended"}),
+        ("offboard", {"active", "suspended"}),
+    ],
+)
+def test_each_transition_only_from_its_states(db, action, allowed_from):
+    service = getattr(svc, f"partner_{action}")
+    for status in ["pending", "active", "rejected", "suspended", "offboarded"]:
+        partner = make_partner(status=status)
+        if status in allowed_from:
+            service(partner=partner, actor=None)
+            assert AuditEntry.objects.filter(
+                action=f"partner.{action}", object_id=partner.pk
+            ).exists()
+        else:
+            assert _code(service, partner=partner, actor=None) == "invalid_transition"
+            partner.refresh_from_db()
+            assert partner.status == status
+
+
+def test_suspension_keeps_clients_and_reinstating_restores_them(db, monkeypatch):
+    reacted = []
+    monkeypatch.setattr(lifecycle, "on_partner_suspended", reacted.append)
+    client = make_client()
+    make_token(client)
+    svc.partner_suspend(partner=client.partner, actor=None, reason="unpaid invoice")
+    assert [p.pk for p in reacted] == [client.partner.pk]
+    assert AccessToken.objects.count() == 1 and client.partner.clients.get().revoked_at is None
+    svc.partner_reinstate(partner=client.partner, actor=None)
+    assert Partner.objects.get(pk=client.partner.pk).status == "active"
+
+
+def test_offboarding_revokes_clients_and_ends_partnerships(db, monkeypatch):
+    reacted = []
+    monkeypatch.setattr(lifecycle, "on_partner_offboarded", lambda p: reacted.append(p.pk))
+    client = make_client()
+    make_token(client)
+    partnership = partnership_create(
+        partner_x=client.partner, partner_y=make_partner(), valid_from=NOW(), actor=None
+    )
+    svc.partner_offboard(partner=client.partner, actor=None)
+    client.refresh_from_db()
+    partnership.refresh_from_db()
+    assert client.revoked_at and not AccessToken.objects.exists()
+    assert partnership.status == "ended"
+    assert reacted == [client.partner.pk]
+
+
+# --- Partnerships ----------------------------------------------------------------------------
+
+
+def test_create_stores_the_pair_ordered_as_a_draft(db):
+    x, y = make_partner(), make_partner()
+    partnership = partnership_create(partner_x=y, partner_y=x, valid_from=NOW(), actor=None)
+    assert partnership.partner_a_id < partnership.partner_b_id
+    assert (partnership.status, partnership.version) == ("draft", 1)
+
+
+def test_create_refuses_oneself_inactive_partners_and_bad_windows(db):
+    x = make_partner()
+    assert (
+        _code(partnership_create, partner_x=x, partner_y=x, valid_from=NOW(), actor=None)
+        == "partnership_self"
+    )
+    assert (
+        _code(
+            partnership_create,
+            partner_x=x,
+            partner_y=make_partner(status="suspended"),
+            valid_from=NOW(),
+            actor=None,
+        )
+        == "partner_inactive"
+    )
+    assert (
+        _code(
+            partnership_create,
+            partner_x=x,
+            partner_y=make_partner(),
+            valid_from=NOW(),
+            valid_until=NOW() - timedelta(days=1),
+            actor=None,
+        )
+        == "invalid_window"
+    )
+    assert not Partnership.objects.exists()
+
+
+def test_overlapping_windows_for_the_same_pair_are_refused_in_either_order(db):
+    x, y = make_partner(), make_partner()
+    start = NOW()
+    partnership_create(
+        partner_x=x,
+        partner_y=y,
+        valid_from=start,
+        valid_until=start + timedelta(days=30),
+        actor=None,
+    )
+    assert (
+        _code(
+            partnership_create,
+            partner_x=y,
+            partner_y=x,
+            valid_from=start + timedelta(days=10),
+            actor=None,
+        )
+        == "partnership_overlap"
+    )
+    # Back to back is fine; another pair is unaffected.
+    partnership_create(partner_x=y, partner_y=x, valid_from=start + timedelta(days=30), actor=None)
+    partnership_create(partner_x=x, partner_y=make_partner(), valid_from=start, actor=None)
+
+
+def test_an_ended_partnership_does_not_block_a_new_one(db):
+    x, y = make_partner(), make_partner()
+    first = partnership_create(partner_x=x, partner_y=y, valid_from=NOW(), actor=None)
+    partnership_end(partnership=first, actor=None)
+    partnership_create(partner_x=x, partner_y=y, valid_from=NOW(), actor=None)
+
+
+def _pair():
+    x, y = make_partner(), make_partner()
+    return x, y, partnership_create(partner_x=x, partner_y=y, valid_from=NOW(), actor=None)
+
+
+def test_setting_flows_bumps_the_version_only_when_they_change(db):
+    x, y, partnership = _pair()
+    flows = [FlowSpec(x.pk, y.pk, "referral", frozenset({"contact.name", "contact.email"}))]
+    partnership = partnership_set_flows(partnership=partnership, flows=flows, actor=None)
+    assert partnership.version == 2
+    assert partnership_set_flows(partnership=partnership, flows=flows, actor=None).version == 2
+    flow = partnership.flows.get()
+    assert {c.code for c in flow.data_categories.all()} == {"contact.name", "contact.email"}
+
+
+@pytest.mark.parametrize(
+    ("flow", "code"),
+    [
+        (
+            lambda x, y, z: FlowSpec(x.pk, z.pk, "referral", frozenset({"contact.name"})),
+            "flow_outside_partnership",
+        ),
+        (
+            lambda x, y, z: FlowSpec(x.pk, y.pk, "link", frozenset({"contact.name"})),
+            "purpose_not_allowed",
+        ),
+        (
+            lambda x, y, z: FlowSpec(x.pk, y.pk, "referral", frozenset({"activity.visits"})),
+            "category_not_allowed",
+        ),
+        (lambda x, y, z: FlowSpec(x.pk, y.pk, "rewards", frozenset()), "category_not_allowed"),
+    ],
+)
+def test_invalid_flows_are_refused_and_nothing_changes(db, flow, code):
+    x, y, partnership = _pair()
+    z = make_partner()
+    assert (
+        _code(partnership_set_flows, partnership=partnership, flows=[flow(x, y, z)], actor=None)
+        == code
+    )
+    partnership.refresh_from_db()
+    assert partnership.version == 1 and not partnership.flows.exists()
+
+
+def test_narrowing_an_active_partnership_reports_what_was_removed(db, monkeypatch):
+    reported = []
+    monkeypatch.setattr(lifecycle, "on_flows_narrowed", lambda p, removed: reported.extend(removed))
+    x, y, partnership = _pair()
+    both = frozenset({"contact.name", "contact.email"})
+    partnership_set_flows(
+        partnership=partnership,
+        flows=[
+            FlowSpec(x.pk, y.pk, "referral", both),
+            FlowSpec(y.pk, x.pk, "rewards", frozenset({"activity.visits"})),
+        ],
+        actor=None,
+    )
+    partnership_activate(partnership=partnership, actor=None)
+    partnership_set_flows(
+        partnership=partnership,
+        flows=[
+            FlowSpec(x.pk, y.pk, "referral", frozenset({"contact.name"})),
+        ],
+        actor=None,
+    )
+    assert set(reported) == {
+        lifecycle.RemovedFlow(x.pk, y.pk, "referral", frozenset({"contact.email"})),
+        lifecycle.RemovedFlow(y.pk, x.pk, "rewards", frozenset({"activity.visits"})),
+    }
+
+
+def test_activate_and_end_move_forward_only(db, monkeypatch):
+    ended = []
+    monkeypatch.setattr(lifecycle, "on_partnership_ended", lambda p: ended.append(p.pk))
+    _, _, partnership = _pair()
+    partnership_activate(partnership=partnership, actor=None)
+    assert _code(partnership_activate, partnership=partnership, actor=None) == "invalid_transition"
+    partnership_end(partnership=partnership, actor=None)
+    assert _code(partnership_end, partnership=partnership, actor=None) == "invalid_transition"
+    assert (
+        _code(partnership_set_flows, partnership=partnership, flows=[], actor=None)
+        == "invalid_transition"
+    )
+    assert ended == [partnership.pk]
+
+
+def test_activate_refuses_when_a_partner_became_inactive(db):
+    _, y, partnership = _pair()
+    Partner.objects.filter(pk=y.pk).update(status="suspended")
+    assert _code(partnership_activate, partnership=partnership, actor=None) == "partner_inactive"
+
+
+# --- Notices ---------------------------------------------------------------------------------
+
+
+def test_notices_are_versioned_per_purpose_and_language(db):
+    purpose = Purpose.objects.get(code="referral")
+    first = notice_publish(purpose=purpose, language="en", text="New words.", actor=None)
+    second = notice_publish(purpose=purpose, language="en", text="Newer words.", actor=None)
+    german = notice_publish(purpose=purpose, language="de", text="Neue Worte.", actor=None)
+    assert (first.version, second.version, german.version) == (2, 3, 1)  # v1 seeded
+    assert len(second.text_sha256) == 64 and second.text_sha256 != first.text_sha256
+    assert Notice.objects.filter(purpose=purpose, language="en").count() == 3
+
+
+def test_a_notice_needs_text(db):
+    purpose = Purpose.objects.get(code="referral")
+    assert (
+        _code(notice_publish, purpose=purpose, language="en", text="  ", actor=None)
+        == "notice_empty"
+    )
+
+
+def test_the_taxonomy_is_seeded(db):
+    assert set(Purpose.objects.values_list("code", flat=True)) >= {
+        "link",
+        "referral",
+        "rewards",
+        "offers",
+    }
+    assert Purpose.objects.get(code="link").single_partner
