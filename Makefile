@@ -23,8 +23,9 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo
-	@echo "  Portal      http://127.0.0.1:8000/"
 	@echo "  Admin       http://127.0.0.1:8000/admin/"
+	@echo "  Console     http://127.0.0.1:8000/partner-admin/"
+	@echo "  Apply       http://127.0.0.1:8000/partners/apply/"
 	@echo "  API docs    http://127.0.0.1:8000/api/docs/"
 	@echo "  Health      http://127.0.0.1:8000/healthz"
 	@echo "  Ctrl-C stops the web server, the worker and beat."

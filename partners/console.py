@@ -150,6 +150,11 @@ class ClientForm(forms.ModelForm):
         self.fields["scopes"].choices = [
             (s, f"{s} — {SCOPES[s]}") for s in SCOPES if s in partner.scope_ceiling_set
         ]
+        if not self.fields["scopes"].choices:
+            self.fields["scopes"].help_text = (
+                "Your brand has no API scopes yet: an ecosystem admin sets which scopes its "
+                "clients may hold. Ask them, then come back."
+            )
         # Prefixed ids exist from instantiation, so "is this new?" is _state.adding, not pk.
         if not self.instance._state.adding:
             self.initial["scopes"] = sorted(self.instance.scope_set)

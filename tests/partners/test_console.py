@@ -154,3 +154,9 @@ def test_a_suspended_partners_staff_may_look_but_not_change(db, client):
     client.force_login(make_staff(partner))
     assert client.get("/partner-admin/partners/partnerclient/").status_code == 200
     assert client.get("/partner-admin/partners/partnerclient/add/").status_code == 403
+
+
+def test_an_empty_scope_ceiling_is_explained(db, client):
+    client.force_login(make_staff(make_partner(scope_ceiling="")))
+    page = client.get("/partner-admin/partners/partnerclient/add/").content.decode()
+    assert "no API scopes yet" in page

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from partners.services.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, demo_seed
+from partners.services.demo import demo_seed
 
 
 class Command(BaseCommand):
@@ -28,8 +28,16 @@ class Command(BaseCommand):
             self.stdout.write(f"created {line}")
         if not report["created"]:
             self.stdout.write("demo data already present; nothing changed")
-        self.stdout.write("")
+        admin = report["admin"]
         self.stdout.write(
-            f"Admin:  {settings.SITE_URL}/admin/  "
-            f"user {DEMO_ADMIN_USERNAME!r} password {DEMO_ADMIN_PASSWORD!r}"
+            f"\nAdmin      {settings.SITE_URL}/admin/  "
+            f"user {admin['username']}  password {admin['password']}"
         )
+        for partner in report["partners"]:
+            console = partner["console"]
+            self.stdout.write(
+                f"{partner['name']} ({partner['sector']})\n"
+                f"  API client {partner['client_id']}  secret {partner['client_secret']}\n"
+                f"  console    {settings.SITE_URL}/partner-admin/  "
+                f"user {console['username']}  password {console['password']}"
+            )
