@@ -43,7 +43,7 @@ class EncryptedTextField(models.TextField):
     def _aad(self, instance: models.Model) -> bytes:
         if instance.pk is None:
             raise ValueError(f"{type(instance).__name__} needs a primary key before encrypting.")
-        return crypto.associated_data(instance._meta.db_table, self.column, instance.pk)
+        return crypto.associated_data(instance._meta.db_table, str(self.column), instance.pk)
 
     def decrypt_for(self, instance: models.Model, value: Ciphertext) -> str:
         return crypto.decrypt(str(value), aad=self._aad(instance)).decode()
