@@ -65,6 +65,23 @@ def run_per_row(
             modeladmin.message_user(request, f"{obj}: {verb}.", messages.SUCCESS)
 
 
+def service_action(name: str, verb: str, description: str, service: Callable[..., Any]):
+    """An admin action that calls ``service(<model name>=row, actor=user)`` on each row."""
+
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        keyword = queryset.model._meta.model_name
+        run_per_row(
+            modeladmin,
+            request,
+            queryset,
+            verb,
+            lambda obj: service(**{keyword: obj}, actor=request.user),
+        )
+
+    action.__name__ = name
+    return admin.action(description=description)(action)
+
+
 class ScopeCeilingField(forms.MultipleChoiceField):
     widget = forms.CheckboxSelectMultiple
 
@@ -119,7 +136,35 @@ class PartnerAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "=contact_email")
     readonly_fields = ("id", "slug", "status", "status_reason", "created_at", "approved_at")
     inlines = [PartnerClientInline]
-    actions = ["approve", "reject", "suspend", "reinstate", "offboard"]
+    actions = [
+        service_action(
+            "approve",
+            "approved",
+            "Approve selected partners (emails a console link)",
+            partner_services.partner_approve,
+        ),
+        service_action(
+            "reject", "rejected", "Reject selected applications", partner_services.partner_reject
+        ),
+        service_action(
+            "suspend",
+            "suspended",
+            "Suspend selected partners (their calls are refused at once)",
+            partner_services.partner_suspend,
+        ),
+        service_action(
+            "reinstate",
+            "reinstated",
+            "Reinstate selected partners",
+            partner_services.partner_reinstate,
+        ),
+        service_action(
+            "offboard",
+            "offboarded",
+            "Offboard selected partners (revokes clients, ends partnerships)",
+            partner_services.partner_offboard,
+        ),
+    ]
     ordering = ("name",)
 
     @admin.display(description="Status", ordering="status")
@@ -131,56 +176,6 @@ class PartnerAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # offboard instead: history and consents must keep their partner
-
-    @admin.action(description="Approve selected partners (emails a console link)")
-    def approve(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "approved",
-            lambda p: partner_services.partner_approve(partner=p, actor=request.user),
-        )
-
-    @admin.action(description="Reject selected applications")
-    def reject(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "rejected",
-            lambda p: partner_services.partner_reject(partner=p, actor=request.user),
-        )
-
-    @admin.action(description="Suspend selected partners (their calls are refused at once)")
-    def suspend(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "suspended",
-            lambda p: partner_services.partner_suspend(partner=p, actor=request.user),
-        )
-
-    @admin.action(description="Reinstate selected partners")
-    def reinstate(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "reinstated",
-            lambda p: partner_services.partner_reinstate(partner=p, actor=request.user),
-        )
-
-    @admin.action(description="Offboard selected partners (revokes clients, ends partnerships)")
-    def offboard(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "offboarded",
-            lambda p: partner_services.partner_offboard(partner=p, actor=request.user),
-        )
 
 
 class FlowInlineForm(forms.ModelForm):
@@ -240,7 +235,12 @@ class PartnershipAdmin(admin.ModelAdmin):
     search_fields = ("=id", "partner_a__name", "partner_b__name")
     list_select_related = ("partner_a", "partner_b")
     readonly_fields = ("status", "version", "activated_at", "ended_at")
-    actions = ["activate", "end"]
+    actions = [
+        service_action(
+            "activate", "activated", "Activate selected partnerships", partnership_activate
+        ),
+        service_action("end", "ended", "End selected partnerships", partnership_end),
+    ]
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: Partnership):
@@ -297,23 +297,3 @@ class PartnershipAdmin(admin.ModelAdmin):
                 request, f"Not saved ({refused.code}): {refused.detail}", messages.ERROR
             )
             return HttpResponseRedirect(request.get_full_path())
-
-    @admin.action(description="Activate selected partnerships")
-    def activate(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "activated",
-            lambda p: partnership_activate(partnership=p, actor=request.user),
-        )
-
-    @admin.action(description="End selected partnerships")
-    def end(self, request, queryset):
-        run_per_row(
-            self,
-            request,
-            queryset,
-            "ended",
-            lambda p: partnership_end(partnership=p, actor=request.user),
-        )

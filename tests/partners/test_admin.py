@@ -128,3 +128,21 @@ def test_staff_of_a_partner_cannot_use_admin_even_with_a_password(db, client):
         not client.login(username=staff.username, password="wrong")
         and client.get("/admin/").status_code == 302
     )
+
+
+def test_partnership_actions_activate_and_end(db, client):
+    from partners.services.partnerships import partnership_create
+
+    client.force_login(make_admin())
+    partnership = partnership_create(
+        partner_x=make_partner(), partner_y=make_partner(), valid_from=timezone.now(), actor=None
+    )
+    for action, status in [("activate", "active"), ("end", "ended")]:
+        response = client.post(
+            "/admin/partners/partnership/",
+            {"action": action, "_selected_action": [partnership.pk]},
+            follow=True,
+        )
+        assert Partnership.objects.get(pk=partnership.pk).status == status
+    texts = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("ended." in t for t in texts)
