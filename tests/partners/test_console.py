@@ -160,3 +160,12 @@ def test_an_empty_scope_ceiling_is_explained(db, client):
     client.force_login(make_staff(make_partner(scope_ceiling="")))
     page = client.get("/partner-admin/partners/partnerclient/add/").content.decode()
     assert "no API scopes yet" in page
+
+
+def test_the_console_autocomplete_reveals_nothing(staff_client):
+    make_client(make_partner(name="Rival Brand"))
+    response = staff_client.get("/partner-admin/autocomplete/", {
+        "term": "Rival", "app_label": "partners", "model_name": "partnerclient",
+        "field_name": "partner"})
+    assert response.status_code == 404
+    assert b"Rival" not in response.content
