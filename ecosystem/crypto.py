@@ -17,8 +17,10 @@ import os
 import unicodedata
 from collections.abc import Mapping
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 
 FORMAT_VERSION = "v1"
@@ -95,3 +97,26 @@ def blind_index(value: str, *, purpose: str, key: bytes | None = None) -> str:
         key = next(iter(settings.BLIND_INDEX_KEY.values()))
     message = f"{purpose}\x00{normalise_identifier(value)}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def ed25519_generate() -> tuple[bytes, bytes]:
+    """A fresh Ed25519 key pair as raw bytes: (32-byte private seed, 32-byte public key)."""
+    private = Ed25519PrivateKey.generate()
+    return private.private_bytes_raw(), ed25519_public_key(private.private_bytes_raw())
+
+
+def ed25519_public_key(private_seed: bytes) -> bytes:
+    public = Ed25519PrivateKey.from_private_bytes(private_seed).public_key()
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def ed25519_sign(private_seed: bytes, message: bytes) -> bytes:
+    return Ed25519PrivateKey.from_private_bytes(private_seed).sign(message)
+
+
+def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -278,11 +278,45 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_TOKEN_URL": "/o/token/",
     # Several resources have a "status"; name each set so the schema's enums stay stable.
     "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "ecosystem.models.webhooks.Delivery.Status",
         "PartnerStatusEnum": "partners.models.Partner.Status",
         "PartnershipStatusEnum": "partners.models.Partnership.Status",
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.integer("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)
+
+# --- Webhooks (docs/webhooks.md) ------------------------------------------------------------
+# host:port pairs that may be reached over http on loopback: local development and tests only.
+WEBHOOK_ALLOWED_INSECURE_HOSTS = env.csv("WEBHOOK_ALLOWED_INSECURE_HOSTS", [])
+WEBHOOK_TIMEOUT_SECONDS = env.integer("WEBHOOK_TIMEOUT_SECONDS", 15, minimum=1)
+# Seconds before each attempt (the first is the initial one): the Standard Webhooks schedule.
+_webhook_schedule = env.csv(
+    "WEBHOOK_RETRY_SCHEDULE", ["0", "5", "300", "1800", "7200", "18000", "36000", "36000"]
+)
+if not _webhook_schedule or not all(step.isdigit() for step in _webhook_schedule):
+    raise ImproperlyConfigured("WEBHOOK_RETRY_SCHEDULE must be whole seconds, e.g. 0,5,300.")
+WEBHOOK_RETRY_SCHEDULE = [int(step) for step in _webhook_schedule]
+WEBHOOK_SECRET_ROTATION_GRACE_SECONDS = env.integer(
+    "WEBHOOK_SECRET_ROTATION_GRACE_SECONDS", 86_400, minimum=0
+)
+WEBHOOK_DISABLE_AFTER_FAILING_SECONDS = env.integer(
+    "WEBHOOK_DISABLE_AFTER_FAILING_SECONDS", 5 * 86_400, minimum=60
+)
+WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT = env.integer("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", 4, minimum=1)
+WEBHOOK_SWEEP_SECONDS = env.integer("WEBHOOK_SWEEP_SECONDS", 5, minimum=1)
+WEBHOOK_EVENT_RETENTION_DAYS = env.integer("WEBHOOK_EVENT_RETENTION_DAYS", 30, minimum=30)
+# Callable (endpoint) -> list of addresses told when an endpoint is disabled automatically.
+WEBHOOK_ALERT_RECIPIENTS = env.text(
+    "WEBHOOK_ALERT_RECIPIENTS", "ecosystem.webhooks.alerts.partner_contact_recipients"
+)
+CELERY_BEAT_SCHEDULE["webhook-sweep"] = {
+    "task": "ecosystem.tasks.webhook_sweep_task",
+    "schedule": float(WEBHOOK_SWEEP_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["purge-events"] = {
+    "task": "ecosystem.tasks.events_purge_task",
+    "schedule": 3600.0,
+}
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.text("LOG_LEVEL", "INFO")

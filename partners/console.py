@@ -16,7 +16,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ecosystem.errors import ApplicationError
-from ecosystem.models import User
+from ecosystem.models import Delivery, User, WebhookEndpoint
+from ecosystem.webhooks.console_admin import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
 from partners.models import Partner, PartnerClient
 from partners.scopes import SCOPES
 from partners.services.clients import (
@@ -278,3 +279,9 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
             "Its tokens stop working at once and it can get no new ones. This cannot be undone.",
             act,
         )
+
+
+# Webhook endpoints and deliveries live in ecosystem (below partners); their console admins
+# find the partner through the signed-in staff member, like the ones above.
+console_site.register(WebhookEndpoint, ConsoleWebhookEndpointAdmin)
+console_site.register(Delivery, ConsoleDeliveryAdmin)

@@ -164,8 +164,14 @@ def test_an_empty_scope_ceiling_is_explained(db, client):
 
 def test_the_console_autocomplete_reveals_nothing(staff_client):
     make_client(make_partner(name="Rival Brand"))
-    response = staff_client.get("/partner-admin/autocomplete/", {
-        "term": "Rival", "app_label": "partners", "model_name": "partnerclient",
-        "field_name": "partner"})
+    response = staff_client.get(
+        "/partner-admin/autocomplete/",
+        {
+            "term": "Rival",
+            "app_label": "partners",
+            "model_name": "partnerclient",
+            "field_name": "partner",
+        },
+    )
     assert response.status_code == 404
     assert b"Rival" not in response.content

@@ -1,0 +1,202 @@
+"""Webhook endpoints, deliveries and the event log (scope ``webhooks:manage``).
+
+Each view class serves one path and each method one operation, calling one service or
+selector. Every lookup starts from the calling partner's own rows, so another partner's id
+is a plain 404.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecosystem.api.idempotency import IdempotentMixin
+from ecosystem.api.pagination import CursorPagination
+from ecosystem.api.webhooks.serializers import (
+    DeliveryListInput,
+    DeliverySerializer,
+    EventListInput,
+    EventSerializer,
+    WebhookEndpointCreateInput,
+    WebhookEndpointSerializer,
+    WebhookEndpointUpdateInput,
+    WebhookEndpointWithSecretSerializer,
+)
+from ecosystem.models import Delivery, WebhookEndpoint
+from ecosystem.webhooks import selectors, services
+
+SCOPES = ["webhooks:manage"]
+
+
+def calling_partner_id(request: Request) -> str:
+    """The partner behind the access token (set by partners.api.auth, without a query)."""
+    return request.auth.partner.pk
+
+
+def calling_client(request: Request) -> str:
+    """The OAuth client acting, as the audit trail names it."""
+    return f"client:{request.auth.partner_client_id}"
+
+
+def _paginated(view: APIView, queryset: QuerySet, serializer: type) -> Response:
+    paginator = CursorPagination()
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+def _page_of(serializer: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of one cursor page of ``serializer`` rows."""
+    return inline_serializer(
+        name=f"{serializer.__name__.removesuffix('Serializer')}Page",
+        fields={
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer(many=True),
+        },
+    )
+
+
+def _endpoint(request: Request, endpoint_id: str) -> WebhookEndpoint:
+    endpoints = selectors.webhook_endpoints_for(partner_id=calling_partner_id(request))
+    return get_object_or_404(endpoints, pk=endpoint_id)
+
+
+class WebhookEndpointsApi(IdempotentMixin, APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(
+        responses=_page_of(WebhookEndpointSerializer), operation_id="webhook_endpoints_list"
+    )
+    def get(self, request: Request) -> Response:
+        endpoints = selectors.webhook_endpoints_for(partner_id=calling_partner_id(request))
+        return _paginated(self, endpoints, WebhookEndpointSerializer)
+
+    @extend_schema(
+        request=WebhookEndpointCreateInput,
+        responses={201: WebhookEndpointWithSecretSerializer},
+        operation_id="webhook_endpoints_create",
+    )
+    def post(self, request: Request) -> Response:
+        data = WebhookEndpointCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        endpoint, secret = services.webhook_endpoint_create(
+            partner_id=calling_partner_id(request),
+            actor=calling_client(request),
+            **data.validated_data,
+        )
+        body = WebhookEndpointWithSecretSerializer(endpoint, context={"secret": secret}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class WebhookEndpointApi(APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(responses=WebhookEndpointSerializer, operation_id="webhook_endpoints_retrieve")
+    def get(self, request: Request, endpoint_id: str) -> Response:
+        return Response(WebhookEndpointSerializer(_endpoint(request, endpoint_id)).data)
+
+    @extend_schema(
+        request=WebhookEndpointUpdateInput,
+        responses=WebhookEndpointSerializer,
+        operation_id="webhook_endpoints_update",
+    )
+    def patch(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = _endpoint(request, endpoint_id)
+        data = WebhookEndpointUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        endpoint = services.webhook_endpoint_update(
+            endpoint=endpoint, actor=calling_client(request), **data.validated_data
+        )
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(responses={204: None}, operation_id="webhook_endpoints_delete")
+    def delete(self, request: Request, endpoint_id: str) -> Response:
+        services.webhook_endpoint_delete(
+            endpoint=_endpoint(request, endpoint_id), actor=calling_client(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookEndpointRotateSecretApi(IdempotentMixin, APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(request=None, responses=WebhookEndpointWithSecretSerializer)
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        endpoint, secret = services.webhook_endpoint_rotate_secret(
+            endpoint=_endpoint(request, endpoint_id), actor=calling_client(request)
+        )
+        body = WebhookEndpointWithSecretSerializer(endpoint, context={"secret": secret}).data
+        return Response(body)
+
+
+class WebhookEndpointTestApi(IdempotentMixin, APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(request=None, responses={202: DeliverySerializer})
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        delivery = services.webhook_endpoint_test(
+            endpoint=_endpoint(request, endpoint_id), actor=calling_client(request)
+        )
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DeliveryListApi(APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(
+        parameters=[
+            DeliveryListInput,
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("limit", int),
+        ],
+        responses=_page_of(DeliverySerializer),
+    )
+    def get(self, request: Request) -> Response:
+        filters = DeliveryListInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        deliveries = selectors.deliveries_for(
+            partner_id=calling_partner_id(request),
+            endpoint_id=filters.validated_data.get("endpoint"),
+            event_type=filters.validated_data.get("event_type"),
+            status=filters.validated_data.get("status"),
+        )
+        return _paginated(self, deliveries, DeliverySerializer)
+
+
+class DeliveryRetryApi(IdempotentMixin, APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(request=None, responses={202: DeliverySerializer})
+    def post(self, request: Request, delivery_id: str) -> Response:
+        deliveries = selectors.deliveries_for(partner_id=calling_partner_id(request))
+        delivery: Delivery = get_object_or_404(deliveries, pk=delivery_id)
+        delivery = services.delivery_retry(delivery=delivery, actor=calling_client(request))
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EventListApi(APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(
+        parameters=[
+            EventListInput,
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("limit", int),
+        ],
+        responses=_page_of(EventSerializer),
+    )
+    def get(self, request: Request) -> Response:
+        filters = EventListInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        payloads = selectors.event_log_for(
+            partner_id=calling_partner_id(request),
+            event_type=filters.validated_data.get("type"),
+            since=filters.validated_data.get("since"),
+            until=filters.validated_data.get("until"),
+        )
+        return _paginated(self, payloads, EventSerializer)

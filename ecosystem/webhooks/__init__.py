@@ -1,0 +1,1 @@
+"""Webhook delivery: signing, the SSRF guard, the outbound HTTP seam, attempts and sweeps."""
