@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ecosystem import crypto
 from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.models import IdempotencyRecord
 
@@ -36,6 +37,10 @@ class StoredResponse:
     status: int
     body: bytes
     content_type: str
+
+
+def _aad(record_id: int) -> bytes:
+    return crypto.associated_data(IdempotencyRecord._meta.db_table, "response_body", record_id)
 
 
 def _expiry_cutoff():
@@ -69,9 +74,10 @@ def idempotency_begin(
             raise IdempotencyKeyReused("Send a new Idempotency-Key for a different request.")
         if existing.state == IdempotencyRecord.State.IN_FLIGHT:
             raise IdempotencyInFlight("Retry after the first request has finished.")
+        sealed = bytes(existing.response_body or b"").decode()
         return StoredResponse(
             status=existing.response_status or 200,
-            body=bytes(existing.response_body or b""),
+            body=crypto.decrypt(sealed, aad=_aad(existing.pk)) if sealed else b"",
             content_type=existing.response_content_type,
         )
     raise IdempotencyInFlight("Retry after the first request has finished.")
@@ -80,14 +86,15 @@ def idempotency_begin(
 def idempotency_complete(
     *, record: IdempotencyRecord, status: int, body: bytes, content_type: str
 ) -> None:
-    """Keep the response for replay; a server error releases the key so a retry can act."""
+    """Keep the response for replay, encrypted: it may hold a secret shown only once (a new
+    client's or webhook endpoint's). A server error releases the key so a retry can act."""
     if status >= 500:
         IdempotencyRecord.objects.filter(pk=record.pk).delete()
         return
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         state=IdempotencyRecord.State.COMPLETED,
         response_status=status,
-        response_body=body,
+        response_body=crypto.encrypt(body, aad=_aad(record.pk)).encode(),
         response_content_type=content_type,
     )
 

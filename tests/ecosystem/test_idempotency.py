@@ -93,3 +93,23 @@ def test_concurrent_duplicate_gets_409_and_the_work_happens_once():
     assert AuditEntry.objects.filter(action="thing.create").count() == 1
     replay = _post(Client(), body, key="race")
     assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+
+
+def test_stored_responses_are_encrypted_at_rest(db, client):
+    """A replayable response may carry a one-time secret; the table must not reveal it."""
+    _post(client, {"name": "secret-bearing", "count": 1}, key="k-enc")
+    stored = bytes(IdempotencyRecord.objects.get(key="k-enc").response_body)
+    assert b"secret-bearing" not in stored
+    replay = _post(client, {"name": "secret-bearing", "count": 1}, key="k-enc")
+    assert replay.json()["name"] == "secret-bearing"
+
+
+def test_a_stored_response_moved_to_another_record_does_not_replay(db, client):
+    from ecosystem.crypto import DecryptionError
+
+    _post(client, {"name": "a", "count": 1}, key="k-a")
+    _post(client, {"name": "b", "count": 1}, key="k-b")
+    first = IdempotencyRecord.objects.get(key="k-a")
+    IdempotencyRecord.objects.filter(key="k-b").update(response_body=first.response_body)
+    with pytest.raises(DecryptionError):
+        _post(client, {"name": "b", "count": 1}, key="k-b")
