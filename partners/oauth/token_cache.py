@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.core.cache import cache
@@ -186,7 +186,7 @@ def _load_row(checksum: str) -> AccessToken | None:
     )
 
 
-def _grantable(token: AccessToken | None) -> bool:
+def _grantable(token: AccessToken | None) -> TypeGuard[AccessToken]:
     if token is None or token.is_expired() or token.user_id is not None:
         return False
     client = getattr(token.application, "partner_client", None)
@@ -233,9 +233,9 @@ def load_token(raw_token: str) -> AccessToken | CachedAccessToken | None:
 def _annotated(token: AccessToken | None) -> AccessToken | None:
     client = getattr(token.application, "partner_client", None) if token else None
     if token is not None:
-        token.partner = client.partner if client else None  # type: ignore[attr-defined]
-        token.partner_client_id = client.id if client else None  # type: ignore[attr-defined]
-        token.client_revoked = bool(client and client.is_revoked)  # type: ignore[attr-defined]
+        token.partner = client.partner if client else None
+        token.partner_client_id = client.id if client else None
+        token.client_revoked = bool(client and client.is_revoked)
     return token
 
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from consent.models import Purpose
+from consent.models import DataCategory, Purpose
 from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.services.audit import audit_record
 from partners import lifecycle
@@ -146,7 +146,7 @@ def partnership_set_flows(
         flow = PartnershipFlow.objects.create(
             partnership=partnership, source_id=source, recipient_id=recipient, purpose_id=purpose
         )
-        flow.data_categories.set(sorted(categories))
+        flow.data_categories.set(DataCategory.objects.filter(code__in=categories))
     partnership.version += 1
     partnership.save(update_fields=["version"])
     removed = [

@@ -175,3 +175,27 @@ def test_the_console_autocomplete_reveals_nothing(staff_client):
     )
     assert response.status_code == 404
     assert b"Rival" not in response.content
+
+
+def test_webhook_pages_in_the_console_show_only_the_own_partner(staff_client):
+    from ecosystem.models import WebhookEndpoint
+
+    mine = WebhookEndpoint.objects.create(
+        partner=staff_client.partner, url="https://mine.example/hooks", event_types=["ping"]
+    )
+    theirs = WebhookEndpoint.objects.create(
+        partner=make_partner(), url="https://theirs.example/hooks", event_types=["ping"]
+    )
+    page = staff_client.get("/partner-admin/ecosystem/webhookendpoint/").content.decode()
+    assert "mine.example" in page and "theirs.example" not in page
+    missing = staff_client.get("/partner-admin/ecosystem/webhookendpoint/whe_missing/change/")
+    other = staff_client.get(f"/partner-admin/ecosystem/webhookendpoint/{theirs.pk}/change/")
+    assert (other.status_code, other.get("Location")) == (
+        missing.status_code,
+        missing.get("Location"),
+    )
+    assert (
+        staff_client.get(f"/partner-admin/ecosystem/webhookendpoint/{mine.pk}/change/").status_code
+        == 200
+    )
+    assert staff_client.get("/partner-admin/ecosystem/delivery/").status_code == 200
