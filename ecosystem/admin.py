@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from ecosystem.errors import ApplicationError
 from ecosystem.models import AuditEntry, Delivery, DeliveryAttempt, User, WebhookEndpoint
+from ecosystem.models.webhooks import ENDPOINT_DISCLOSED_FIELDS
 from ecosystem.webhooks.services import delivery_retry
 
 
@@ -58,21 +59,7 @@ class WebhookEndpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("partner",)
     search_fields = ("=id", "url", "=partner__id")
     # The signing secrets are never shown, not even to ecosystem admins.
-    fields = (
-        "id",
-        "partner",
-        "url",
-        "description",
-        "event_types",
-        "enabled",
-        "disabled_reason",
-        "signature_scheme",
-        "public_key",
-        "previous_secret_expires_at",
-        "failing_since",
-        "created_at",
-        "updated_at",
-    )
+    fields = ("partner", *ENDPOINT_DISCLOSED_FIELDS)
 
 
 class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -29,12 +29,14 @@ class Env:
         value = self.environ.get(name)
         return None if value is None else value.strip()
 
-    def text(self, name: str, default: str | None = None, *, required: bool = False) -> str:
+    def text(
+        self, name: str, default: str | None = None, *, required: bool = False, hint: str = ""
+    ) -> str:
         value = self.raw(name)
         if value:
             return value
         if required or default is None:
-            raise ImproperlyConfigured(f"{name} must be set.")
+            raise ImproperlyConfigured(f"{name} must be set.{hint}")
         return default
 
     def flag(self, name: str, default: bool = False) -> bool:
@@ -103,11 +105,13 @@ class Env:
             raise ImproperlyConfigured(f"{name} must start with one of {allowed}, got {value!r}.")
         return value
 
-    def keys(self, name: str, default: str | None = None) -> dict[str, bytes]:
+    def keys(self, name: str, default: str | None = None, *, hint: str = "") -> dict[str, bytes]:
         """Parse ``kid:base64key,kid:base64key``; the first key is the active one."""
         value = self.raw(name) or default
         if not value:
-            raise ImproperlyConfigured(f"{name} must be set (kid:base64key, comma-separated).")
+            raise ImproperlyConfigured(
+                f"{name} must be set (kid:base64key, comma-separated).{hint}"
+            )
         keys: dict[str, bytes] = {}
         for item in value.split(","):
             kid, sep, encoded = item.strip().partition(":")

@@ -28,13 +28,19 @@ def _dev_default(value: str) -> str | None:
     return value if DEBUG else None
 
 
-SECRET_KEY = env.text("SECRET_KEY", _dev_default(_DEV_SECRET_KEY))
+# Said when a required value is missing: the usual cause is a local run without DEBUG=1.
+_LOCAL_HINT = " For local development, set DEBUG=1 (as make run and make test do)."
+
+
+SECRET_KEY = env.text("SECRET_KEY", _dev_default(_DEV_SECRET_KEY), hint=_LOCAL_HINT)
 ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env.text("SITE_URL", "http://127.0.0.1:8000" if DEBUG else None).rstrip("/")
 
 # Field encryption: kid:base64(32 bytes), comma-separated; the first key encrypts, all decrypt.
-FIELD_ENCRYPTION_KEYS = env.keys("FIELD_ENCRYPTION_KEYS", _dev_default(_DEV_FIELD_KEYS))
+FIELD_ENCRYPTION_KEYS = env.keys(
+    "FIELD_ENCRYPTION_KEYS", _dev_default(_DEV_FIELD_KEYS), hint=_LOCAL_HINT
+)
 BLIND_INDEX_KEY = env.keys("BLIND_INDEX_KEY", _dev_default(f"bidx:{_DEV_BLIND_INDEX_KEY}"))
 
 INSTALLED_APPS = [

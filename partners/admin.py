@@ -27,6 +27,7 @@ from partners.services.partnerships import (
     partnership_create,
     partnership_end,
     partnership_set_flows,
+    partnership_set_terms,
 )
 
 STATUS_COLOURS = {
@@ -255,7 +256,9 @@ class PartnershipAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save(update_fields=["terms"])
+            partnership_set_terms(
+                partnership=obj, terms=form.cleaned_data["terms"], actor=request.user
+            )
             return
         created = partnership_create(
             partner_x=form.cleaned_data["partner_a"],

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 from ecosystem.errors import ApplicationError
 from ecosystem.ratelimit import client_address, ratelimit_hit
 from partners.forms import PartnerApplicationForm, SetPasswordForm
-from partners.services.partners import partner_apply, set_password_user
+from partners.services.partners import console_password_set, partner_apply, set_password_user
 
 
 @require_http_methods(["GET", "POST"])
@@ -45,8 +45,7 @@ def console_set_password(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "partners/set_password_invalid.html", status=400)
     form = SetPasswordForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user.set_password(form.cleaned_data["password1"])
-        user.save(update_fields=["password"])
+        console_password_set(token=token, password=form.cleaned_data["password1"])
         return redirect("partner_console:login")
     return render(
         request,

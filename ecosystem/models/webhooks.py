@@ -36,6 +36,23 @@ EVENT_TYPES: dict[str, str] = {
 SUBSCRIBABLE_EVENT_TYPES = [name for name in EVENT_TYPES if name != "ping"]
 
 
+# What anyone may be shown of an endpoint, admins included: never the signing secrets.
+ENDPOINT_DISCLOSED_FIELDS = (
+    "id",
+    "url",
+    "description",
+    "event_types",
+    "enabled",
+    "disabled_reason",
+    "signature_scheme",
+    "public_key",
+    "previous_secret_expires_at",
+    "failing_since",
+    "created_at",
+    "updated_at",
+)
+
+
 class WebhookEndpoint(models.Model):
     """A partner's HTTPS endpoint and the event types it receives.
 

@@ -123,6 +123,19 @@ def set_password_user(token: str) -> User | None:
     return user
 
 
+@transaction.atomic
+def console_password_set(*, token: str, password: str) -> User | None:
+    """Set the console password named by an emailed link; None if the link is no longer
+    valid. Setting it changes the password hash, which voids the link."""
+    user = set_password_user(token)
+    if user is None:
+        return None
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit_record(actor=user, action="partner_staff.set_password", obj=user)
+    return user
+
+
 def _send_console_invitation(partner: Partner, user: User) -> None:
     link = settings.SITE_URL + reverse(
         "partners:console-set-password", kwargs={"token": set_password_token(user)}

@@ -166,6 +166,17 @@ def partnership_set_flows(
 
 
 @transaction.atomic
+def partnership_set_terms(*, partnership: Partnership, terms: str, actor: Any) -> Partnership:
+    """The free-text terms; flows, window and partners change only through their services."""
+    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    if partnership.terms != terms:
+        partnership.terms = terms
+        partnership.save(update_fields=["terms"])
+        audit_record(actor=actor, action="partnership.set_terms", obj=partnership)
+    return partnership
+
+
+@transaction.atomic
 def partnership_activate(*, partnership: Partnership, actor: Any) -> Partnership:
     partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
     if partnership.status != P.DRAFT:

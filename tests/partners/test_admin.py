@@ -123,11 +123,12 @@ def test_admins_cannot_delete_partners(db, client):
 
 
 def test_staff_of_a_partner_cannot_use_admin_even_with_a_password(db, client):
-    staff = make_staff(make_partner())
-    assert (
-        not client.login(username=staff.username, password="wrong")
-        and client.get("/admin/").status_code == 302
+    staff = make_staff(make_partner(), password="console-pass-123")
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": staff.username, "password": "console-pass-123"}
     )
+    assert response.status_code == 200 and b"errornote" in response.content
+    assert client.get("/admin/").status_code == 302
 
 
 def test_partnership_actions_activate_and_end(db, client):

@@ -343,3 +343,23 @@ def test_the_taxonomy_is_seeded(db):
         "offers",
     }
     assert Purpose.objects.get(code="link").single_partner
+
+
+def test_terms_change_through_the_service_and_are_audited(db):
+    from partners.services.partnerships import partnership_set_terms
+
+    _, _, partnership = _pair()
+    partnership_set_terms(partnership=partnership, terms="Net 30.", actor=None)
+    partnership_set_terms(partnership=partnership, terms="Net 30.", actor=None)
+    assert Partnership.objects.get(pk=partnership.pk).terms == "Net 30."
+    assert AuditEntry.objects.filter(action="partnership.set_terms").count() == 1
+
+
+def test_setting_the_console_password_is_audited_and_voids_the_link(db):
+    partner = make_partner(status="pending")
+    svc.partner_approve(partner=partner, actor=None)
+    user = PartnerStaff.objects.get(partner=partner).user
+    token = svc.set_password_token(user)
+    assert svc.console_password_set(token=token, password="Lantern-orbit-47-quay") == user
+    assert svc.console_password_set(token=token, password="another-one-47-quay") is None
+    assert AuditEntry.objects.filter(action="partner_staff.set_password").count() == 1

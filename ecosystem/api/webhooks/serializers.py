@@ -6,7 +6,11 @@ from typing import Any
 from rest_framework import serializers
 
 from ecosystem.models import Delivery, EventPayload, WebhookEndpoint
-from ecosystem.models.webhooks import EVENT_TYPES, SUBSCRIBABLE_EVENT_TYPES
+from ecosystem.models.webhooks import (
+    ENDPOINT_DISCLOSED_FIELDS,
+    EVENT_TYPES,
+    SUBSCRIBABLE_EVENT_TYPES,
+)
 
 
 class EventTypesField(serializers.ListField):
@@ -41,20 +45,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookEndpoint
-        fields = [
-            "id",
-            "url",
-            "description",
-            "event_types",
-            "enabled",
-            "disabled_reason",
-            "signature_scheme",
-            "public_key",
-            "previous_secret_expires_at",
-            "failing_since",
-            "created_at",
-            "updated_at",
-        ]
+        fields = list(ENDPOINT_DISCLOSED_FIELDS)
         read_only_fields = fields
 
     def get_public_key(self, endpoint: WebhookEndpoint) -> str | None:
