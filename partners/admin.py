@@ -14,9 +14,9 @@ from django.contrib import admin, messages
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
-from django.utils.html import format_html
 
 from consent.models import DataCategory, Purpose
+from ecosystem.admin_helpers import run_per_row, status_badge
 from ecosystem.errors import ApplicationError
 from partners.models import Partner, PartnerClient, Partnership, PartnershipFlow
 from partners.scopes import SCOPES, format_scopes
@@ -29,41 +29,6 @@ from partners.services.partnerships import (
     partnership_set_flows,
     partnership_set_terms,
 )
-
-STATUS_COLOURS = {
-    "pending": "#8a5a00",
-    "active": "#116329",
-    "rejected": "#6e7781",
-    "suspended": "#a4161a",
-    "offboarded": "#6e7781",
-    "draft": "#8a5a00",
-    "ended": "#6e7781",
-}
-
-
-def status_badge(value: str, label: str):
-    return format_html(
-        '<strong style="color:{}">{}</strong>', STATUS_COLOURS.get(value, "#000"), label
-    )
-
-
-def run_per_row(
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet,
-    verb: str,
-    service: Callable[..., Any],
-) -> None:
-    """Apply ``service`` to each selected row on its own, reporting every outcome."""
-    for obj in queryset:
-        try:
-            service(obj)
-        except ApplicationError as refused:
-            modeladmin.message_user(
-                request, f"{obj}: not {verb} ({refused.code}): {refused.detail}", messages.ERROR
-            )
-        else:
-            modeladmin.message_user(request, f"{obj}: {verb}.", messages.SUCCESS)
 
 
 def service_action(name: str, verb: str, description: str, service: Callable[..., Any]):

@@ -7,16 +7,15 @@ is a plain 404.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ecosystem.api.common import calling_client, calling_partner_id, page_of, paginated
 from ecosystem.api.idempotency import IdempotentMixin
-from ecosystem.api.pagination import CursorPagination
 from ecosystem.api.webhooks.serializers import (
     DeliveryListInput,
     DeliverySerializer,
@@ -33,34 +32,6 @@ from ecosystem.webhooks import selectors, services
 SCOPES = ["webhooks:manage"]
 
 
-def calling_partner_id(request: Request) -> str:
-    """The partner behind the access token (set by partners.api.auth, without a query)."""
-    return request.auth.partner.pk
-
-
-def calling_client(request: Request) -> str:
-    """The OAuth client acting, as the audit trail names it."""
-    return f"client:{request.auth.partner_client_id}"
-
-
-def _paginated(view: APIView, queryset: QuerySet, serializer: type) -> Response:
-    paginator = CursorPagination()
-    page = paginator.paginate_queryset(queryset, view.request, view=view)
-    return paginator.get_paginated_response(serializer(page, many=True).data)
-
-
-def _page_of(serializer: type[serializers.Serializer]) -> serializers.Serializer:
-    """The schema of one cursor page of ``serializer`` rows."""
-    return inline_serializer(
-        name=f"{serializer.__name__.removesuffix('Serializer')}Page",
-        fields={
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": serializer(many=True),
-        },
-    )
-
-
 def _endpoint(request: Request, endpoint_id: str) -> WebhookEndpoint:
     endpoints = selectors.webhook_endpoints_for(partner_id=calling_partner_id(request))
     return get_object_or_404(endpoints, pk=endpoint_id)
@@ -70,11 +41,11 @@ class WebhookEndpointsApi(IdempotentMixin, APIView):
     required_scopes = SCOPES
 
     @extend_schema(
-        responses=_page_of(WebhookEndpointSerializer), operation_id="webhook_endpoints_list"
+        responses=page_of(WebhookEndpointSerializer), operation_id="webhook_endpoints_list"
     )
     def get(self, request: Request) -> Response:
         endpoints = selectors.webhook_endpoints_for(partner_id=calling_partner_id(request))
-        return _paginated(self, endpoints, WebhookEndpointSerializer)
+        return paginated(self, endpoints, WebhookEndpointSerializer)
 
     @extend_schema(
         request=WebhookEndpointCreateInput,
@@ -154,7 +125,7 @@ class DeliveryListApi(APIView):
             OpenApiParameter("cursor", str),
             OpenApiParameter("limit", int),
         ],
-        responses=_page_of(DeliverySerializer),
+        responses=page_of(DeliverySerializer),
     )
     def get(self, request: Request) -> Response:
         filters = DeliveryListInput(data=request.query_params)
@@ -165,7 +136,7 @@ class DeliveryListApi(APIView):
             event_type=filters.validated_data.get("event_type"),
             status=filters.validated_data.get("status"),
         )
-        return _paginated(self, deliveries, DeliverySerializer)
+        return paginated(self, deliveries, DeliverySerializer)
 
 
 class DeliveryRetryApi(IdempotentMixin, APIView):
@@ -188,7 +159,7 @@ class EventListApi(APIView):
             OpenApiParameter("cursor", str),
             OpenApiParameter("limit", int),
         ],
-        responses=_page_of(EventSerializer),
+        responses=page_of(EventSerializer),
     )
     def get(self, request: Request) -> Response:
         filters = EventListInput(data=request.query_params)
@@ -199,4 +170,4 @@ class EventListApi(APIView):
             since=filters.validated_data.get("since"),
             until=filters.validated_data.get("until"),
         )
-        return _paginated(self, payloads, EventSerializer)
+        return paginated(self, payloads, EventSerializer)

@@ -1,0 +1,51 @@
+"""Small helpers every partner API view uses: who is calling, and one page of results."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecosystem.api.pagination import CursorPagination
+
+
+def calling_partner_id(request: Request) -> str:
+    """The partner behind the access token (set by partners.api.auth, without a query)."""
+    return request.auth.partner.pk
+
+
+def calling_client_id(request: Request) -> str:
+    return request.auth.partner_client_id
+
+
+def calling_client(request: Request) -> str:
+    """The OAuth client acting, as the audit trail names it."""
+    return f"client:{calling_client_id(request)}"
+
+
+def paginated(
+    view: APIView,
+    queryset: QuerySet,
+    serializer: type,
+    *,
+    context: dict | None = None,
+    pagination: type[CursorPagination] = CursorPagination,
+) -> Response:
+    paginator = pagination()
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True, context=context or {}).data)
+
+
+def page_of(serializer: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of one cursor page of ``serializer`` rows."""
+    return inline_serializer(
+        name=f"{serializer.__name__.removesuffix('Serializer').removesuffix('Output')}Page",
+        fields={
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer(many=True),
+        },
+    )

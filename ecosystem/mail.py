@@ -1,0 +1,43 @@
+"""Development mail backends that never print or store a recipient's address.
+
+Customers' email addresses are PII: the console and file backends Django ships write the
+``To:`` header verbatim into logs and files. These write ``redacted-<digest>@redacted.invalid``
+(a short digest, enough to tell recipients apart) instead; the body is left as is, and
+customer emails are written to carry no name (consent/emails.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from email.utils import getaddresses
+
+from django.core.mail.backends.console import EmailBackend as ConsoleBackend
+from django.core.mail.backends.filebased import EmailBackend as FileBackend
+from django.core.mail.message import EmailMessage
+
+
+def redact(address: str) -> str:
+    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:8]
+    return f"redacted-{digest}@redacted.invalid"
+
+
+class _Redacting:
+    def write_message(self, message: EmailMessage) -> None:
+        redacted = EmailMessage(
+            subject=message.subject,
+            body=message.body,
+            from_email=message.from_email,
+            to=[redact(addr) for _name, addr in getaddresses(message.to)],
+            cc=[redact(addr) for _name, addr in getaddresses(message.cc)],
+            bcc=[redact(addr) for _name, addr in getaddresses(message.bcc)],
+            reply_to=message.reply_to,
+        )
+        super().write_message(redacted)  # type: ignore[misc]
+
+
+class RedactingConsoleBackend(_Redacting, ConsoleBackend):
+    pass
+
+
+class RedactingFileBackend(_Redacting, FileBackend):
+    pass
