@@ -1,7 +1,36 @@
-from django.contrib import admin
+"""Django admin for ecosystem admins: the consent taxonomy, customers and consent records.
 
-from consent.models import DataCategory, Notice, Purpose
+Customers and consents are read-only here: they change through the services alone. No list
+shows a customer's name, email or phone; opening a customer decrypts them and is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from consent.models import (
+    Consent,
+    ConsentEvent,
+    Customer,
+    CustomerErased,
+    DataCategory,
+    Notice,
+    PartnerLink,
+    Purpose,
+)
 from consent.services import notice_publish
+from consent.services.consents import Actor, consent_withdraw
+from consent.services.customers import customer_find_by_email, customer_pii_view
+from ecosystem.admin_helpers import run_per_row, status_badge
 
 
 @admin.register(DataCategory)
@@ -52,3 +81,258 @@ class NoticeAdmin(admin.ModelAdmin):
             actor=request.user,
         )
         obj.pk, obj.version = published.pk, published.version
+
+
+# Consent and customer states, shown in the colour of the partner state they resemble.
+BADGE_LIKE = {
+    "requested": "pending",
+    "refused": "rejected",
+    "lapsed": "ended",
+    "withdrawn": "ended",
+    "expired": "ended",
+    "superseded": "ended",
+    "terminated": "suspended",
+    "erased": "offboarded",
+}
+
+
+def badge(value: str, label: str):
+    return status_badge(BADGE_LIKE.get(value, value), label)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class PartnerLinkInline(ReadOnlyInline):
+    model = PartnerLink
+    # Not external_ref: that is the partner's own reference, often their CRM key.
+    fields = ("id", "partner", "status", "created_at", "confirmed_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("partner")
+
+
+class CustomerConsentInline(ReadOnlyInline):
+    model = Consent
+    fields = ("id", "purpose", "source", "recipient", "status", "expires_at")
+    readonly_fields = fields
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("purpose", "source", "recipient")
+
+
+class FindByEmailForm(forms.Form):
+    email = forms.CharField(
+        label="Email address",
+        max_length=254,
+        help_text="The full address; case and spacing are ignored, partial addresses find nobody.",
+    )
+
+
+def _pii(customer: Customer, field: str) -> str:
+    try:
+        return getattr(customer.pii(), field)
+    except CustomerErased:
+        return "erased"
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    """Read-only: customers come from partners' invitations and are erased through the
+    service. Lists carry no PII; the change view decrypts it and records that it did."""
+
+    list_display = ("id", "status_display", "created_at", "link_count", "erased_at")
+    list_filter = ("status",)
+    # Replaced by get_search_results; set so the changelist shows a search box.
+    search_fields = ("=id",)
+    search_help_text = (
+        "A customer id (cst_…). To find a customer by email address, use “Find by email”: it "
+        "sends the address by POST, so it stays out of URLs, history and access logs."
+    )
+    change_list_template = "admin/consent/customer/change_list.html"
+    fields = ("id", "status", "pii_name", "pii_email", "pii_phone", "created_at", "erased_at")
+    readonly_fields = fields
+    inlines = [PartnerLinkInline, CustomerConsentInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(link_count=Count("links"))
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # The email column is encrypted: only an exact match through the blind index works.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            messages.warning(request, "Search by email address with “Find by email”.")
+            return queryset.none(), False
+        if term.startswith("cst_"):
+            return queryset.filter(pk=term), False
+        return queryset.none(), False
+
+    def get_urls(self) -> list:
+        find = self.admin_site.admin_view(self.find_by_email_view)
+        return [
+            path("find-by-email/", find, name="consent_customer_find_by_email"),
+            *super().get_urls(),
+        ]
+
+    def find_by_email_view(self, request: HttpRequest) -> HttpResponse:
+        """Exact email lookup through the blind index, by POST; redirects to the customer."""
+        form = FindByEmailForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            found = customer_find_by_email(form.cleaned_data["email"])
+            if found is not None:
+                return HttpResponseRedirect(
+                    reverse("admin:consent_customer_change", args=[found.pk])
+                )
+            form.add_error("email", "No active customer has this email address.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Find a customer by email",
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/consent/customer/find_by_email.html", context)
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj: Customer):
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Links", ordering="link_count")
+    def link_count(self, obj: Customer) -> int:
+        return obj.link_count  # type: ignore[attr-defined]
+
+    @admin.display(description="Name")
+    def pii_name(self, obj: Customer) -> str:
+        return _pii(obj, "name")
+
+    @admin.display(description="Email")
+    def pii_email(self, obj: Customer) -> str:
+        return _pii(obj, "email")
+
+    @admin.display(description="Phone")
+    def pii_phone(self, obj: Customer) -> str:
+        return _pii(obj, "phone")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Reached only when the page that decrypts the PII is shown: each view is recorded.
+        if obj is not None and obj.status == Customer.Status.ACTIVE:
+            customer_pii_view(customer=obj, actor=request.user)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+class ConsentEventInline(ReadOnlyInline):
+    model = ConsentEvent
+    fields = ("at", "from_status", "to_status", "actor", "method", "reason", "data_categories")
+    readonly_fields = fields
+
+
+WRITTEN_REQUEST_PREFIX = "Written request "
+
+
+class WrittenRequestForm(forms.Form):
+    # The reason column holds 300 characters, prefix included.
+    reference = forms.CharField(
+        label="Reference of the written request",
+        max_length=300 - len(WRITTEN_REQUEST_PREFIX),
+        help_text=(
+            "Your reference for the customer's letter or email, such as a ticket number. It is "
+            "sent to both partners with the withdrawal: no names or email addresses."
+        ),
+    )
+
+
+@admin.register(Consent)
+class ConsentAdmin(admin.ModelAdmin):
+    """Read-only: consents change through the services. The one action records a withdrawal
+    the customer asked for in writing, through consent_withdraw like the portal's."""
+
+    list_display = (
+        "id",
+        "customer_ref",
+        "purpose",
+        "source",
+        "recipient",
+        "status_display",
+        "granted_at",
+        "expires_at",
+    )
+    list_filter = ("status", "purpose", "source", "recipient")
+    list_select_related = ("purpose", "source", "recipient")
+    search_fields = ("=id", "=customer__id")
+    date_hierarchy = "created_at"
+    inlines = [ConsentEventInline]
+    actions = ["withdraw_on_written_request"]
+
+    @admin.display(description="Customer", ordering="customer_id")
+    def customer_ref(self, obj: Consent) -> str:
+        return obj.customer_id  # the opaque id, without loading the customer row
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj: Consent):
+        label = obj.get_status_display()
+        now_status = obj.effective_status(timezone.now())
+        if now_status != obj.status:  # past its expiry or lapse time, not yet marked
+            label = f"{label} (now {now_status})"
+        return badge(now_status, label)
+
+    @admin.action(description="Record withdrawal (customer's written request)")
+    def withdraw_on_written_request(
+        self, request: HttpRequest, queryset: QuerySet
+    ) -> TemplateResponse | None:
+        form = WrittenRequestForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Record withdrawal on the customer's written request",
+                "opts": self.model._meta,
+                "queryset": queryset.select_related("purpose", "source", "recipient"),
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/consent/consent/withdraw_written_request.html", context
+            )
+        by = Actor.of(request.user, ConsentEvent.Method.WRITTEN_REQUEST)
+        reason = WRITTEN_REQUEST_PREFIX + form.cleaned_data["reference"]
+        run_per_row(
+            self,
+            request,
+            queryset.select_related("customer"),
+            "withdrawn",
+            lambda c: consent_withdraw(consent=c, customer=c.customer, by=by, reason=reason),
+        )
+        return None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

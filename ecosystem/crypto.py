@@ -78,6 +78,33 @@ def decrypt(token: str, *, aad: bytes, keys: Mapping[str, bytes] | None = None) 
         raise DecryptionError("Ciphertext failed authentication.") from None
 
 
+def data_key_generate() -> bytes:
+    """A fresh per-subject data key (crypto-shredding: destroy it and its ciphertexts are
+    unreadable everywhere, backups included)."""
+    return os.urandom(KEY_BYTES)
+
+
+def data_key_wrap(data_key: bytes, *, aad: bytes) -> str:
+    """Seal a data key under the configured keys (so it rotates with them)."""
+    return encrypt(data_key, aad=aad)
+
+
+def data_key_unwrap(wrapped: str, *, aad: bytes) -> bytes:
+    return decrypt(wrapped, aad=aad)
+
+
+DATA_KEY_ID = "dk"
+
+
+def seal(plaintext: str, *, data_key: bytes, aad: bytes) -> str:
+    """Encrypt under one subject's data key (kid ``dk``), not the configured keys."""
+    return encrypt(plaintext.encode(), aad=aad, keys={DATA_KEY_ID: data_key})
+
+
+def unseal(token: str, *, data_key: bytes, aad: bytes) -> str:
+    return decrypt(token, aad=aad, keys={DATA_KEY_ID: data_key}).decode()
+
+
 def key_id(token: str) -> str:
     """The id of the key that sealed ``token`` (to find values still under a retired key)."""
     return token.split(".", 2)[1]
@@ -86,6 +113,14 @@ def key_id(token: str) -> str:
 def normalise_identifier(value: str) -> str:
     """The form a blind index is computed over: trimmed, NFKC-normalised, case-folded."""
     return unicodedata.normalize("NFKC", value).strip().casefold()
+
+
+def blind_indexes(value: str, *, purpose: str) -> list[str]:
+    """The value's digest under every configured blind-index key, the active one first: a
+    lookup matches rows indexed before or after a key rotation."""
+    return [
+        blind_index(value, purpose=purpose, key=key) for key in settings.BLIND_INDEX_KEY.values()
+    ]
 
 
 def blind_index(value: str, *, purpose: str, key: bytes | None = None) -> str:

@@ -74,6 +74,10 @@ MIDDLEWARE = [
 ROOT_URLCONF = "ecosystem.urls"
 WSGI_APPLICATION = "ecosystem.wsgi.application"
 AUTH_USER_MODEL = "ecosystem.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",  # admins and partner staff: username
+    "consent.auth.CustomerEmailBackend",  # customers: email, through the blind index
+]
 
 TEMPLATES = [
     {
@@ -160,8 +164,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = {
-    "console": "django.core.mail.backends.console.EmailBackend",
-    "file": "django.core.mail.backends.filebased.EmailBackend",
+    # Development backends print or write mail with recipient addresses redacted.
+    "console": "ecosystem.mail.RedactingConsoleBackend",
+    "file": "ecosystem.mail.RedactingFileBackend",
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
     "locmem": "django.core.mail.backends.locmem.EmailBackend",
 }.get(env.text("EMAIL_BACKEND", "console"), "")
@@ -322,6 +327,25 @@ CELERY_BEAT_SCHEDULE["webhook-sweep"] = {
 CELERY_BEAT_SCHEDULE["purge-events"] = {
     "task": "ecosystem.tasks.events_purge_task",
     "schedule": 3600.0,
+}
+
+# --- Consent --------------------------------------------------------------------------------
+# Days a consent lasts when granted (at most 365, also a database constraint).
+CONSENT_DEFAULT_DAYS = env.integer("CONSENT_DEFAULT_DAYS", 365, minimum=1)
+if CONSENT_DEFAULT_DAYS > 365:
+    raise ImproperlyConfigured("CONSENT_DEFAULT_DAYS must be at most 365.")
+CONSENT_REQUEST_LAPSE_HOURS = env.integer("CONSENT_REQUEST_LAPSE_HOURS", 14 * 24, minimum=1)
+CUSTOMER_INVITATION_SECONDS = env.integer("CUSTOMER_INVITATION_SECONDS", 7 * 86_400, minimum=3600)
+CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY = env.integer(
+    "CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY", 1000, minimum=1
+)
+CELERY_BEAT_SCHEDULE["consents-expire"] = {
+    "task": "consent.tasks.consents_expire_task",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["consent-requests-lapse"] = {
+    "task": "consent.tasks.consent_requests_lapse_task",
+    "schedule": 60.0,
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -1,15 +1,19 @@
 """The one place later features react to partners and partnerships changing.
 
-Services call these inside their own transaction, after the change is written. Today they
-only do what onboarding needs; the consent core will terminate the consents that depended on
-an ended partnership, a removed flow or an offboarded partner here, and referrals will
-withdraw open referrals. Keep each reaction a plain call to that feature's service.
+Services call these inside their own transaction, after the change is written: consents
+that depended on an ended partnership, a removed flow or an offboarded partner are
+terminated here (their customers emailed why). Keep each reaction a plain call to that
+feature's service.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Q
+
+from consent.models import LIVE_STATUSES, Consent
+from consent.services.consents import consents_terminate
 from partners.models import Partner, Partnership
 
 
@@ -30,12 +34,41 @@ def on_partner_suspended(partner: Partner) -> None:
 
 def on_partner_offboarded(partner: Partner) -> None:
     """Everything that depended on the partner ends: its clients are revoked and its
-    partnerships ended by partner_offboard before this runs."""
+    partnerships ended (terminating their consents) by partner_offboard before this runs;
+    here its single-partner consents (link, offers) end too."""
+    consents = _live().filter(Q(source=partner) | Q(recipient=partner))
+    consents_terminate(consents, reason=f"{partner.name} has left the ecosystem.")
 
 
 def on_partnership_ended(partnership: Partnership) -> None:
     """No flow of this partnership may be used any more."""
+    consents_terminate(
+        _live().filter(partnership=partnership),
+        reason=f"The partnership between {partnership.partner_a} and "
+        f"{partnership.partner_b} has ended.",
+    )
 
 
 def on_flows_narrowed(partnership: Partnership, removed: list[RemovedFlow]) -> None:
-    """Flows, or categories of flows, were removed from an active partnership."""
+    """Flows, or categories of flows, were removed from an active partnership: consents
+    that carry any removed category end (the customer may consent again to what remains)."""
+    for flow in removed:
+        affected = [
+            consent
+            for consent in _live().filter(
+                partnership=partnership,
+                source_id=flow.source_id,
+                recipient_id=flow.recipient_id,
+                purpose_id=flow.purpose_id,
+            )
+            if flow.categories & set(consent.data_categories)
+        ]
+        consents_terminate(
+            affected,
+            reason=f"The partnership no longer allows {', '.join(sorted(flow.categories))} "
+            f"to flow for {flow.purpose_id}.",
+        )
+
+
+def _live():
+    return Consent.objects.select_for_update().filter(status__in=LIVE_STATUSES).order_by("pk")

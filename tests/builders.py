@@ -96,3 +96,95 @@ def api_client_for(raw_token: str | None = None) -> APIClient:
     if raw_token:
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_token}")
     return client
+
+
+def make_customer(*, email: str | None = None, name: str = "Test Customer", password=None):
+    """A customer through the service (it seals the PII under a fresh data key)."""
+    from consent.services.customers import customer_create
+
+    n = next(_counter)
+    customer = customer_create(
+        email=email or f"customer{n}@mail.example", name=name, phone="", actor=None
+    )
+    if password:
+        customer.user.set_password(password)
+        customer.user.save(update_fields=["password"])
+    return customer
+
+
+def make_link(customer, partner: Partner, *, status: str = "active", **fields: Any):
+    from consent.models import PartnerLink
+
+    now = timezone.now()
+    return PartnerLink.objects.create(
+        customer=customer,
+        partner=partner,
+        external_ref=fields.pop("external_ref", f"ref-{next(_counter)}"),
+        status=status,
+        invited_at=fields.pop("invited_at", now),
+        confirmed_at=now if status == "active" else None,
+        **fields,
+    )
+
+
+def make_partnership(
+    source: Partner,
+    recipient: Partner,
+    *,
+    purpose: str = "rewards",
+    categories: tuple[str, ...] = ("activity.visits", "activity.purchases"),
+    **fields: Any,
+):
+    """An active partnership with one flow source → recipient."""
+    from partners.models import Partnership, PartnershipFlow
+
+    a, b = sorted([source, recipient], key=lambda p: p.pk)
+    partnership = Partnership.objects.create(
+        partner_a=a,
+        partner_b=b,
+        status=fields.pop("status", Partnership.Status.ACTIVE),
+        valid_from=fields.pop("valid_from", timezone.now() - timedelta(days=1)),
+        **fields,
+    )
+    flow = PartnershipFlow.objects.create(
+        partnership=partnership, source=source, recipient=recipient, purpose_id=purpose
+    )
+    flow.data_categories.set(categories)
+    return partnership
+
+
+def make_consent(
+    customer,
+    source: Partner,
+    recipient: Partner | None = None,
+    *,
+    purpose: str = "rewards",
+    categories: tuple[str, ...] = ("activity.visits",),
+    partnership=None,
+    status: str = "active",
+    **fields: Any,
+):
+    """A consent row written directly (no events, no webhooks)."""
+    from consent.models import Consent, Notice
+
+    recipient = recipient or source
+    notice = Notice.objects.filter(purpose_id=purpose, partnership=None).order_by("-version")[0]
+    now = timezone.now()
+    granted = status not in {"requested", "refused", "lapsed"}
+    return Consent.objects.create(
+        customer=customer,
+        purpose_id=purpose,
+        source=source,
+        recipient=recipient,
+        data_categories=sorted(categories),
+        status=status,
+        partnership=partnership,
+        partnership_version=partnership.version if partnership else None,
+        notice=notice,
+        notice_version=notice.version,
+        notice_language=notice.language,
+        notice_sha256=notice.text_sha256,
+        granted_at=fields.pop("granted_at", now if granted else None),
+        expires_at=fields.pop("expires_at", now + timedelta(days=180) if granted else None),
+        **fields,
+    )

@@ -1,4 +1,4 @@
-"""The consent taxonomy (purposes, data categories, notices); consents come later."""
+"""The consent taxonomy: purposes, data categories and the notices customers are shown."""
 
 from __future__ import annotations
 

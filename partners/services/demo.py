@@ -14,6 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.models import Application
 
+from consent.models import Consent, PartnerLink, Purpose
+from consent.services.consents import consent_grant, consent_request_create
+from consent.services.customers import customer_create, customer_find_by_email
 from ecosystem.models import User
 from partners.models import Partner, PartnerClient, Partnership, PartnerStaff
 from partners.scopes import SCOPES, format_scopes
@@ -27,6 +30,24 @@ from partners.services.partnerships import (
 DEMO_ADMIN_USERNAME = "admin"
 DEMO_ADMIN_PASSWORD = "demo-admin-password"
 DEMO_CONSOLE_PASSWORD = "demo-console-password"
+DEMO_CUSTOMER_PASSWORD = "demo-customer-password"
+# email: (name, {partner slug: (external ref, link status)})
+DEMO_CUSTOMERS = {
+    "ada@customers.example": (
+        "Ada Demo",
+        {
+            "pulse-fitness": ("pulse-1001", PartnerLink.Status.ACTIVE),
+            "harbor-mutual": ("harbor-1001", PartnerLink.Status.ACTIVE),
+        },
+    ),
+    "ben@customers.example": (
+        "Ben Demo",
+        {
+            "pulse-fitness": ("pulse-1002", PartnerLink.Status.ACTIVE),
+            "fresh-basket": ("basket-2002", PartnerLink.Status.PENDING),
+        },
+    ),
+}
 
 # slug: (name, sector, client id, client secret)
 DEMO_PARTNERS = {
@@ -109,6 +130,60 @@ def _partnership(x: Partner, y: Partner, flows: list[FlowSpec], created: list[st
     created.append(f"partnership {x.slug} ↔ {y.slug}")
 
 
+def _customer(email: str, partners: dict[str, Partner], created: list[str]):
+    customer = customer_find_by_email(email)
+    if customer is not None:
+        return customer
+    name, links = DEMO_CUSTOMERS[email]
+    customer = customer_create(email=email, name=name, actor=None)
+    customer.user.set_password(DEMO_CUSTOMER_PASSWORD)
+    customer.user.save(update_fields=["password"])
+    now = timezone.now()
+    for slug, (ref, status) in links.items():
+        PartnerLink.objects.create(
+            customer=customer,
+            partner=partners[slug],
+            external_ref=ref,
+            status=status,
+            invited_at=now,
+            confirmed_at=now if status == PartnerLink.Status.ACTIVE else None,
+        )
+    created.append(f"customer {email}")
+    return customer
+
+
+def _consents(customers: list, partners: dict[str, Partner], created: list[str]) -> None:
+    ada, ben = customers
+    gym, insurer, grocer = (partners[s] for s in ("pulse-fitness", "harbor-mutual", "fresh-basket"))
+    if Consent.objects.filter(customer__in=[ada, ben]).exists():
+        return
+    consent_grant(
+        customer=ada,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=gym.pk,
+        recipient_id=insurer.pk,
+        data_categories=["activity.visits"],
+    )
+    consent_grant(
+        customer=ada,
+        purpose=Purpose.objects.get(pk="offers"),
+        source_id=insurer.pk,
+        recipient_id=insurer.pk,
+        data_categories=[],
+    )
+    ben_at_gym = PartnerLink.objects.get(customer=ben, partner=gym)
+    consent_request_create(
+        partner_id=gym.pk,
+        client_id=DEMO_PARTNERS["pulse-fitness"][2],
+        customer_id=ben_at_gym.pk,
+        recipient_id=grocer.pk,
+        purpose_code="referral",
+        data_categories=["contact.email", "contact.name"],
+        message="Fresh Basket gives Pulse members 10% off healthy groceries.",
+    )
+    created.append("demo consents and a consent request")
+
+
 @transaction.atomic
 def demo_seed() -> dict[str, Any]:
     created: list[str] = []
@@ -132,6 +207,9 @@ def demo_seed() -> dict[str, Any]:
         ],
         created,
     )
+    partners = {p.slug: p for p in (insurer, gym, grocer)}
+    customers = [_customer(email, partners, created) for email in DEMO_CUSTOMERS]
+    _consents(customers, partners, created)
     return {
         "created": created,
         "admin": {"username": DEMO_ADMIN_USERNAME, "password": DEMO_ADMIN_PASSWORD},
@@ -145,5 +223,8 @@ def demo_seed() -> dict[str, Any]:
                 "console": {"username": f"{slug}-console", "password": DEMO_CONSOLE_PASSWORD},
             }
             for slug, (name, sector, client_id, secret) in DEMO_PARTNERS.items()
+        ],
+        "customers": [
+            {"email": email, "password": DEMO_CUSTOMER_PASSWORD} for email in DEMO_CUSTOMERS
         ],
     }

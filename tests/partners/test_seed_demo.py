@@ -71,3 +71,36 @@ def test_seed_demo_creates_three_partners_whose_demo_clients_get_tokens(db, sett
         ("referral", ("contact.email", "contact.name")),
     }
     assert client.login(username=gym["console"]["username"], password=gym["console"]["password"])
+
+
+def test_seed_demo_adds_customers_who_can_sign_in_with_linked_brands_and_consents(db, settings):
+    from django.contrib.auth import authenticate
+
+    from consent.models import Consent
+    from consent.selectors import consent_check
+
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("seed_demo", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+
+    ada = report["customers"][0]
+    user = authenticate(username=ada["email"], password=ada["password"])
+    assert user is not None and user.kind == "customer"
+    customer = user.customer
+    assert {link.partner.slug: link.status for link in customer.links.all()} == {
+        "pulse-fitness": "active",
+        "harbor-mutual": "active",
+    }
+    rewards = Consent.objects.get(customer=customer, purpose="rewards")
+    assert (
+        consent_check(
+            customer_id=customer.pk,
+            source_id=rewards.source_id,
+            recipient_id=rewards.recipient_id,
+            purpose="rewards",
+            categories=["activity.visits"],
+        )
+        == rewards
+    )
+    assert Consent.objects.filter(status="requested", purpose="referral").count() == 1

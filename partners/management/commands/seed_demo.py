@@ -41,3 +41,7 @@ class Command(BaseCommand):
                 f"  console    {settings.SITE_URL}/partner-admin/  "
                 f"user {console['username']}  password {console['password']}"
             )
+        for customer in report["customers"]:
+            self.stdout.write(
+                f"Customer   sign in with {customer['email']}  password {customer['password']}"
+            )

@@ -1,0 +1,101 @@
+"""Wire formats of the partner consent API. Customers appear only as the caller's own
+pairwise id (``cus_…``); never an email, a name or another partner's id."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from consent.models import Consent, PartnerLink
+
+ID_MAX = 40
+
+
+class CustomerLinkCreateInput(serializers.Serializer):
+    external_ref = serializers.CharField(
+        max_length=100, help_text="Your own reference for this customer; unique per partner."
+    )
+    email = serializers.EmailField(max_length=254, help_text="Where the invitation goes.")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class CustomerLinkOutput(serializers.ModelSerializer):
+    customer_id = serializers.CharField(source="id", help_text="Your pairwise id, cus_….")
+    status = serializers.ChoiceField(choices=PartnerLink.Status.choices)
+
+    class Meta:
+        model = PartnerLink
+        fields = ("customer_id", "external_ref", "status", "created_at", "confirmed_at")
+
+
+class NoticeOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="notice_id")
+    version = serializers.IntegerField(source="notice_version")
+    language = serializers.CharField(source="notice_language")
+    sha256 = serializers.CharField(source="notice_sha256")
+
+
+class ConsentOutput(serializers.ModelSerializer):
+    """One consent as a partner sees it. ``status`` is as it stands now: an active consent
+    past ``expires_at`` reads ``expired`` even before the expiry job marks it."""
+
+    customer_id = serializers.SerializerMethodField(help_text="Your pairwise id, cus_….")
+    purpose = serializers.CharField(source="purpose_id")
+    source = serializers.CharField(source="source_id")
+    recipient = serializers.CharField(source="recipient_id")
+    data_categories = serializers.ListField(child=serializers.CharField())
+    status = serializers.SerializerMethodField()
+    message = serializers.CharField(source="request_message")
+    notice = NoticeOutput(source="*")
+    supersedes = serializers.CharField(source="supersedes_id", allow_null=True)
+
+    class Meta:
+        model = Consent
+        fields = (
+            "id",
+            "customer_id",
+            "purpose",
+            "source",
+            "recipient",
+            "data_categories",
+            "status",
+            "method",
+            "message",
+            "notice",
+            "created_at",
+            "lapses_at",
+            "granted_at",
+            "expires_at",
+            "ended_at",
+            "ended_reason",
+            "supersedes",
+        )
+
+    @extend_schema_field(serializers.CharField())
+    def get_customer_id(self, consent: Consent) -> str:
+        return self.context["customer_id"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=Consent.Status.choices))
+    def get_status(self, consent: Consent) -> str:
+        return consent.effective_status(self.context.get("now"))
+
+
+class ConsentRequestCreateInput(serializers.Serializer):
+    customer_id = serializers.CharField(max_length=ID_MAX, help_text="Your pairwise id.")
+    recipient = serializers.CharField(
+        max_length=ID_MAX,
+        required=False,
+        help_text="The partner (par_…) the data would go to; you, for link and offers.",
+    )
+    purpose = serializers.CharField(max_length=50)
+    data_categories = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        max_length=20,
+        required=False,
+        default=list,
+        help_text="Categories to share; none for purposes that carry no data (link, offers).",
+    )
+    message = serializers.CharField(
+        max_length=500, help_text="Shown to the customer with the notice: say why you ask."
+    )
+    language = serializers.CharField(max_length=10, required=False, default="en")

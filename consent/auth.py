@@ -1,0 +1,85 @@
+"""Customer sign-in and password reset, both through the email blind index.
+
+Django's own ``PasswordResetForm`` filters users on a plaintext email column: with none (by
+design, see ecosystem.models.User) it would silently find nobody. This form finds the
+customer through the index and writes to the decrypted address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.tokens import default_token_generator
+from django.contrib.sites.shortcuts import get_current_site
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from consent.services.customers import customer_find_by_email
+from ecosystem.models import User
+
+
+class CustomerEmailBackend(ModelBackend):
+    """Customers sign in with their email address and password."""
+
+    def authenticate(
+        self, request: Any, username: str | None = None, password: str | None = None, **kw: Any
+    ) -> User | None:
+        if not username or not password or "@" not in username:
+            return None
+        customer = customer_find_by_email(username)
+        if customer is None:
+            User().set_password(password)  # same work as a real check: no timing oracle
+            return None
+        user = customer.user
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None
+
+
+class CustomerPasswordResetForm(PasswordResetForm):
+    subject_template_name = "consent/emails/password_reset_subject.txt"
+    email_template_name = "consent/emails/password_reset.txt"
+
+    def get_users(self, email: str) -> Iterator[User]:  # type: ignore[override]
+        customer = customer_find_by_email(email)
+        if customer is None:
+            return
+        user = customer.user
+        if user.is_active and user.has_usable_password():
+            yield user
+
+    def save(  # type: ignore[override]
+        self,
+        domain_override: str | None = None,
+        subject_template_name: str | None = None,
+        email_template_name: str | None = None,
+        use_https: bool = False,
+        token_generator: Any = default_token_generator,
+        from_email: str | None = None,
+        request: Any = None,
+        html_email_template_name: str | None = None,
+        extra_email_context: dict[str, Any] | None = None,
+    ) -> None:
+        """Send the reset link to the decrypted address (nothing if nobody matches: the
+        page says the same either way)."""
+        email = self.cleaned_data["email"]
+        domain = domain_override or get_current_site(request).domain
+        for user in self.get_users(email):
+            context = {
+                "domain": domain,
+                "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": token_generator.make_token(user),
+                "protocol": "https" if use_https else "http",
+                **(extra_email_context or {}),
+            }
+            self.send_mail(
+                subject_template_name or self.subject_template_name,
+                email_template_name or self.email_template_name,
+                context,
+                from_email,
+                user.customer.pii().email,
+                html_email_template_name=html_email_template_name,
+            )

@@ -1,0 +1,177 @@
+"""Readers that carry consent rules. ``consent_check`` is the one answer to "may this data
+flow now?"; everything that moves customer data between partners asks it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from consent.models import Consent, ConsentNotification, PartnerLink, Purpose
+from ecosystem.models import Delivery
+from partners.models import Partner, Partnership, PartnershipFlow
+
+ACTIVE = Partner.Status.ACTIVE
+
+
+def _partnership_current(partnership: Partnership, at: datetime) -> bool:
+    return (
+        partnership.status == Partnership.Status.ACTIVE
+        and partnership.valid_from <= at
+        and (partnership.valid_until is None or partnership.valid_until > at)
+    )
+
+
+def flow_allowance(
+    *, source_id: str, recipient_id: str, purpose: Purpose, at: datetime
+) -> tuple[Partnership | None, set[str]] | None:
+    """The partnership (None for single-partner purposes) and the categories that may flow
+    from source to recipient for purpose at ``at``; None when nothing may flow."""
+    if purpose.single_partner:
+        if source_id != recipient_id:
+            return None
+        if not Partner.objects.filter(pk=source_id, status=ACTIVE).exists():
+            return None
+        return None, set(purpose.allowed_categories.values_list("code", flat=True))
+    flow = (
+        PartnershipFlow.objects.select_related("partnership")
+        .filter(
+            source_id=source_id,
+            recipient_id=recipient_id,
+            purpose=purpose,
+            source__status=ACTIVE,
+            recipient__status=ACTIVE,
+            partnership__status=Partnership.Status.ACTIVE,
+            partnership__valid_from__lte=at,
+        )
+        .filter(Q(partnership__valid_until__isnull=True) | Q(partnership__valid_until__gt=at))
+        .first()
+    )
+    if flow is None:
+        return None
+    return flow.partnership, set(flow.data_categories.values_list("code", flat=True))
+
+
+def consent_check(
+    *,
+    customer_id: str,
+    source_id: str,
+    recipient_id: str,
+    purpose: str,
+    categories: set[str] | frozenset[str] | list[str],
+    at: datetime | None = None,
+) -> Consent | None:
+    """May data of ``categories`` about this customer flow from source to recipient for
+    ``purpose`` now? Returns the consent that allows it, or None.
+
+    Checked together: an active consent covering the categories and not past its expiry
+    (whether or not the expiry job ran), both partners active (a suspended partner's flows
+    stop while its consents stay), and, for two-partner purposes, the consent's partnership
+    active, inside its validity window, and still carrying a flow with those categories.
+    Two queries at most.
+    """
+    at = at or timezone.now()
+    wanted = set(categories)
+    consent = (
+        Consent.objects.select_related("source", "recipient", "partnership")
+        .filter(
+            customer_id=customer_id,
+            source_id=source_id,
+            recipient_id=recipient_id,
+            purpose_id=purpose,
+            status=Consent.Status.ACTIVE,
+            expires_at__gt=at,
+        )
+        .first()
+    )
+    if consent is None or not wanted <= set(consent.data_categories):
+        return None
+    if consent.source.status != ACTIVE or consent.recipient.status != ACTIVE:
+        return None
+    if consent.is_single_partner:
+        return consent
+    partnership = consent.partnership
+    if partnership is None or not _partnership_current(partnership, at):
+        return None
+    through = PartnershipFlow.data_categories.through
+    allowed = set(
+        through.objects.filter(
+            partnershipflow__partnership_id=partnership.pk,
+            partnershipflow__source_id=source_id,
+            partnershipflow__recipient_id=recipient_id,
+            partnershipflow__purpose_id=purpose,
+        ).values_list("datacategory_id", flat=True)
+    )
+    return consent if wanted <= allowed else None
+
+
+def link_of_partner(*, partner_id: str, customer_id: str) -> PartnerLink | None:
+    """A partner's link by the pairwise id it knows; None for anyone else's id."""
+    return PartnerLink.objects.filter(pk=customer_id, partner_id=partner_id).first()
+
+
+def consents_visible_to(*, partner_id: str, customer_id: str) -> QuerySet[Consent]:
+    """A customer's consents as one partner may see them: those it asked for or is the
+    source of, and those it receives once granted (a request to share with it stays between
+    the customer and the asking partner until the customer says yes)."""
+    return Consent.objects.filter(customer_id=customer_id).filter(
+        Q(source_id=partner_id) | Q(recipient_id=partner_id, granted_at__isnull=False)
+    )
+
+
+def consent_request_of(*, partner_id: str, consent_id: str) -> Consent | None:
+    """A consent request the partner made, with its pairwise id for the customer as
+    ``pairwise_id``; None for anyone else's. One query."""
+    pairwise = PartnerLink.objects.filter(
+        partner_id=partner_id, customer_id=OuterRef("customer_id")
+    ).values("id")[:1]
+    return (
+        Consent.objects.filter(pk=consent_id, source_id=partner_id)
+        .exclude(requested_by_client="")
+        .annotate(pairwise_id=Subquery(pairwise))
+        .first()
+    )
+
+
+NOTIFICATION_STATES = {
+    "delivered": "Delivered",
+    "pending": "On its way",
+    "failing": "Failing (we keep trying)",
+    "not_subscribed": "Takes no notifications (refused on its next call all the same)",
+    "unknown": "No longer on record",
+}
+
+
+def notification_states(consent_event_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """Per consent event, each told partner and whether the news reached it: delivered, on
+    its way, failing, or the partner has no endpoint for it. Two queries."""
+    notes = list(
+        ConsentNotification.objects.filter(consent_event_id__in=consent_event_ids).order_by(
+            "consent_event_id", "partner_id"
+        )
+    )
+    deliveries: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for event_id, partner_id, status, attempts in Delivery.objects.filter(
+        event_id__in={note.event_id for note in notes if note.subscribed}
+    ).values_list("event_id", "partner_id", "status", "attempts"):
+        deliveries.setdefault((event_id, partner_id), []).append((status, attempts))
+    result: dict[int, list[tuple[str, str]]] = {}
+    for note in notes:
+        result.setdefault(note.consent_event_id, []).append(
+            (note.partner_id, _state(note, deliveries.get((note.event_id, note.partner_id))))
+        )
+    return result
+
+
+def _state(note: ConsentNotification, rows: list[tuple[str, int]] | None) -> str:
+    if not note.subscribed:
+        return "not_subscribed"
+    if not rows:
+        return "unknown"  # the event is past its retention period
+    statuses = {status for status, _attempts in rows}
+    if Delivery.Status.SUCCEEDED in statuses:
+        return "delivered"
+    if Delivery.Status.FAILED in statuses or any(attempts for _status, attempts in rows):
+        return "failing"
+    return "pending"

@@ -1,0 +1,615 @@
+"""Consent records: requests, grants, withdrawals, amendments, expiry and termination.
+
+Every state change goes through ``_move`` (forward-only, one ``ConsentEvent`` per
+transition) and tells the partners entitled to know through the outbox, each under its own
+pairwise customer id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from consent.models import (
+    Consent,
+    ConsentEvent,
+    ConsentNotification,
+    Customer,
+    Notice,
+    PartnerLink,
+    Purpose,
+)
+from consent.selectors import flow_allowance
+from ecosystem.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
+from ecosystem.models import Delivery
+from ecosystem.services.audit import actor_label, audit_record
+from ecosystem.services.events import event_publish
+
+S = Consent.Status
+M = ConsentEvent.Method
+
+TRANSITIONS: dict[str, set[str]] = {
+    S.REQUESTED: {S.ACTIVE, S.REFUSED, S.LAPSED},
+    S.ACTIVE: {S.WITHDRAWN, S.EXPIRED, S.TERMINATED, S.SUPERSEDED},
+}
+
+# Which parties hear of each transition: a request's outcome concerns the partner that asked;
+# everything after a grant concerns both ends of the flow.
+EVENT_FOR_STATUS: dict[str, str] = {
+    S.ACTIVE: "consent.granted",
+    S.REFUSED: "consent.refused",
+    S.LAPSED: "consent.lapsed",
+    S.WITHDRAWN: "consent.withdrawn",
+    S.EXPIRED: "consent.expired",
+    S.TERMINATED: "consent.terminated",
+}
+REQUESTER_ONLY = {S.REFUSED, S.LAPSED}
+
+
+class ConsentTransitionError(ConflictError):
+    code = "invalid_transition"
+    title = "The consent is not in a state that allows this."
+
+
+class ConsentError(ApplicationError):
+    code = "invalid_consent"
+    title = "The consent is not valid."
+
+
+class PartnershipRequired(ForbiddenError):
+    code = "partnership_required"
+    title = "No active partnership allows this flow."
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who moved a consent and how: ``label`` is ``customer:cst_…``, ``client:cli_…``,
+    ``user:<id>`` or ``system`` — never a name or an email."""
+
+    label: str
+    method: str
+
+    @classmethod
+    def customer(cls, customer: Customer) -> Actor:
+        return cls(f"customer:{customer.pk}", M.PORTAL)
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system", M.SYSTEM)
+
+    @classmethod
+    def of(cls, actor: Any, method: str) -> Actor:
+        return cls(actor_label(actor), method)
+
+
+def _lock(consent: Consent) -> Consent:
+    return Consent.objects.select_for_update().get(pk=consent.pk)
+
+
+def consent_transition(
+    consent: Consent, *, to: str, by: Actor, reason: str = "", now: datetime | None = None
+) -> ConsentEvent:
+    """The one place ``status`` changes: forward only, one appended event per transition,
+    the entitled partners told in the same transaction."""
+    now = now or timezone.now()
+    if to not in TRANSITIONS.get(consent.status, set()):
+        raise ConsentTransitionError(
+            f"A {consent.status} consent cannot become {to}.", extra={"status": consent.status}
+        )
+    before = consent.status
+    consent.status = to
+    fields = ["status"]
+    if to == S.ACTIVE:
+        consent.granted_at = now
+        fields.append("granted_at")
+    elif before == S.ACTIVE or to in REQUESTER_ONLY:
+        consent.ended_at, consent.ended_reason = now, reason[:300]
+        fields += ["ended_at", "ended_reason"]
+    consent.save(update_fields=[*fields, "expires_at", "data_categories"])
+    event = ConsentEvent.objects.create(
+        consent=consent,
+        from_status=before,
+        to_status=to,
+        actor=by.label,
+        method=by.method,
+        reason=reason[:300],
+        data_categories=consent.data_categories,
+        at=now,
+    )
+    if to in EVENT_FOR_STATUS:
+        _tell_partners(consent, event)
+    return event
+
+
+def consent_payload(consent: Consent, *, customer_id: str, reason: str = "") -> dict[str, Any]:
+    """What a partner is told of a consent, naming the customer by that partner's own id."""
+    return {
+        "consent_id": consent.id,
+        "customer_id": customer_id,
+        "purpose": consent.purpose_id,
+        "source": consent.source_id,
+        "recipient": consent.recipient_id,
+        "data_categories": consent.data_categories,
+        "status": consent.status,
+        "granted_at": consent.granted_at,
+        "expires_at": consent.expires_at,
+        "reason": reason,
+    }
+
+
+def _tell_partners(consent: Consent, event: ConsentEvent) -> None:
+    parties = (
+        {consent.source_id}
+        if event.to_status in REQUESTER_ONLY
+        else {
+            consent.source_id,
+            consent.recipient_id,
+        }
+    )
+    # Only partners the customer is linked to hear of them, each under its own pairwise id.
+    pairwise = dict(
+        PartnerLink.objects.filter(
+            customer_id=consent.customer_id,
+            partner_id__in=parties,
+            status=PartnerLink.Status.ACTIVE,
+        ).values_list("partner_id", "id")
+    )
+    if not pairwise:
+        return
+    published = event_publish(
+        type=EVENT_FOR_STATUS[event.to_status],
+        payloads={
+            partner_id: consent_payload(consent, customer_id=customer_id, reason=event.reason)
+            for partner_id, customer_id in pairwise.items()
+        },
+    )
+    subscribed = set(Delivery.objects.filter(event=published).values_list("partner_id", flat=True))
+    ConsentNotification.objects.bulk_create(
+        ConsentNotification(
+            consent_event=event,
+            partner_id=partner_id,
+            event_id=published.id,
+            subscribed=partner_id in subscribed,
+        )
+        for partner_id in pairwise
+    )
+
+
+def _notice_for(purpose: Purpose, partnership: Any, language: str) -> Notice:
+    """The newest notice for the purpose: the partnership's own if it has one, else the
+    general one; English when the language has none."""
+    candidates = Notice.objects.filter(purpose=purpose).order_by("-version")
+    for scope in ([partnership] if partnership is not None else []) + [None]:
+        for lang in dict.fromkeys([language, "en"]):
+            notice = candidates.filter(partnership=scope, language=lang).first()
+            if notice is not None:
+                return notice
+    raise ConsentError(f"No notice is published for {purpose.pk}.", code="notice_missing")
+
+
+def _allowance(
+    *, source_id: str, recipient_id: str, purpose: Purpose, at: datetime
+) -> tuple[Any, set[str]]:
+    allowance = flow_allowance(
+        source_id=source_id, recipient_id=recipient_id, purpose=purpose, at=at
+    )
+    if allowance is not None:
+        return allowance
+    if purpose.single_partner:
+        raise PartnershipRequired(
+            f"{purpose.pk} concerns one active partner: source and recipient are that partner.",
+            code="partner_inactive" if source_id == recipient_id else "invalid_recipient",
+        )
+    raise PartnershipRequired(
+        f"No active partnership lets {source_id} share with {recipient_id} for {purpose.pk}. "
+        "Ask the ecosystem admins to add that flow."
+    )
+
+
+def _categories(purpose: Purpose, requested: Iterable[str], allowed: set[str]) -> list[str]:
+    chosen = sorted(set(requested))
+    if not chosen and allowed:  # purposes that carry no data (link, offers) need none
+        raise ConsentError("Name at least one data category.", code="categories_required")
+    outside = [code for code in chosen if code not in allowed]
+    if outside:
+        raise PartnershipRequired(
+            f"No active partnership flow allows {', '.join(outside)} for {purpose.pk}.",
+            extra={"categories": outside},
+        )
+    return chosen
+
+
+def _expiry(granted_at: datetime, days: int | None) -> datetime:
+    days = settings.CONSENT_DEFAULT_DAYS if days is None else days
+    if not 1 <= days <= 365:
+        raise ConsentError("A consent lasts between 1 and 365 days.", code="invalid_duration")
+    return granted_at + timedelta(days=days)
+
+
+def _new_record(
+    *,
+    customer: Customer,
+    purpose: Purpose,
+    source_id: str,
+    recipient_id: str,
+    categories: Iterable[str],
+    status: str,
+    method: str,
+    language: str,
+    now: datetime,
+    message: str = "",
+    client_id: str = "",
+    supersedes: Consent | None = None,
+) -> Consent:
+    partnership, allowed = _allowance(
+        source_id=source_id, recipient_id=recipient_id, purpose=purpose, at=now
+    )
+    chosen = _categories(purpose, categories, allowed)
+    notice = _notice_for(purpose, partnership, language)
+    consent = Consent(
+        customer=customer,
+        purpose=purpose,
+        source_id=source_id,
+        recipient_id=recipient_id,
+        data_categories=chosen,
+        status=status,
+        method=method,
+        partnership=partnership,
+        partnership_version=partnership.version if partnership else None,
+        notice=notice,
+        notice_version=notice.version,
+        notice_language=notice.language,
+        notice_sha256=notice.text_sha256,
+        request_message=message,
+        requested_by_client=client_id,
+        supersedes=supersedes,
+        created_at=now,
+    )
+    try:
+        with transaction.atomic():
+            consent.save(force_insert=True)
+    except IntegrityError:
+        raise ConflictError(
+            "This customer already has a live consent or request for this flow.",
+            code="consent_exists",
+        ) from None
+    return consent
+
+
+def _active_link(*, partner_id: str, customer_id: str) -> PartnerLink:
+    """The partner's link named by its pairwise id; 404 for another partner's id."""
+    link = (
+        PartnerLink.objects.select_related("customer")
+        .filter(pk=customer_id, partner_id=partner_id)
+        .first()
+    )
+    if link is None:
+        raise NotFoundError("No customer with this id is linked to you.")
+    if link.status != PartnerLink.Status.ACTIVE:
+        raise ConflictError(
+            "The customer has not confirmed the link to you.", code="link_not_active"
+        )
+    return link
+
+
+@transaction.atomic
+def consent_request_create(
+    *,
+    partner_id: str,
+    client_id: str,
+    customer_id: str,
+    recipient_id: str | None,
+    purpose_code: str,
+    data_categories: list[str],
+    message: str,
+    language: str = "en",
+) -> Consent:
+    """A partner asks a linked customer to consent: a ``requested`` record the customer
+    answers in the portal. ``recipient_id`` defaults to the caller (single-partner
+    purposes)."""
+    link = _active_link(partner_id=partner_id, customer_id=customer_id)
+    purpose = Purpose.objects.filter(pk=purpose_code).first()
+    if purpose is None:
+        raise ConsentError(f"Unknown purpose {purpose_code!r}.", code="unknown_purpose")
+    recipient_id = recipient_id or partner_id
+    if purpose.single_partner and recipient_id != partner_id:
+        raise ConsentError(
+            f"{purpose.pk} concerns one partner: the recipient is you.", code="invalid_recipient"
+        )
+    now = timezone.now()
+    consent = _new_record(
+        customer=link.customer,
+        purpose=purpose,
+        source_id=partner_id,
+        recipient_id=recipient_id,
+        categories=data_categories,
+        status=S.REQUESTED,
+        method=Consent.Method.PORTAL,
+        language=language,
+        now=now,
+        message=message.strip(),
+        client_id=client_id,
+    )
+    consent.lapses_at = now + timedelta(hours=settings.CONSENT_REQUEST_LAPSE_HOURS)
+    consent.save(update_fields=["lapses_at"])
+    ConsentEvent.objects.create(
+        consent=consent,
+        to_status=S.REQUESTED,
+        actor=f"client:{client_id}",
+        method=M.API,
+        data_categories=consent.data_categories,
+        at=now,
+    )
+    return consent
+
+
+def consent_request_approve(
+    *,
+    consent: Consent,
+    customer: Customer,
+    data_categories: list[str] | None = None,
+    days: int | None = None,
+) -> Consent:
+    """The customer says yes, possibly to fewer categories than asked. The flow is checked
+    again: the partnership may have changed since the request. A request past its lapse time
+    is marked lapsed (that change commits) and the approval refused."""
+    with transaction.atomic():
+        consent = _lock(consent)
+        _check_owner(consent, customer)
+        now = timezone.now()
+        if consent.effective_status(now) == S.LAPSED:
+            consent_transition(
+                consent, to=S.LAPSED, by=Actor.system(), reason="Not answered in time.", now=now
+            )
+        else:
+            return _approve(consent, customer, data_categories, days, now)
+    raise ConsentTransitionError(
+        "This request was not answered in time and has lapsed.", code="request_lapsed"
+    )
+
+
+def _approve(
+    consent: Consent,
+    customer: Customer,
+    data_categories: list[str] | None,
+    days: int | None,
+    now: datetime,
+) -> Consent:
+    if consent.status != S.REQUESTED:
+        raise ConsentTransitionError(f"This request is already {consent.status}.")
+    requested = set(consent.data_categories)
+    chosen = sorted(requested if data_categories is None else set(data_categories))
+    if (requested and not chosen) or not set(chosen) <= requested:
+        raise ConsentError(
+            "Approve some of the requested categories, and only those.",
+            code="invalid_categories",
+        )
+    _partnership, allowed = _allowance(
+        source_id=consent.source_id,
+        recipient_id=consent.recipient_id,
+        purpose=consent.purpose,
+        at=now,
+    )
+    _categories(consent.purpose, chosen, allowed)
+    consent.data_categories = chosen
+    consent.expires_at = _expiry(now, days)
+    consent_transition(consent, to=S.ACTIVE, by=Actor.customer(customer), now=now)
+    return consent
+
+
+def _check_owner(consent: Consent, customer: Customer) -> None:
+    if consent.customer_id != customer.pk:
+        raise NotFoundError("No such consent.")
+
+
+@transaction.atomic
+def consent_request_refuse(*, consent: Consent, customer: Customer, reason: str = "") -> Consent:
+    consent = _lock(consent)
+    _check_owner(consent, customer)
+    if consent.status != S.REQUESTED:
+        raise ConsentTransitionError(f"This request is already {consent.status}.")
+    consent_transition(consent, to=S.REFUSED, by=Actor.customer(customer), reason=reason)
+    return consent
+
+
+@transaction.atomic
+def consent_grant(
+    *,
+    customer: Customer,
+    purpose: Purpose,
+    source_id: str,
+    recipient_id: str,
+    data_categories: list[str],
+    method: str = Consent.Method.PORTAL,
+    days: int | None = None,
+    language: str = "en",
+) -> Consent:
+    """The customer consents without being asked (the portal, or the connect screen)."""
+    now = timezone.now()
+    consent = _new_record(
+        customer=customer,
+        purpose=purpose,
+        source_id=source_id,
+        recipient_id=recipient_id,
+        categories=data_categories,
+        status=S.REQUESTED,  # born requested for a moment, so the grant is a transition
+        method=method,
+        language=language,
+        now=now,
+    )
+    consent.expires_at = _expiry(now, days)
+    consent_transition(consent, to=S.ACTIVE, by=Actor.customer(customer), now=now)
+    return consent
+
+
+@transaction.atomic
+def consent_amend(
+    *, consent: Consent, customer: Customer, data_categories: list[str], days: int | None = None
+) -> Consent:
+    """Change an active consent's categories: a new active record replaces it, and the old
+    one becomes ``superseded`` (its receipt still proves what was agreed before)."""
+    old = _lock(consent)
+    _check_owner(old, customer)
+    if not old.is_honoured():
+        raise ConsentTransitionError("Only an active consent can be amended.")
+    now = timezone.now()
+    by = Actor.customer(customer)
+    consent_transition(old, to=S.SUPERSEDED, by=by, reason="Amended by the customer.", now=now)
+    new = _new_record(
+        customer=customer,
+        purpose=old.purpose,
+        source_id=old.source_id,
+        recipient_id=old.recipient_id,
+        categories=data_categories,
+        status=S.REQUESTED,
+        method=old.method,
+        language=old.notice_language,
+        now=now,
+        supersedes=old,
+    )
+    new.expires_at = _expiry(now, days)
+    consent_transition(new, to=S.ACTIVE, by=by, now=now)
+    return new
+
+
+def consent_withdraw(
+    *, consent: Consent, customer: Customer, by: Actor | None = None, reason: str = ""
+) -> ConsentEvent:
+    """Withdraw one consent, effective at once: the consent check refuses from the commit
+    on, and both partners are told. ``by`` defaults to the customer in the portal (an admin
+    records a written request with ``Actor.of(admin, M.WRITTEN_REQUEST)``). A consent past
+    its expiry is marked expired instead (that commits) and the withdrawal refused."""
+    with transaction.atomic():
+        consent = _lock(consent)
+        _check_owner(consent, customer)
+        now = timezone.now()
+        if consent.effective_status(now) == S.EXPIRED:
+            consent_transition(
+                consent, to=S.EXPIRED, by=Actor.system(), reason="Reached its expiry.", now=now
+            )
+        elif consent.status != S.ACTIVE:
+            raise ConsentTransitionError(f"This consent is {consent.status}, not active.")
+        else:
+            by = by or Actor.customer(customer)
+            event = consent_transition(consent, to=S.WITHDRAWN, by=by, reason=reason, now=now)
+            audit_record(actor=by.label, action="consent.withdraw", obj=consent)
+            return event
+    raise ConsentTransitionError("This consent has already expired.", code="consent_expired")
+
+
+@transaction.atomic
+def consents_withdraw_with_partner(
+    *, customer: Customer, partner_id: str, by: Actor | None = None
+) -> list[ConsentEvent]:
+    """ "Stop all sharing with this brand": every active consent where the partner is source
+    or recipient is withdrawn, and its open requests refused."""
+    by = by or Actor.customer(customer)
+    events = []
+    open_consents = (
+        Consent.objects.select_for_update()
+        .filter(customer=customer, status__in=[S.REQUESTED, S.ACTIVE])
+        .filter(Q(source_id=partner_id) | Q(recipient_id=partner_id))
+        .order_by("pk")
+    )
+    now = timezone.now()
+    reason = "Stopped all sharing with this partner."
+    for consent in open_consents:
+        state = consent.effective_status(now)
+        if state == S.EXPIRED:
+            consent_transition(
+                consent, to=S.EXPIRED, by=Actor.system(), reason="Reached its expiry.", now=now
+            )
+        elif state == S.LAPSED:
+            consent_transition(
+                consent, to=S.LAPSED, by=Actor.system(), reason="Not answered in time.", now=now
+            )
+        elif state == S.ACTIVE:
+            events.append(
+                consent_transition(consent, to=S.WITHDRAWN, by=by, reason=reason, now=now)
+            )
+        else:  # an open request from or to this partner
+            consent_transition(consent, to=S.REFUSED, by=by, reason=reason, now=now)
+    audit_record(
+        actor=by.label,
+        action="consent.withdraw_with_partner",
+        obj=customer,
+        data={"partner": partner_id, "withdrawn": len(events)},
+    )
+    return events
+
+
+def consents_expire(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Mark active consents past their expiry and tell the partners (beat). The consent
+    check never depended on this having run."""
+    now = now or timezone.now()
+    done = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Consent.objects.select_for_update(skip_locked=True)
+                .filter(status=S.ACTIVE, expires_at__lte=now)
+                .order_by("expires_at", "pk")[:batch_size]
+            )
+            for consent in batch:
+                consent_transition(
+                    consent, to=S.EXPIRED, by=Actor.system(), reason="Reached its expiry."
+                )
+        done += len(batch)
+        if len(batch) < batch_size:
+            return done
+
+
+def consent_requests_lapse(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Requests nobody answered in time lapse (beat); approving one after is refused anyway."""
+    now = now or timezone.now()
+    done = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Consent.objects.select_for_update(skip_locked=True)
+                .filter(status=S.REQUESTED, lapses_at__lte=now)
+                .order_by("lapses_at", "pk")[:batch_size]
+            )
+            for consent in batch:
+                consent_transition(
+                    consent, to=S.LAPSED, by=Actor.system(), reason="Not answered in time."
+                )
+        done += len(batch)
+        if len(batch) < batch_size:
+            return done
+
+
+def consents_terminate(consents: Iterable[Consent], *, reason: str) -> list[Consent]:
+    """End consents whose partnership, flow or partner went away (called from
+    ``partners.lifecycle`` inside the partner service's transaction); open requests for them
+    lapse. The customers are emailed why once the change commits."""
+    ended = []
+    for consent in consents:
+        if consent.status == S.ACTIVE:
+            consent_transition(consent, to=S.TERMINATED, by=Actor.system(), reason=reason)
+            ended.append(consent)
+        elif consent.status == S.REQUESTED:
+            consent_transition(consent, to=S.LAPSED, by=Actor.system(), reason=reason)
+    if ended:
+        from consent.tasks import consents_terminated_email_task
+
+        by_customer: dict[str, list[str]] = {}
+        for consent in ended:
+            by_customer.setdefault(consent.customer_id, []).append(consent.pk)
+        for customer_id, consent_ids in by_customer.items():
+            transaction.on_commit(
+                partial(
+                    consents_terminated_email_task.delay,
+                    customer_id=customer_id,
+                    consent_ids=consent_ids,
+                )
+            )
+    return ended

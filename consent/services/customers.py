@@ -1,0 +1,176 @@
+"""Customers: creation with a fresh data key, lookup by email, export and erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from consent.models import (
+    EMAIL_INDEX_PURPOSE,
+    Consent,
+    Customer,
+    CustomerKey,
+    PartnerLink,
+)
+from ecosystem import crypto
+from ecosystem.errors import ApplicationError
+from ecosystem.models import User
+from ecosystem.services.audit import audit_record
+
+
+class CustomerError(ApplicationError):
+    code = "invalid_customer"
+    title = "The customer details are not valid."
+
+
+def normalise_email(email: str) -> str:
+    """What we store and send to: trimmed and NFKC-normalised (case kept for display)."""
+    value = crypto.normalise_identifier(email) if email else ""
+    if "@" not in value or value.startswith("@") or value.endswith("@") or len(value) > 254:
+        raise CustomerError("Enter a valid email address.", code="invalid_email")
+    return email.strip()
+
+
+def customer_find_by_email(email: str) -> Customer | None:
+    """The active customer with this email (compared normalised), through the blind index
+    under every configured key, so a lookup works during an index key rotation."""
+    digests = crypto.blind_indexes(email, purpose=EMAIL_INDEX_PURPOSE)
+    return (
+        Customer.objects.select_related("key")
+        .filter(email_index__in=digests, status=Customer.Status.ACTIVE)
+        .first()
+    )
+
+
+@transaction.atomic
+def customer_create(*, email: str, name: str = "", phone: str = "", actor: Any) -> Customer:
+    """A customer with a new data key and a portal login without a usable password (they set
+    one from their first invitation). The username is the opaque customer id."""
+    email = normalise_email(email)
+    customer = Customer()
+    user = User.objects.create_user(customer.id, None, kind=User.Kind.CUSTOMER)
+    customer.user = user
+    data_key = crypto.data_key_generate()
+    customer.seal_pii(name=name.strip(), email=email, phone=phone.strip(), data_key=data_key)
+    customer.save(force_insert=True)
+    key = CustomerKey(customer=customer)
+    key.wrap(data_key)
+    key.save(force_insert=True)
+    audit_record(actor=actor, action="customer.create", obj=customer)
+    return customer
+
+
+def customer_get_or_create(*, email: str, name: str = "", actor: Any) -> tuple[Customer, bool]:
+    """The customer this email belongs to, or a new one. An existing customer's details are
+    never changed by whoever supplied the email."""
+    existing = customer_find_by_email(email)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return customer_create(email=email, name=name, actor=actor), True
+    except IntegrityError:  # a concurrent create took the email index first
+        existing = customer_find_by_email(email)
+        if existing is None:
+            raise
+        return existing, False
+
+
+@transaction.atomic
+def customer_update_contact(*, customer: Customer, name: str, phone: str, actor: Any) -> Customer:
+    """Change name and phone (the customer, in the portal). The email is their login and
+    the index partners' invitations match on; it is not changed here."""
+    customer = Customer.objects.select_for_update().select_related("key").get(pk=customer.pk)
+    pii = customer.pii()
+    customer.seal_pii(
+        name=name.strip(), email=pii.email, phone=phone.strip(), data_key=customer.data_key()
+    )
+    customer.save(update_fields=["name_sealed", "phone_sealed", "email_index"])
+    audit_record(actor=actor, action="customer.update_contact", obj=customer)
+    return customer
+
+
+def customer_pii_view(*, customer: Customer, actor: Any) -> None:
+    """Record that someone other than the customer was shown their PII (admins opening a
+    customer). Call it when the decrypted values are about to be shown."""
+    audit_record(actor=actor, action="customer.pii_view", obj=customer)
+
+
+def email_index_rebuild(*, batch_size: int = 500) -> int:
+    """Recompute every active customer's email index under the first configured
+    BLIND_INDEX_KEY (after prepending a new key; drop the old one once this finished)."""
+    updated = 0
+    queryset = Customer.objects.filter(status=Customer.Status.ACTIVE).select_related("key")
+    last_pk = ""
+    while True:
+        batch = list(queryset.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
+        if not batch:
+            return updated
+        with transaction.atomic():
+            for customer in batch:
+                index = crypto.blind_index(customer.pii().email, purpose=EMAIL_INDEX_PURPOSE)
+                if index != customer.email_index:
+                    Customer.objects.filter(pk=customer.pk).update(email_index=index)
+                    updated += 1
+        last_pk = batch[-1].pk
+
+
+def customer_export(*, customer: Customer) -> dict[str, Any]:
+    """Everything the gateway holds about a customer, as JSON-ready data (the portal's
+    'download my data'). Names partners by name and each link by its pairwise id."""
+    customer = Customer.objects.select_related("key").get(pk=customer.pk)
+    pii = customer.pii()
+    links = PartnerLink.objects.filter(customer=customer).select_related("partner")
+    consents = (
+        Consent.objects.filter(customer=customer)
+        .select_related("source", "recipient", "purpose")
+        .prefetch_related("events")
+        .order_by("created_at", "id")
+    )
+    now = timezone.now()
+    return {
+        "exported_at": now.isoformat(),
+        "customer": {
+            "id": customer.id,
+            "name": pii.name,
+            "email": pii.email,
+            "phone": pii.phone,
+            "created_at": customer.created_at.isoformat(),
+        },
+        "links": [
+            {
+                "partner": link.partner.name,
+                "customer_id_at_partner": link.id,
+                "status": link.status,
+                "created_at": link.created_at.isoformat(),
+                "confirmed_at": link.confirmed_at.isoformat() if link.confirmed_at else None,
+            }
+            for link in links
+        ],
+        "consents": [
+            {
+                "id": consent.id,
+                "purpose": consent.purpose_id,
+                "from": consent.source.name,
+                "to": consent.recipient.name,
+                "data_categories": consent.data_categories,
+                "status": consent.effective_status(now),
+                "granted_at": consent.granted_at.isoformat() if consent.granted_at else None,
+                "expires_at": consent.expires_at.isoformat() if consent.expires_at else None,
+                "notice_sha256": consent.notice_sha256,
+                "events": [
+                    {
+                        "at": event.at.isoformat(),
+                        "from": event.from_status,
+                        "to": event.to_status,
+                        "method": event.method,
+                        "reason": event.reason,
+                    }
+                    for event in consent.events.all()
+                ],
+            }
+            for consent in consents
+        ],
+    }

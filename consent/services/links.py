@@ -1,0 +1,135 @@
+"""Partner links: a partner invites a customer by email; the customer confirms or refuses in
+the portal. Partners only ever learn the pairwise id and the link's status."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+
+from consent.models import Customer, PartnerLink
+from consent.services.customers import customer_get_or_create
+from ecosystem.errors import ConflictError, NotFoundError, RateLimitedError
+from ecosystem.services.audit import audit_record
+from ecosystem.services.events import event_publish
+from partners.models import Partner
+
+L = PartnerLink.Status
+INVITATION_SALT = "consent.link-invitation"
+
+
+class LinkTransitionError(ConflictError):
+    code = "invalid_transition"
+    title = "The link is not in a state that allows this."
+
+
+def invitation_token(link: PartnerLink) -> str:
+    return signing.dumps({"l": link.pk}, salt=INVITATION_SALT)
+
+
+def invitation_url(link: PartnerLink) -> str:
+    return f"{settings.SITE_URL}/invitations/{invitation_token(link)}/"
+
+
+def invitation_link(token: str) -> PartnerLink | None:
+    """The pending link an emailed invitation names; None when the token is tampered,
+    expired or already answered."""
+    try:
+        data = signing.loads(
+            token, salt=INVITATION_SALT, max_age=settings.CUSTOMER_INVITATION_SECONDS
+        )
+    except signing.BadSignature:
+        return None
+    return (
+        PartnerLink.objects.select_related("partner", "customer")
+        .filter(pk=data.get("l"), status=L.PENDING, customer__status=Customer.Status.ACTIVE)
+        .first()
+    )
+
+
+def _check_invitation_cap(partner: Partner) -> None:
+    since = timezone.now() - timedelta(days=1)
+    sent = PartnerLink.objects.filter(partner=partner, invited_at__gte=since)
+    limit = settings.CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY
+    if sent.count() < limit:
+        return
+    oldest = sent.order_by("invited_at").values_list("invited_at", flat=True).first()
+    assert oldest is not None  # the window holds at least `limit` invitations
+    retry_after = int((oldest + timedelta(days=1) - timezone.now()).total_seconds()) + 1
+    raise RateLimitedError(
+        f"You may invite {limit} customers per 24 hours; try again later.",
+        code="invitation_limit_reached",
+        extra={"retry_after": max(retry_after, 1)},
+    )
+
+
+@transaction.atomic
+def customer_link_create(
+    *, partner_id: str, client_id: str, external_ref: str, email: str, name: str = ""
+) -> tuple[PartnerLink, bool]:
+    """A pending link and an invitation email, or the link this partner already has for
+    this reference or this person. An email that belongs to an existing customer reuses
+    that customer, with the same response as a new one: the partner learns nothing new.
+    Invitations are capped per partner per 24 hours (serialised on the partner row)."""
+    partner = Partner.objects.select_for_update().get(pk=partner_id)
+    existing = PartnerLink.objects.filter(partner=partner, external_ref=external_ref).first()
+    if existing is not None:
+        return existing, False
+    _check_invitation_cap(partner)
+    actor = f"client:{client_id}"
+    customer, _new = customer_get_or_create(email=email, name=name, actor=actor)
+    existing = PartnerLink.objects.filter(partner=partner, customer=customer).first()
+    if existing is not None:
+        return existing, False
+    link = PartnerLink.objects.create(
+        customer=customer,
+        partner=partner,
+        external_ref=external_ref,
+        invited_at=timezone.now(),
+        method=PartnerLink.Method.INVITATION,
+    )
+    audit_record(actor=actor, action="link.create", obj=link)
+    from consent.tasks import link_invitation_email_task  # tasks import the services
+
+    transaction.on_commit(lambda: link_invitation_email_task.delay(link_id=link.pk))
+    return link, True
+
+
+def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:
+    link = PartnerLink.objects.select_for_update().get(pk=link.pk)
+    if link.customer_id != customer.pk:
+        raise NotFoundError("No such link.")
+    if link.status != L.PENDING:
+        raise LinkTransitionError(f"This link is already {link.status}.")
+    now = timezone.now()
+    link.status = to
+    if to == L.ACTIVE:
+        link.confirmed_at = now
+    else:
+        link.ended_at = now
+    link.save(update_fields=["status", "confirmed_at", "ended_at"])
+    audit_record(actor=f"customer:{customer.pk}", action=f"link.{to}", obj=link)
+    event_publish(
+        type="customer.link_confirmed" if to == L.ACTIVE else "customer.link_refused",
+        payloads={
+            link.partner_id: {
+                "customer_id": link.pk,
+                "external_ref": link.external_ref,
+                "status": link.status,
+            }
+        },
+    )
+    return link
+
+
+@transaction.atomic
+def customer_link_confirm(*, link: PartnerLink, customer: Customer) -> PartnerLink:
+    return _answer(link, customer, L.ACTIVE)
+
+
+@transaction.atomic
+def customer_link_refuse(*, link: PartnerLink, customer: Customer) -> PartnerLink:
+    return _answer(link, customer, L.REFUSED)
