@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -546,45 +546,39 @@ def consents_withdraw_with_partner(
     return events
 
 
-def consents_expire(*, now: datetime | None = None, batch_size: int = 500) -> int:
-    """Mark active consents past their expiry and tell the partners (beat). The consent
-    check never depended on this having run."""
-    now = now or timezone.now()
+def _sweep(due: dict[str, Any], *, to: str, reason: str, order: str, batch_size: int) -> int:
+    """Move every row matching ``due`` to ``to`` in batches, skipping rows another worker
+    holds (safe to run twice, or on two beat hosts by mistake)."""
     done = 0
     while True:
         with transaction.atomic():
             batch = list(
                 Consent.objects.select_for_update(skip_locked=True)
-                .filter(status=S.ACTIVE, expires_at__lte=now)
-                .order_by("expires_at", "pk")[:batch_size]
+                .filter(**due)
+                .order_by(order, "pk")[:batch_size]
             )
             for consent in batch:
-                consent_transition(
-                    consent, to=S.EXPIRED, by=Actor.system(), reason="Reached its expiry."
-                )
+                consent_transition(consent, to=to, by=Actor.system(), reason=reason)
         done += len(batch)
         if len(batch) < batch_size:
             return done
+
+
+def consents_expire(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Mark active consents past their expiry and tell the partners (beat). The consent
+    check never depended on this having run."""
+    due = {"status": S.ACTIVE, "expires_at__lte": now or timezone.now()}
+    return _sweep(
+        due, to=S.EXPIRED, reason="Reached its expiry.", order="expires_at", batch_size=batch_size
+    )
 
 
 def consent_requests_lapse(*, now: datetime | None = None, batch_size: int = 500) -> int:
     """Requests nobody answered in time lapse (beat); approving one after is refused anyway."""
-    now = now or timezone.now()
-    done = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                Consent.objects.select_for_update(skip_locked=True)
-                .filter(status=S.REQUESTED, lapses_at__lte=now)
-                .order_by("lapses_at", "pk")[:batch_size]
-            )
-            for consent in batch:
-                consent_transition(
-                    consent, to=S.LAPSED, by=Actor.system(), reason="Not answered in time."
-                )
-        done += len(batch)
-        if len(batch) < batch_size:
-            return done
+    due = {"status": S.REQUESTED, "lapses_at__lte": now or timezone.now()}
+    return _sweep(
+        due, to=S.LAPSED, reason="Not answered in time.", order="lapses_at", batch_size=batch_size
+    )
 
 
 def consents_terminate(consents: Iterable[Consent], *, reason: str) -> list[Consent]:
