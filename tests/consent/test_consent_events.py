@@ -177,3 +177,40 @@ def test_a_withdrawal_reaches_the_partner_signed_and_its_next_check_fails(
         is None
     )
     assert ConsentEvent.objects.filter(consent=consent, to_status="withdrawn").count() == 1
+
+
+def test_expiry_lapse_and_termination_are_told_to_the_partners_entitled(flow):
+    from datetime import timedelta
+
+    from consent.services.consents import consent_requests_lapse, consents_expire
+    from partners.services.partnerships import partnership_end
+
+    expiring = grant(flow)
+    Consent.objects.filter(pk=expiring.pk).update(
+        granted_at=timezone.now() - timedelta(days=2), expires_at=timezone.now()
+    )
+    asked = consent_request_create(
+        partner_id=flow.source.pk,
+        client_id="cli_x",
+        customer_id=flow.source_link.pk,
+        recipient_id=None,
+        purpose_code="offers",
+        data_categories=[],
+        message="Offers?",
+    )
+    Consent.objects.filter(pk=asked.pk).update(lapses_at=timezone.now())
+
+    consents_expire()
+    consent_requests_lapse()
+    terminated = grant(flow)
+    partnership_end(partnership=flow.partnership, actor=None)
+
+    assert set(payloads("consent.expired")) == {flow.source.pk, flow.recipient.pk}
+    assert payloads("consent.lapsed") == {
+        flow.source.pk: {**payloads("consent.lapsed")[flow.source.pk], "consent_id": asked.pk}
+    }
+    ended = payloads("consent.terminated")
+    assert set(ended) == {flow.source.pk, flow.recipient.pk}
+    assert ended[flow.recipient.pk]["consent_id"] == terminated.pk
+    assert ended[flow.recipient.pk]["customer_id"] == flow.recipient_link.pk
+    assert "partnership" in ended[flow.recipient.pk]["reason"]

@@ -168,3 +168,42 @@ def test_the_data_key_is_wrapped_by_the_configured_keys(db):
     kid = next(iter(__import__("django.conf").conf.settings.FIELD_ENCRYPTION_KEYS))
     assert wrapped.startswith(f"v1.{kid}.")
     assert base64.urlsafe_b64encode(customer.data_key()).decode().rstrip("=") not in wrapped
+
+
+def test_the_export_holds_everything_about_the_customer_and_nothing_about_others(flow):
+    import json
+
+    from consent.models import Purpose
+    from consent.services.consents import consent_grant, consent_withdraw
+    from consent.services.customers import customer_export
+
+    consent = consent_grant(
+        customer=flow.customer,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=flow.source.pk,
+        recipient_id=flow.recipient.pk,
+        data_categories=["activity.visits"],
+    )
+    consent_withdraw(consent=consent, customer=flow.customer)
+    make_customer(email="someone.else@mail.example", name="Someone Else")
+
+    export = customer_export(customer=flow.customer)
+
+    text = json.dumps(export)
+    assert export["customer"]["email"] == "Ada.Lovelace@mail.example"
+    assert export["customer"]["name"] == "Ada Lovelace"
+    assert {link["customer_id_at_partner"] for link in export["links"]} == {
+        flow.source_link.pk,
+        flow.recipient_link.pk,
+    }
+    (exported,) = export["consents"]
+    assert (exported["id"], exported["status"], exported["to"]) == (
+        consent.pk,
+        "withdrawn",
+        "Harbor Mutual",
+    )
+    assert [(e["from"], e["to"]) for e in exported["events"]] == [
+        ("requested", "active"),
+        ("active", "withdrawn"),
+    ]
+    assert "someone" not in text.lower()
