@@ -16,10 +16,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from consent.models import (
+    AccessEvent,
     Consent,
     ConsentEvent,
+    ConsentReceipt,
     Customer,
     CustomerErased,
     DataCategory,
@@ -163,7 +166,16 @@ class CustomerAdmin(admin.ModelAdmin):
         "sends the address by POST, so it stays out of URLs, history and access logs."
     )
     change_list_template = "admin/consent/customer/change_list.html"
-    fields = ("id", "status", "pii_name", "pii_email", "pii_phone", "created_at", "erased_at")
+    fields = (
+        "id",
+        "status",
+        "pii_name",
+        "pii_email",
+        "pii_phone",
+        "created_at",
+        "erased_at",
+        "records",
+    )
     readonly_fields = fields
     inlines = [PartnerLinkInline, CustomerConsentInline]
 
@@ -208,6 +220,16 @@ class CustomerAdmin(admin.ModelAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/consent/customer/find_by_email.html", context)
+
+    @admin.display(description="Records")
+    def records(self, obj: Customer):
+        return format_html(
+            '<a href="{}?q={}">Consent receipts</a> · <a href="{}?q={}">Access log</a>',
+            reverse("admin:consent_consentreceipt_changelist"),
+            obj.pk,
+            reverse("admin:consent_accessevent_changelist"),
+            obj.pk,
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: Customer):
@@ -336,3 +358,64 @@ class ConsentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ConsentReceipt)
+class ConsentReceiptAdmin(ReadOnlyAdmin):
+    """Every party's signed copy of every consent transition. Find a customer's through
+    the customer page (found by email with “Find by email”), or search a customer id."""
+
+    list_display = ("id", "consent_id", "party", "principal_id", "status", "created_at")
+    list_filter = ("partner", "event__to_status")
+    list_select_related = ("partner", "event")
+    search_fields = ("=consent__customer__id", "=consent__id", "=principal_id")
+    search_help_text = "A customer id (cst_…), a consent id (con_…) or a pairwise id (cus_…)."
+    date_hierarchy = "created_at"
+    fields = ("id", "consent", "event", "partner", "principal_id", "created_at", "jws")
+    readonly_fields = fields
+
+    @admin.display(description="Copy for")
+    def party(self, obj: ConsentReceipt) -> str:
+        return obj.partner.name if obj.partner else "the customer"
+
+    @admin.display(description="Status", ordering="event__to_status")
+    def status(self, obj: ConsentReceipt) -> str:
+        return obj.event.to_status
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(ReadOnlyAdmin):
+    """Append-only: rows cannot be changed here, and manage.py verify_audit_chain reports any
+    change made elsewhere."""
+
+    list_display = ("customer_id", "seq", "at", "channel", "partner", "purpose", "consent_id")
+    list_filter = ("channel", "partner", "purpose")
+    list_select_related = ("partner",)
+    search_fields = ("=customer__id", "=consent__id")
+    search_help_text = "A customer id (cst_…) or a consent id (con_…)."
+    date_hierarchy = "at"
+    fields = (
+        "customer",
+        "seq",
+        "at",
+        "channel",
+        "actor",
+        "partner",
+        "purpose",
+        "consent",
+        "fields",
+        "prev_hash",
+        "hash",
+    )
+    readonly_fields = fields

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from consent.models import Consent, ConsentNotification, PartnerLink, Purpose
+from consent.models import Consent, ConsentNotification, ConsentReceipt, PartnerLink, Purpose
 from ecosystem.models import Delivery
 from partners.models import Partner, Partnership, PartnershipFlow
 
@@ -115,9 +115,17 @@ def consents_visible_to(*, partner_id: str, customer_id: str) -> QuerySet[Consen
     """A customer's consents as one partner may see them: those it asked for or is the
     source of, and those it receives once granted (a request to share with it stays between
     the customer and the asking partner until the customer says yes)."""
-    return Consent.objects.filter(customer_id=customer_id).filter(
-        Q(source_id=partner_id) | Q(recipient_id=partner_id, granted_at__isnull=False)
+    return (
+        Consent.objects.filter(customer_id=customer_id)
+        .filter(Q(source_id=partner_id) | Q(recipient_id=partner_id, granted_at__isnull=False))
+        .prefetch_related(_receipts_of(partner_id))
     )
+
+
+def _receipts_of(partner_id: str) -> Prefetch:
+    """Each consent's receipts for this partner, newest first, as ``partner_receipts``."""
+    mine = ConsentReceipt.objects.filter(partner_id=partner_id).order_by("-created_at", "-id")
+    return Prefetch("receipts", queryset=mine, to_attr="partner_receipts")
 
 
 def consent_request_of(*, partner_id: str, consent_id: str) -> Consent | None:
@@ -130,6 +138,7 @@ def consent_request_of(*, partner_id: str, consent_id: str) -> Consent | None:
         Consent.objects.filter(pk=consent_id, source_id=partner_id)
         .exclude(requested_by_client="")
         .annotate(pairwise_id=Subquery(pairwise))
+        .prefetch_related(_receipts_of(partner_id))
         .first()
     )
 

@@ -5,6 +5,7 @@ from smtplib import SMTPException
 from celery import shared_task
 
 from consent import emails
+from consent.services.access import access_checkpoint
 from consent.services.consents import consent_requests_lapse, consents_expire
 
 EMAIL_RETRIES = {
@@ -34,3 +35,10 @@ def consents_expire_task() -> int:
 @shared_task(acks_late=True)
 def consent_requests_lapse_task() -> int:
     return consent_requests_lapse()
+
+
+@shared_task(acks_late=True)
+def access_checkpoint_task() -> int:
+    """Sign the access chains' tips that moved since the last checkpoint."""
+    checkpoint = access_checkpoint()
+    return len(checkpoint.heads) if checkpoint else 0

@@ -22,6 +22,7 @@ DEBUG = env.flag("DEBUG", False)
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-0123456789abcdefghijklmnop"
 _DEV_FIELD_KEYS = "dev1:ZGV2LW9ubHktZmllbGQta2V5LTMyLWJ5dGVzLWxvbmc="
 _DEV_BLIND_INDEX_KEY = "ZGV2LW9ubHktYmxpbmQtaW5kZXgta2V5LTMyYnl0ZXM="
+_DEV_RECEIPT_KEY = "devreceipt1:ZGV2LW9ubHktcmVjZWlwdC1zaWduaW5nLXNlZWQtMzI="
 
 
 def _dev_default(value: str) -> str | None:
@@ -42,6 +43,16 @@ FIELD_ENCRYPTION_KEYS = env.keys(
     "FIELD_ENCRYPTION_KEYS", _dev_default(_DEV_FIELD_KEYS), hint=_LOCAL_HINT
 )
 BLIND_INDEX_KEY = env.keys("BLIND_INDEX_KEY", _dev_default(f"bidx:{_DEV_BLIND_INDEX_KEY}"))
+# Consent receipts and access checkpoints: one Ed25519 private seed, kid:base64url(32 bytes).
+RECEIPT_SIGNING_KEY = env.keys(
+    "RECEIPT_SIGNING_KEY", _dev_default(_DEV_RECEIPT_KEY), hint=_LOCAL_HINT
+)
+if len(RECEIPT_SIGNING_KEY) != 1:
+    raise ImproperlyConfigured("RECEIPT_SIGNING_KEY takes exactly one kid:key.")
+# The legal jurisdiction consent receipts name (Kantara "jurisdiction"), e.g. "EU" or "AU".
+RECEIPT_JURISDICTION = env.text("RECEIPT_JURISDICTION", "EU")
+# Retired receipt public keys, still published for verification: kid:base64url(32 bytes), ….
+RECEIPT_VERIFY_KEYS = env.keys("RECEIPT_VERIFY_KEYS") if env.raw("RECEIPT_VERIFY_KEYS") else {}
 
 INSTALLED_APPS = [
     "ecosystem.admin_site.EcosystemAdminConfig",
@@ -342,6 +353,10 @@ CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY = env.integer(
 CELERY_BEAT_SCHEDULE["consents-expire"] = {
     "task": "consent.tasks.consents_expire_task",
     "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["access-checkpoint"] = {
+    "task": "consent.tasks.access_checkpoint_task",
+    "schedule": float(env.integer("ACCESS_CHECKPOINT_SECONDS", 300, minimum=10)),
 }
 CELERY_BEAT_SCHEDULE["consent-requests-lapse"] = {
     "task": "consent.tasks.consent_requests_lapse_task",

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from consent import views as consent_views
 from ecosystem import health
 from ecosystem.errors import problem_response
 from partners.console import console_site
@@ -28,6 +29,7 @@ urlpatterns = [
         authorization_server_metadata,
         name="oauth-metadata",
     ),
+    path(".well-known/jwks.json", consent_views.jwks, name="jwks"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),

@@ -48,6 +48,12 @@ class ConsentOutput(serializers.ModelSerializer):
     message = serializers.CharField(source="request_message")
     notice = NoticeOutput(source="*")
     supersedes = serializers.CharField(source="supersedes_id", allow_null=True)
+    receipt = serializers.SerializerMethodField(
+        help_text=(
+            "Your signed receipt (compact JWS, EdDSA) for the consent's latest transition, "
+            "naming only your customer id; verify it with /.well-known/jwks.json."
+        )
+    )
 
     class Meta:
         model = Consent
@@ -69,11 +75,22 @@ class ConsentOutput(serializers.ModelSerializer):
             "ended_at",
             "ended_reason",
             "supersedes",
+            "receipt",
         )
 
     @extend_schema_field(serializers.CharField())
     def get_customer_id(self, consent: Consent) -> str:
         return self.context["customer_id"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_receipt(self, consent: Consent) -> str | None:
+        receipts = getattr(consent, "partner_receipts", None)
+        if receipts is None:  # a consent just created, not read through a selector
+            receipts = consent.receipts.filter(partner_id=self.context["partner_id"]).order_by(
+                "-created_at", "-id"
+            )
+        first = next(iter(receipts), None)
+        return first.jws if first else None
 
     @extend_schema_field(serializers.ChoiceField(choices=Consent.Status.choices))
     def get_status(self, consent: Consent) -> str:

@@ -21,12 +21,36 @@ from consent.api.serializers import (
 )
 from consent.models import PartnerLink
 from consent.selectors import consent_request_of, consents_visible_to, link_of_partner
-from consent.services.consents import consent_request_create
-from consent.services.links import customer_link_create
-from ecosystem.api.common import calling_client_id, calling_partner_id, page_of, paginated
+from consent.services.access import Access, access_record
+from consent.services.consents import CONSENT_RECORD_FIELDS, consent_request_create
+from consent.services.links import LINK_FIELDS, customer_link_create
+from ecosystem.api.common import (
+    calling_client,
+    calling_client_id,
+    calling_partner_id,
+    page_of,
+    paginated,
+)
 from ecosystem.api.idempotency import IdempotentMixin
 from ecosystem.api.pagination import CursorPagination
 from ecosystem.errors import NotFoundError
+
+
+def _disclosed(
+    request: Request, customer_id: str, fields: tuple[str, ...], purpose: str, consent_id=None
+) -> None:
+    """Record in the customer's access log that this response carries their data."""
+    access_record(
+        Access(
+            customer_id=customer_id,
+            channel="api",
+            actor=calling_client(request),
+            partner_id=calling_partner_id(request),
+            purpose=purpose,
+            consent_id=consent_id,
+            fields=fields,
+        )
+    )
 
 
 def _link(request: Request, customer_id: str) -> PartnerLink:
@@ -57,6 +81,8 @@ class CustomerLinkCreateApi(IdempotentMixin, APIView):
             client_id=calling_client_id(request),
             **data.validated_data,
         )
+        if not created:  # an existing link's status is the customer's answer
+            _disclosed(request, link.customer_id, LINK_FIELDS, "link")
         return Response(
             CustomerLinkOutput(link).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -68,7 +94,9 @@ class CustomerLinkDetailApi(APIView):
 
     @extend_schema(responses=CustomerLinkOutput, summary="A customer link's status")
     def get(self, request: Request, customer_id: str) -> Response:
-        return Response(CustomerLinkOutput(_link(request, customer_id)).data)
+        link = _link(request, customer_id)
+        _disclosed(request, link.customer_id, LINK_FIELDS, "link")
+        return Response(CustomerLinkOutput(link).data)
 
 
 class ConsentPagination(CursorPagination):
@@ -91,10 +119,13 @@ class CustomerConsentListApi(APIView):
         consents = consents_visible_to(
             partner_id=calling_partner_id(request), customer_id=link.customer_id
         )
-        context = {"customer_id": link.pk, "now": timezone.now()}
-        return paginated(
+        context = {"customer_id": link.pk, "now": timezone.now(), "partner_id": link.partner_id}
+        response = paginated(
             self, consents, ConsentOutput, context=context, pagination=ConsentPagination
         )
+        if response.data["results"]:
+            _disclosed(request, link.customer_id, CONSENT_RECORD_FIELDS, "consent")
+        return response
 
 
 class ConsentRequestCreateApi(IdempotentMixin, APIView):
@@ -125,7 +156,8 @@ class ConsentRequestCreateApi(IdempotentMixin, APIView):
             message=fields["message"],
             language=fields["language"],
         )
-        body = ConsentOutput(consent, context={"customer_id": fields["customer_id"]}).data
+        context = {"customer_id": fields["customer_id"], "partner_id": calling_partner_id(request)}
+        body = ConsentOutput(consent, context=context).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -137,4 +169,5 @@ class ConsentRequestDetailApi(APIView):
         consent = consent_request_of(partner_id=calling_partner_id(request), consent_id=consent_id)
         if consent is None:
             raise NotFoundError("No consent request with this id is yours.")
+        _disclosed(request, consent.customer_id, CONSENT_RECORD_FIELDS, "consent", consent.pk)
         return Response(ConsentOutput(consent, context={"customer_id": consent.pairwise_id}).data)

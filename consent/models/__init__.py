@@ -13,15 +13,25 @@ from consent.models.customers import (
     CustomerPII,
     PartnerLink,
 )
+from consent.models.receipts import (
+    AccessChainHead,
+    AccessCheckpoint,
+    AccessEvent,
+    ConsentReceipt,
+)
 from consent.models.taxonomy import DataCategory, Notice, Purpose
 
 __all__ = [
     "EMAIL_INDEX_PURPOSE",
     "LIVE_STATUSES",
     "MAX_CONSENT_DAYS",
+    "AccessChainHead",
+    "AccessCheckpoint",
+    "AccessEvent",
     "Consent",
     "ConsentEvent",
     "ConsentNotification",
+    "ConsentReceipt",
     "Customer",
     "CustomerErased",
     "CustomerKey",

@@ -28,6 +28,8 @@ from consent.models import (
     Purpose,
 )
 from consent.selectors import flow_allowance
+from consent.services.access import Access, access_record
+from consent.services.receipts import receipts_issue
 from ecosystem.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
 from ecosystem.models import Delivery
 from ecosystem.services.audit import actor_label, audit_record
@@ -51,7 +53,11 @@ EVENT_FOR_STATUS: dict[str, str] = {
     S.EXPIRED: "consent.expired",
     S.TERMINATED: "consent.terminated",
 }
-REQUESTER_ONLY = {S.REFUSED, S.LAPSED}
+REQUESTER_ONLY = {S.REQUESTED, S.REFUSED, S.LAPSED}
+
+
+# What a partner learns from a consent payload or response, as the access log names it.
+CONSENT_RECORD_FIELDS = ("consent.purpose", "consent.categories", "consent.status", "consent.dates")
 
 
 class ConsentTransitionError(ConflictError):
@@ -114,6 +120,14 @@ def consent_transition(
         consent.ended_at, consent.ended_reason = now, reason[:300]
         fields += ["ended_at", "ended_reason"]
     consent.save(update_fields=[*fields, "expires_at", "data_categories"])
+    return _record(consent, before=before, to=to, by=by, reason=reason, now=now)
+
+
+def _record(
+    consent: Consent, *, before: str, to: str, by: Actor, reason: str, now: datetime
+) -> ConsentEvent:
+    """Append the transition's event, sign a receipt for the customer and for each partner
+    concerned, and tell those partners (outbox), all in the caller's transaction."""
     event = ConsentEvent.objects.create(
         consent=consent,
         from_status=before,
@@ -124,8 +138,20 @@ def consent_transition(
         data_categories=consent.data_categories,
         at=now,
     )
-    if to in EVENT_FOR_STATUS:
-        _tell_partners(consent, event)
+    parties = {consent.source_id}
+    if to not in REQUESTER_ONLY:
+        parties.add(consent.recipient_id)
+    # Only partners the customer is linked to take part, each under its own pairwise id.
+    pairwise = dict(
+        PartnerLink.objects.filter(
+            customer_id=consent.customer_id,
+            partner_id__in=parties,
+            status=PartnerLink.Status.ACTIVE,
+        ).values_list("partner_id", "id")
+    )
+    receipts_issue(consent, event, pairwise=pairwise)
+    if to in EVENT_FOR_STATUS and pairwise:
+        _tell_partners(consent, event, pairwise)
     return event
 
 
@@ -145,25 +171,7 @@ def consent_payload(consent: Consent, *, customer_id: str, reason: str = "") -> 
     }
 
 
-def _tell_partners(consent: Consent, event: ConsentEvent) -> None:
-    parties = (
-        {consent.source_id}
-        if event.to_status in REQUESTER_ONLY
-        else {
-            consent.source_id,
-            consent.recipient_id,
-        }
-    )
-    # Only partners the customer is linked to hear of them, each under its own pairwise id.
-    pairwise = dict(
-        PartnerLink.objects.filter(
-            customer_id=consent.customer_id,
-            partner_id__in=parties,
-            status=PartnerLink.Status.ACTIVE,
-        ).values_list("partner_id", "id")
-    )
-    if not pairwise:
-        return
+def _tell_partners(consent: Consent, event: ConsentEvent, pairwise: dict[str, str]) -> None:
     published = event_publish(
         type=EVENT_FOR_STATUS[event.to_status],
         payloads={
@@ -180,6 +188,21 @@ def _tell_partners(consent: Consent, event: ConsentEvent) -> None:
             subscribed=partner_id in subscribed,
         )
         for partner_id in pairwise
+    )
+    # The payloads carry the customer's consent record: each one is a disclosure.
+    access_record(
+        *(
+            Access(
+                customer_id=consent.customer_id,
+                channel="webhook",
+                actor=f"event:{published.id}",
+                partner_id=partner_id,
+                purpose="consent",
+                consent_id=consent.pk,
+                fields=CONSENT_RECORD_FIELDS,
+            )
+            for partner_id in pairwise
+        )
     )
 
 
@@ -340,14 +363,8 @@ def consent_request_create(
     )
     consent.lapses_at = now + timedelta(hours=settings.CONSENT_REQUEST_LAPSE_HOURS)
     consent.save(update_fields=["lapses_at"])
-    ConsentEvent.objects.create(
-        consent=consent,
-        to_status=S.REQUESTED,
-        actor=f"client:{client_id}",
-        method=M.API,
-        data_categories=consent.data_categories,
-        at=now,
-    )
+    by = Actor(f"client:{client_id}", M.API)
+    _record(consent, before="", to=S.REQUESTED, by=by, reason="", now=now)
     return consent
 
 

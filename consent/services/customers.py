@@ -14,10 +14,11 @@ from consent.models import (
     CustomerKey,
     PartnerLink,
 )
+from consent.services.access import Access, access_record
 from ecosystem import crypto
 from ecosystem.errors import ApplicationError
 from ecosystem.models import User
-from ecosystem.services.audit import audit_record
+from ecosystem.services.audit import actor_label, audit_record
 
 
 class CustomerError(ApplicationError):
@@ -94,8 +95,18 @@ def customer_update_contact(*, customer: Customer, name: str, phone: str, actor:
 
 def customer_pii_view(*, customer: Customer, actor: Any) -> None:
     """Record that someone other than the customer was shown their PII (admins opening a
-    customer). Call it when the decrypted values are about to be shown."""
+    customer), in the audit trail and the customer's access log. Call it when the decrypted
+    values are about to be shown."""
     audit_record(actor=actor, action="customer.pii_view", obj=customer)
+    access_record(
+        Access(
+            customer_id=customer.pk,
+            channel="admin",
+            actor=actor_label(actor),
+            purpose="administration",
+            fields=("contact.name", "contact.email", "contact.phone"),
+        )
+    )
 
 
 def email_index_rebuild(*, batch_size: int = 500) -> int:

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent.models import Customer, PartnerLink
+from consent.services.access import Access, access_record
 from consent.services.customers import customer_get_or_create
 from ecosystem.errors import ConflictError, NotFoundError, RateLimitedError
 from ecosystem.services.audit import audit_record
@@ -19,6 +20,8 @@ from partners.models import Partner
 
 L = PartnerLink.Status
 INVITATION_SALT = "consent.link-invitation"
+# What a partner learns from a link response or event beyond its own ids, for the access log.
+LINK_FIELDS = ("link.status",)
 
 
 class LinkTransitionError(ConflictError):
@@ -112,7 +115,7 @@ def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:
         link.ended_at = now
     link.save(update_fields=["status", "confirmed_at", "ended_at"])
     audit_record(actor=f"customer:{customer.pk}", action=f"link.{to}", obj=link)
-    event_publish(
+    published = event_publish(
         type="customer.link_confirmed" if to == L.ACTIVE else "customer.link_refused",
         payloads={
             link.partner_id: {
@@ -121,6 +124,16 @@ def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:
                 "status": link.status,
             }
         },
+    )
+    access_record(
+        Access(
+            customer_id=customer.pk,
+            channel="webhook",
+            actor=f"event:{published.id}",
+            partner_id=link.partner_id,
+            purpose="link",
+            fields=LINK_FIELDS,
+        )
     )
     return link
 

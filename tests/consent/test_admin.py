@@ -276,3 +276,43 @@ def test_partner_staff_and_customers_cannot_open_the_pages(db, client, flow, kin
 
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert not AuditEntry.objects.filter(action="customer.pii_view").exists()
+
+
+def test_receipts_and_access_events_are_listed_read_only_by_customer(
+    ecosystem_admin, client, flow, django_assert_max_num_queries
+):
+    from consent.models import AccessEvent, ConsentReceipt, Purpose
+    from consent.services.consents import consent_grant
+
+    consent_grant(
+        customer=flow.customer,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=flow.source.pk,
+        recipient_id=flow.recipient.pk,
+        data_categories=["activity.visits"],
+    )
+    other = make_customer()
+
+    page = client.get(f"{CUSTOMERS}{flow.customer.pk}/change/").content.decode()
+    assert f"/admin/consent/consentreceipt/?q={flow.customer.pk}" in page
+    with django_assert_max_num_queries(9):  # the same for 3 rows as for 1: no query per row
+        receipts = client.get("/admin/consent/consentreceipt/", {"q": flow.customer.pk})
+    events = client.get("/admin/consent/accessevent/", {"q": flow.customer.pk})
+
+    assert len(receipts.context["cl"].result_list) == 3
+    assert {e.customer_id for e in events.context["cl"].result_list} == {flow.customer.pk}
+    assert "Ada" not in receipts.content.decode() and "Ada" not in events.content.decode()
+    assert other.pk not in events.content.decode()
+    row = AccessEvent.objects.filter(customer=flow.customer).first()
+    receipt = ConsentReceipt.objects.first()
+    for url in (
+        f"/admin/consent/accessevent/{row.pk}/change/",
+        f"/admin/consent/consentreceipt/{receipt.pk}/change/",
+    ):
+        assert client.post(url, {}).status_code == 403
+    assert client.get("/admin/consent/accessevent/add/").status_code == 403
+    assert (
+        client.post(f"/admin/consent/accessevent/{row.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert AccessEvent.objects.filter(pk=row.pk).exists()

@@ -108,6 +108,7 @@ def test_production_settings_pass_check_deploy():
             SITE_URL="https://gateway.example.com",
             FIELD_ENCRYPTION_KEYS=GOOD_KEY,
             BLIND_INDEX_KEY="b1:" + "C" * 43,
+            RECEIPT_SIGNING_KEY="r1:" + "D" * 43,
         ),
         capture_output=True,
         text=True,
@@ -115,6 +116,19 @@ def test_production_settings_pass_check_deploy():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_needs_a_receipt_signing_key():
+    result = _import_settings(
+        DEBUG="0",
+        SECRET_KEY="x" * 60,
+        ALLOWED_HOSTS="gateway.example.com",
+        SITE_URL="https://gateway.example.com",
+        FIELD_ENCRYPTION_KEYS=GOOD_KEY,
+        BLIND_INDEX_KEY="b1:" + "C" * 43,
+    )
+    assert result.returncode != 0
+    assert "RECEIPT_SIGNING_KEY must be set" in result.stderr
 
 
 def test_number_outside_its_range_fails():

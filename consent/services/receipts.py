@@ -1,0 +1,117 @@
+"""Issuing consent receipts: one signed copy per party for every consent transition."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from consent import receipts
+from consent.models import Consent, ConsentEvent, ConsentReceipt
+from ecosystem.ids import new_id
+from partners.models import Partner
+
+
+def _controller(partner: Partner) -> dict[str, object]:
+    return {
+        "piiController": partner.name,
+        "onBehalf": False,
+        "contact": partner.contact_name,
+        "email": partner.contact_email,
+        "url": partner.website,
+        "id": partner.pk,
+    }
+
+
+def receipt_claims(
+    consent: Consent,
+    event: ConsentEvent,
+    *,
+    receipt_id: str,
+    principal_id: str,
+    partners: dict[str, Partner],
+) -> dict[str, object]:
+    """The Kantara Consent Receipt v1.1 fields, plus the consent's state after this
+    transition (``consent``): status, expiry, the notice's hash and the partnership version,
+    and where the customer reviews and withdraws it."""
+    source, recipient = partners[consent.source_id], partners[consent.recipient_id]
+    shared = source.pk != recipient.pk
+    controllers = [_controller(source)] + ([_controller(recipient)] if shared else [])
+    return {
+        "version": receipts.KANTARA_VERSION,
+        "jurisdiction": settings.RECEIPT_JURISDICTION,
+        "consentTimestamp": int(event.at.timestamp()),
+        "collectionMethod": event.get_method_display(),
+        "consentReceiptID": receipt_id,
+        "language": consent.notice_language,
+        "piiPrincipalId": principal_id,
+        "piiControllers": controllers,
+        "policyUrl": f"{settings.SITE_URL}/",
+        "services": [
+            {
+                "service": consent.purpose.name,
+                "purposes": [
+                    {
+                        "purpose": consent.purpose.description,
+                        "purposeCategory": [consent.purpose_id],
+                        "consentType": "EXPLICIT",
+                        "piiCategory": consent.data_categories,
+                        "primaryPurpose": True,
+                        "termination": "On withdrawal, or at expires_at",
+                        "thirdPartyDisclosure": shared,
+                        "thirdPartyName": recipient.name if shared else "",
+                    }
+                ],
+            }
+        ],
+        "sensitive": False,
+        "spiCat": [],
+        "iss": settings.SITE_URL,
+        "iat": int(event.at.timestamp()),
+        "jti": receipt_id,
+        "consent": {
+            "id": consent.pk,
+            "event": event.pk,
+            "previous_status": event.from_status or None,
+            "status": event.to_status,
+            "method": event.method,
+            "reason": event.reason,
+            "granted_at": consent.granted_at.isoformat() if consent.granted_at else None,
+            "expires_at": consent.expires_at.isoformat() if consent.expires_at else None,
+            "notice": {
+                "id": consent.notice_id,
+                "version": consent.notice_version,
+                "language": consent.notice_language,
+                "sha256": consent.notice_sha256,
+            },
+            "partnership": consent.partnership_id,
+            "partnership_version": consent.partnership_version,
+            "review_url": f"{settings.SITE_URL}/",
+            "withdraw_url": f"{settings.SITE_URL}/",
+        },
+    }
+
+
+def receipts_issue(
+    consent: Consent, event: ConsentEvent, *, pairwise: dict[str, str]
+) -> list[ConsentReceipt]:
+    """The customer's copy (principal: the opaque customer id) and one copy for each partner
+    in ``pairwise`` (partner id → its pairwise id), each naming only its own id."""
+    partners = Partner.objects.in_bulk({consent.source_id, consent.recipient_id})
+    copies = [(None, consent.customer_id), *pairwise.items()]
+    rows = []
+    for partner_id, principal in copies:
+        receipt_id = new_id("rcp")
+        claims = receipt_claims(
+            consent, event, receipt_id=receipt_id, principal_id=principal, partners=partners
+        )
+        rows.append(
+            ConsentReceipt(
+                id=receipt_id,
+                consent=consent,
+                event=event,
+                partner_id=partner_id,
+                principal_id=principal,
+                jws=receipts.sign(claims),
+                created_at=event.at,
+            )
+        )
+    return ConsentReceipt.objects.bulk_create(rows)
