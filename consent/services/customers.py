@@ -137,7 +137,7 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
     consents = (
         Consent.objects.filter(customer=customer)
         .select_related("source", "recipient", "purpose")
-        .prefetch_related("events")
+        .prefetch_related("events", "receipts")
         .order_by("created_at", "id")
     )
     now = timezone.now()
@@ -180,6 +180,10 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
                         "reason": event.reason,
                     }
                     for event in consent.events.all()
+                ],
+                # The customer's own signed copies (docs/receipts.md says how to verify them).
+                "receipts": [
+                    receipt.jws for receipt in consent.receipts.all() if receipt.partner_id is None
                 ],
             }
             for consent in consents

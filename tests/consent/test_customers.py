@@ -207,3 +207,9 @@ def test_the_export_holds_everything_about_the_customer_and_nothing_about_others
         ("active", "withdrawn"),
     ]
     assert "someone" not in text.lower()
+    from consent.receipts import published_jwks, receipt_verify
+
+    statuses = [
+        receipt_verify(r, published_jwks())["consent"]["status"] for r in exported["receipts"]
+    ]
+    assert statuses == ["active", "withdrawn"]
