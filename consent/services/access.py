@@ -134,11 +134,13 @@ def access_chains_verify() -> list[str]:
         for cid, seq, digest in AccessChainHead.objects.values_list("customer_id", "seq", "hash")
     }
     chains: dict[str, dict[int, str]] = {}
+    broken: set[str] = set()
     for customer_id in sorted(set(tips) | set(pinned)):
         problem, hashes = _verify_chain(customer_id)
         chains[customer_id] = hashes
-        if problem:
+        if problem:  # the first broken row is what matters; later rows cannot verify
             problems.append(problem)
+            broken.add(customer_id)
             continue
         last = max(hashes, default=0)
         recorded = tips.get(customer_id)
@@ -148,8 +150,8 @@ def access_chains_verify() -> list[str]:
             )
         elif recorded != (last, hashes.get(last, GENESIS)):
             problems.append(f"{customer_id}: rows after #{last} missing (tip says #{recorded[0]})")
-    for customer_id, (seq, digest) in pinned.items():
-        if chains.get(customer_id, {}).get(seq) != digest:
+    for customer_id, (seq, digest) in sorted(pinned.items()):
+        if customer_id not in broken and chains.get(customer_id, {}).get(seq) != digest:
             problems.append(
                 f"{customer_id}: row #{seq} signed in a checkpoint is missing or changed"
             )
