@@ -8,7 +8,15 @@ from datetime import datetime
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from consent.models import Consent, ConsentNotification, ConsentReceipt, PartnerLink, Purpose
+from consent.models import (
+    AccessEvent,
+    Consent,
+    ConsentEvent,
+    ConsentNotification,
+    ConsentReceipt,
+    PartnerLink,
+    Purpose,
+)
 from ecosystem.models import Delivery
 from partners.models import Partner, Partnership, PartnershipFlow
 
@@ -184,3 +192,56 @@ def _state(note: ConsentNotification, rows: list[tuple[str, int]] | None) -> str
     if Delivery.Status.FAILED in statuses or any(attempts for _status, attempts in rows):
         return "failing"
     return "pending"
+
+
+# --- the customer portal --------------------------------------------------------------------
+
+
+def portal_links(customer_id: str) -> QuerySet[PartnerLink]:
+    return (
+        PartnerLink.objects.filter(customer_id=customer_id)
+        .exclude(status=PartnerLink.Status.REFUSED)
+        .select_related("partner")
+        .order_by("partner__name")
+    )
+
+
+def portal_consents(customer_id: str) -> QuerySet[Consent]:
+    """The customer's live records (active and requested), with both brands and the
+    purpose, for the home page; the caller separates them by their status as it stands now."""
+    return (
+        Consent.objects.filter(customer_id=customer_id, status__in=["active", "requested"])
+        .select_related("source", "recipient", "purpose")
+        .order_by("source__name", "recipient__name", "purpose_id")
+    )
+
+
+def portal_changes(customer_id: str, since: datetime | None) -> QuerySet[ConsentEvent]:
+    """Transitions since the customer's last visit that they did not make themselves."""
+    events = (
+        ConsentEvent.objects.filter(consent__customer_id=customer_id)
+        .exclude(actor=f"customer:{customer_id}")
+        .exclude(to_status="requested")
+        .select_related("consent__source", "consent__recipient")
+        .order_by("-at", "-id")
+    )
+    return events.filter(at__gt=since) if since else events.none()
+
+
+def portal_history(customer_id: str) -> QuerySet[ConsentEvent]:
+    """Every transition of the customer's consents, newest first, with their receipt."""
+    mine = ConsentReceipt.objects.filter(partner__isnull=True)
+    return (
+        ConsentEvent.objects.filter(consent__customer_id=customer_id)
+        .select_related("consent__source", "consent__recipient", "consent__purpose")
+        .prefetch_related(Prefetch("receipts", queryset=mine, to_attr="customer_receipts"))
+        .order_by("-at", "-id")
+    )
+
+
+def portal_access(customer_id: str) -> QuerySet[AccessEvent]:
+    return (
+        AccessEvent.objects.filter(customer_id=customer_id)
+        .select_related("partner", "consent__purpose")
+        .order_by("-seq")
+    )

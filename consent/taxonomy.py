@@ -53,3 +53,13 @@ PURPOSES: dict[str, tuple[str, str, bool, list[str], str]] = {
 
 def notice_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def notice_render(text: str, *, source: str, recipient: str) -> str:
+    """The exact text a customer is shown: the notice with the brands' names filled in. Its
+    SHA-256 is what a consent keeps, so the customer can check the words they agreed to."""
+    return (
+        text.replace("{partner}", source)
+        .replace("{source}", source)
+        .replace("{recipient}", recipient)
+    )

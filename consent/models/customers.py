@@ -56,6 +56,8 @@ class Customer(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     erased_at = models.DateTimeField(null=True, blank=True)
+    # When the customer last saw their home page: what changed since is pointed out there.
+    portal_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "id")

@@ -30,10 +30,12 @@ from consent.models import (
 from consent.selectors import flow_allowance
 from consent.services.access import Access, access_record
 from consent.services.receipts import receipts_issue
+from consent.taxonomy import notice_hash, notice_render
 from ecosystem.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
 from ecosystem.models import Delivery
 from ecosystem.services.audit import actor_label, audit_record
 from ecosystem.services.events import event_publish
+from partners.models import Partner
 
 S = Consent.Status
 M = ConsentEvent.Method
@@ -237,6 +239,12 @@ def _allowance(
     )
 
 
+def notice_shown(notice: Notice, source_id: str, recipient_id: str) -> str:
+    """The notice's text as the customer sees it for this flow (names filled in)."""
+    names = dict(Partner.objects.filter(pk__in={source_id, recipient_id}).values_list("pk", "name"))
+    return notice_render(notice.text, source=names[source_id], recipient=names[recipient_id])
+
+
 def _categories(purpose: Purpose, requested: Iterable[str], allowed: set[str]) -> list[str]:
     chosen = sorted(set(requested))
     if not chosen and allowed:  # purposes that carry no data (link, offers) need none
@@ -290,7 +298,7 @@ def _new_record(
         notice=notice,
         notice_version=notice.version,
         notice_language=notice.language,
-        notice_sha256=notice.text_sha256,
+        notice_sha256=notice_hash(notice_shown(notice, source_id, recipient_id)),
         request_message=message,
         requested_by_client=client_id,
         supersedes=supersedes,

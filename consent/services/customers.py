@@ -109,6 +109,11 @@ def customer_pii_view(*, customer: Customer, actor: Any) -> None:
     )
 
 
+def customer_seen(*, customer: Customer) -> None:
+    """The customer saw their home page now: later changes are pointed out next time."""
+    Customer.objects.filter(pk=customer.pk).update(portal_seen_at=timezone.now())
+
+
 def email_index_rebuild(*, batch_size: int = 500) -> int:
     """Recompute every active customer's email index under the first configured
     BLIND_INDEX_KEY (after prepending a new key; drop the old one once this finished)."""

@@ -144,5 +144,17 @@ def customer_link_confirm(*, link: PartnerLink, customer: Customer) -> PartnerLi
 
 
 @transaction.atomic
+def invitation_accept(*, link: PartnerLink, password: str | None = None) -> PartnerLink:
+    """The invited customer confirms the link from the emailed invitation, choosing their
+    portal password at the same time if they have none yet."""
+    customer = link.customer
+    if password is not None:
+        customer.user.set_password(password)
+        customer.user.save(update_fields=["password"])
+        audit_record(actor=f"customer:{customer.pk}", action="customer.password_set", obj=customer)
+    return _answer(link, customer, L.ACTIVE)
+
+
+@transaction.atomic
 def customer_link_refuse(*, link: PartnerLink, customer: Customer) -> PartnerLink:
     return _answer(link, customer, L.REFUSED)

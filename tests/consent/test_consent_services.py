@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -68,7 +69,11 @@ def test_a_request_records_the_notice_shown_and_lapse_time(flow, settings):
     assert consent.data_categories == BOTH
     assert consent.partnership == flow.partnership
     assert consent.notice.purpose_id == "rewards"
-    assert consent.notice_sha256 == consent.notice.text_sha256
+    shown = consent.notice.text.replace("{source}", "Pulse Fitness").replace(
+        "{recipient}", "Harbor Mutual"
+    )
+    assert "Pulse Fitness may share" in shown
+    assert consent.notice_sha256 == hashlib.sha256(shown.encode()).hexdigest()
     assert consent.request_message == "We would like to reward your gym visits."
     assert timedelta(hours=47) < consent.lapses_at - timezone.now() <= timedelta(hours=48)
     assert transitions(consent) == [("", "requested")]

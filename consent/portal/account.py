@@ -1,0 +1,292 @@
+"""Signing in and out, password reset, and answering a partner's link invitation."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.password_validation import (
+    password_validators_help_texts,
+    validate_password,
+)
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.forms.boundfield import BoundField
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.utils.functional import lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from consent.auth import CustomerEmailBackend, CustomerPasswordResetForm
+from consent.services.links import (
+    customer_link_refuse,
+    invitation_accept,
+    invitation_link,
+)
+from ecosystem.crypto import blind_index
+from ecosystem.errors import ApplicationError
+from ecosystem.models import User
+from ecosystem.ratelimit import client_address, ratelimit_hit
+
+CUSTOMER_BACKEND = "consent.auth.CustomerEmailBackend"
+LOGIN_FAILURES_PER_EMAIL = 5
+LOGIN_FAILURES_PER_ADDRESS = 20
+LOGIN_FAILURE_PERIOD = 15 * 60
+PASSWORD_RESETS_PER_EMAIL = 3
+PASSWORD_RESETS_PER_ADDRESS = 10
+PASSWORD_RESET_PERIOD = 60 * 60
+INCORRECT = "Email or password is incorrect."
+
+
+class _DescribedField(BoundField):
+    """Points the input at the help text and error ids that partners/_field.html renders."""
+
+    @property
+    def aria_describedby(self) -> str | None:
+        if not self.auto_id or self.is_hidden:
+            return None
+        ids = [f"{self.auto_id}_help"] if self.help_text else []
+        ids += [f"{self.auto_id}_error"] if self.errors else []
+        return " ".join(ids) or None
+
+
+class LoginForm(forms.Form):
+    bound_field_class = _DescribedField
+
+    email = forms.EmailField(
+        label="Email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class ResetRequestForm(CustomerPasswordResetForm):
+    bound_field_class = _DescribedField
+
+    email = forms.EmailField(
+        label="Email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+
+# Lazy, like Django's own help text: the validators are read when the page is rendered.
+_rules = lazy(lambda: " ".join(password_validators_help_texts()), str)
+
+
+class NewPasswordForm(SetPasswordForm):
+    """Django's form, with the validators' rules as plain help text and their refusals shown
+    on the password itself rather than on its confirmation, as one message: each error
+    partners/_field.html renders carries the same id."""
+
+    bound_field_class = _DescribedField
+
+    new_password1 = forms.CharField(
+        label="New password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_rules(),
+    )
+    new_password2 = forms.CharField(
+        label="Repeat the new password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict:
+        self.validate_passwords("new_password1", "new_password2")
+        if password := self.cleaned_data.get("new_password1"):
+            try:
+                validate_password(password, self.user)
+            except ValidationError as refused:
+                self.add_error("new_password1", " ".join(refused.messages))
+        return self.cleaned_data
+
+
+def _is_customer(user: object) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and user.kind == User.Kind.CUSTOMER
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""
+
+
+def _minutes(seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _login_counters(request: HttpRequest, email: str) -> list[tuple[str, int]]:
+    # A digest, never the address: cache keys end up in monitoring tools and key dumps.
+    digest = blind_index(email, purpose="login.throttle")
+    return [
+        (f"login-failures:email:{digest}", LOGIN_FAILURES_PER_EMAIL),
+        (f"login-failures:address:{client_address(request.META)}", LOGIN_FAILURES_PER_ADDRESS),
+    ]
+
+
+def _login_wait(counters: list[tuple[str, int]]) -> float:
+    """Seconds until these counters allow another attempt (0: now)."""
+    now = time.time()
+    return max([cache.get(f"{key}:locked", 0) - now for key, _limit in counters] + [0])
+
+
+def _login_failed(counters: list[tuple[str, int]]) -> None:
+    for key, limit in counters:
+        window = ratelimit_hit(key, limit=limit, period=LOGIN_FAILURE_PERIOD)
+        if window.remaining == 0:
+            # A lock of a whole period from the failure that reached the limit: the counter's
+            # fixed window alone would let a burst at its end go on at the next one's start.
+            until = time.time() + LOGIN_FAILURE_PERIOD
+            cache.set(f"{key}:locked", until, timeout=LOGIN_FAILURE_PERIOD)
+
+
+def _authenticate(request: HttpRequest, email: str, password: str) -> User | None:
+    # The customer backend alone: ModelBackend would let an admin whose username looks like
+    # an email address in, and hash the password a second time on every attempt.
+    user = CustomerEmailBackend().authenticate(request, username=email, password=password)
+    return user if _is_customer(user) else None
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login(request: HttpRequest) -> HttpResponse:
+    next_url = _safe_next(request)
+    if _is_customer(request.user):
+        return redirect(next_url or "portal:home")
+    form = LoginForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        counters = _login_counters(request, form.cleaned_data["email"])
+        if wait := _login_wait(counters):
+            form.add_error(None, f"Too many attempts. Try again in {_minutes(wait)}.")
+            status = 429
+        elif user := _authenticate(request, **form.cleaned_data):
+            auth_login(request, user, backend=CUSTOMER_BACKEND)
+            return redirect(next_url or "portal:home")
+        else:
+            _login_failed(counters)
+            form.add_error(None, INCORRECT)
+    if form.errors and status == 200:
+        status = 400
+    context = {"form": form, "next": next_url}
+    return render(request, "portal/account/login.html", context, status=status)
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    auth_logout(request)
+    messages.success(request, "You are signed out.")
+    return redirect("portal:login")
+
+
+def _reset_wait(request: HttpRequest, email: str) -> int:
+    """Counts a reset request; seconds to wait when one of its limits is passed (0: none)."""
+    digest = blind_index(email, purpose="password_reset.throttle")
+    windows = [
+        ratelimit_hit(
+            f"password-reset:email:{digest}",
+            limit=PASSWORD_RESETS_PER_EMAIL,
+            period=PASSWORD_RESET_PERIOD,
+        ),
+        ratelimit_hit(
+            f"password-reset:address:{client_address(request.META)}",
+            limit=PASSWORD_RESETS_PER_ADDRESS,
+            period=PASSWORD_RESET_PERIOD,
+        ),
+    ]
+    return max([window.reset for window in windows if not window.allowed] + [0])
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset(request: HttpRequest) -> HttpResponse:
+    form = ResetRequestForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        if wait := _reset_wait(request, form.cleaned_data["email"]):
+            form.add_error(None, f"Too many requests. Try again in {_minutes(wait)}.")
+            status = 429
+        else:
+            form.save(request=request, use_https=request.is_secure(), from_email=None)
+            return redirect("portal:password-reset-sent")
+    if form.errors and status == 200:
+        status = 400
+    return render(request, "portal/account/password_reset.html", {"form": form}, status=status)
+
+
+def password_reset_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/account/password_reset_sent.html")
+
+
+@method_decorator(sensitive_post_parameters("new_password1", "new_password2"), name="dispatch")
+class PasswordResetConfirm(auth_views.PasswordResetConfirmView):
+    form_class = NewPasswordForm
+    template_name = "portal/account/password_reset_confirm.html"
+    success_url = reverse_lazy("portal:password-reset-complete")
+
+    def get_user(self, uidb64: str) -> User | None:
+        user = super().get_user(uidb64)
+        return user if user is not None and user.kind == User.Kind.CUSTOMER else None
+
+    def form_invalid(self, form: NewPasswordForm) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+password_reset_confirm = PasswordResetConfirm.as_view()
+
+
+def password_reset_complete(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/account/password_reset_complete.html")
+
+
+@sensitive_post_parameters("new_password1", "new_password2")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    link = invitation_link(token)
+    if link is None:
+        days = settings.CUSTOMER_INVITATION_SECONDS // 86_400
+        return render(request, "portal/account/invitation_gone.html", {"days": days}, status=410)
+    customer, user, partner = link.customer, link.customer.user, link.partner
+    # Without a password yet (a new customer), confirming also chooses one.
+    form = None if user.has_usable_password() else NewPasswordForm(user, request.POST or None)
+    answer = request.POST.get("answer")
+    try:
+        if answer == "refuse":
+            customer_link_refuse(link=link, customer=customer)
+            return render(request, "portal/account/invitation_refused.html", {"partner": partner})
+        if answer == "confirm" and (form is None or form.is_valid()):
+            password = form.cleaned_data["new_password1"] if form is not None else None
+            invitation_accept(link=link, password=password)
+    except ApplicationError:  # answered a moment ago, e.g. a double click
+        days = settings.CUSTOMER_INVITATION_SECONDS // 86_400
+        return render(request, "portal/account/invitation_gone.html", {"days": days}, status=410)
+    if answer == "confirm" and (form is None or form.is_valid()):
+        auth_login(request, user, backend=CUSTOMER_BACKEND)
+        messages.success(request, f"You are now linked with {partner.name}.")
+        return redirect("portal:home")
+    status = 400 if request.method == "POST" else 200
+    context = {"partner": partner, "form": form}
+    return render(request, "portal/account/invitation.html", context, status=status)

@@ -1,0 +1,37 @@
+"""The customer portal at /: server-rendered, works without JavaScript."""
+
+from django.urls import path
+
+from consent.portal import account, views
+
+app_name = "portal"
+
+urlpatterns = [
+    # account.py: signing in and out, password reset, answering a link invitation
+    path("login/", account.login, name="login"),
+    path("logout/", account.logout, name="logout"),
+    path("account/password-reset/", account.password_reset, name="password-reset"),
+    path("account/password-reset/sent/", account.password_reset_sent, name="password-reset-sent"),
+    path(
+        "account/reset/<str:uidb64>/<str:token>/",
+        account.password_reset_confirm,
+        name="password-reset-confirm",
+    ),
+    path("account/reset/done/", account.password_reset_complete, name="password-reset-complete"),
+    path("invitations/<str:token>/", account.invitation, name="invitation"),
+    # views.py: what the customer sees and decides once signed in
+    path("", views.home, name="home"),
+    path("links/<str:link_id>/", views.link_answer, name="link-answer"),
+    path("requests/<str:consent_id>/", views.consent_request, name="request"),
+    path("consents/<str:consent_id>/withdraw/", views.consent_withdraw, name="consent-withdraw"),
+    path("brands/<str:partner_id>/stop/", views.brand_stop, name="brand-stop"),
+    path("withdrawn/<str:ref>/", views.withdrawn, name="withdrawn"),
+    path("history/", views.history, name="history"),
+    path("receipts/verify/", views.verify_help, name="verify-help"),
+    path("receipts/<str:receipt_id>.jws", views.receipt_download, name="receipt"),
+    path("access/", views.access, name="access"),
+    path("my-data/", views.my_data, name="my-data"),
+    path("my-data/export.json", views.export, name="export"),
+    path("my-data/delete/", views.delete_account, name="delete"),
+    path("goodbye/", views.goodbye, name="goodbye"),
+]

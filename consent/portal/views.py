@@ -1,0 +1,347 @@
+"""What a signed-in customer sees and decides. Every decision goes through the consent
+services; these views only choose what to show and say it plainly."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.core import signing
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from consent.models import Consent, ConsentEvent, ConsentReceipt, Customer, PartnerLink
+from consent.portal import wording
+from consent.selectors import (
+    NOTIFICATION_STATES,
+    notification_states,
+    portal_access,
+    portal_changes,
+    portal_consents,
+    portal_history,
+    portal_links,
+)
+from consent.services.consents import (
+    consent_request_approve,
+    consent_request_refuse,
+    consents_withdraw_with_partner,
+    notice_shown,
+)
+from consent.services.consents import consent_withdraw as withdraw_service
+from consent.services.customers import customer_export, customer_seen
+from consent.services.erasure import customer_erase
+from consent.services.links import customer_link_confirm, customer_link_refuse
+from ecosystem.errors import ApplicationError
+from partners.models import Partner
+
+GOODBYE_SALT = "portal.goodbye"
+PAGE_SIZE = 50
+
+
+def customer_required(view):
+    """Signed-in customers only; anyone else is sent to the portal's sign-in page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not (user.is_authenticated and user.kind == "customer"):
+            return redirect_to_login(request.get_full_path(), "portal:login")
+        request.customer = Customer.objects.select_related("key").get(user=user)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _mine(customer: Customer, consent_id: str) -> Consent:
+    consent = (
+        Consent.objects.select_related("source", "recipient", "purpose", "notice")
+        .filter(pk=consent_id, customer=customer)
+        .first()
+    )
+    if consent is None:
+        raise Http404("No such consent.")
+    return consent
+
+
+@customer_required
+def home(request: HttpRequest) -> HttpResponse:
+    customer = request.customer
+    now = timezone.now()
+    names = wording.category_names()
+    links = list(portal_links(customer.pk))
+    consents = list(portal_consents(customer.pk))
+    brands = []
+    for link in links:
+        partner = link.partner
+        active = [
+            {"consent": c, "sentence": wording.consent_sentence(c, names)}
+            for c in consents
+            if c.effective_status(now) == "active" and partner.pk in (c.source_id, c.recipient_id)
+        ]
+        brands.append({"link": link, "partner": partner, "active": active})
+    requests = [c for c in consents if c.effective_status(now) == "requested"]
+    changes = list(portal_changes(customer.pk, customer.portal_seen_at)[:20])
+    customer_seen(customer=customer)
+    return render(
+        request,
+        "portal/home.html",
+        {
+            "nav": "home",
+            "brands": brands,
+            "invitations": [b for b in brands if b["link"].status == "pending"],
+            "requests": [
+                {"consent": c, "sentence": wording.consent_sentence(c, names)} for c in requests
+            ],
+            "changes": [{"event": e, "sentence": wording.event_sentence(e)} for e in changes],
+        },
+    )
+
+
+@customer_required
+@require_POST
+def link_answer(request: HttpRequest, link_id: str) -> HttpResponse:
+    """A signed-in customer answers a brand's pending invitation (an expired email link is
+    no obstacle: they are signed in as the person invited)."""
+    link = (
+        PartnerLink.objects.select_related("partner")
+        .filter(pk=link_id, customer=request.customer)
+        .first()
+    )
+    if link is None:
+        raise Http404("No such invitation.")
+    answer = (
+        customer_link_confirm if request.POST.get("answer") == "confirm" else customer_link_refuse
+    )
+    try:
+        answer(link=link, customer=request.customer)
+    except ApplicationError as refused:
+        messages.error(request, refused.detail)
+    else:
+        done = "linked with" if answer is customer_link_confirm else "refused to link with"
+        messages.success(request, f"You {done} {link.partner.name}.")
+    return redirect("portal:home")
+
+
+class ApproveForm(forms.Form):
+    categories = forms.MultipleChoiceField(
+        label="What you agree to share",
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Untick anything you do not want to share.",
+    )
+
+    def __init__(self, *args: Any, consent: Consent, names: dict[str, str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["categories"].choices = [
+            (code, names.get(code, code)) for code in consent.data_categories
+        ]
+        self.fields["categories"].initial = consent.data_categories
+        self.needs_one = bool(consent.data_categories)
+
+    def clean_categories(self) -> list[str]:
+        chosen = self.cleaned_data["categories"]
+        if self.needs_one and not chosen and self.data.get("answer") == "approve":
+            raise forms.ValidationError(
+                "Tick at least one, or refuse the request if you want to share nothing."
+            )
+        return chosen
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def consent_request(request: HttpRequest, consent_id: str) -> HttpResponse:
+    customer = request.customer
+    consent = _mine(customer, consent_id)
+    if consent.effective_status() != "requested":
+        messages.info(request, "That request has already been answered or has lapsed.")
+        return redirect("portal:history")
+    names = wording.category_names()
+    form = ApproveForm(request.POST or None, consent=consent, names=names)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if request.POST.get("answer") == "refuse":
+                consent_request_refuse(consent=consent, customer=customer)
+                messages.success(request, f"You refused. {consent.source.name} has been told.")
+            else:
+                consent_request_approve(
+                    consent=consent,
+                    customer=customer,
+                    data_categories=form.cleaned_data["categories"],
+                )
+                messages.success(request, "Thank you: your consent is active.")
+        except ApplicationError as refused:
+            form.add_error(None, refused.detail)
+        else:
+            return redirect("portal:home")
+    return render(
+        request,
+        "portal/request.html",
+        {
+            "consent": consent,
+            "form": form,
+            "sentence": wording.consent_sentence(consent, names),
+            "until": timezone.now() + timedelta(days=settings.CONSENT_DEFAULT_DAYS),
+            "notice_text": notice_shown(consent.notice, consent.source_id, consent.recipient_id),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def consent_withdraw(request: HttpRequest, consent_id: str) -> HttpResponse:
+    customer = request.customer
+    consent = _mine(customer, consent_id)
+    if consent.effective_status() != "active":
+        messages.info(request, "That consent is no longer active: there is nothing to withdraw.")
+        return redirect("portal:history")
+    if request.method == "POST":
+        try:
+            event = withdraw_service(consent=consent, customer=customer)
+        except ApplicationError as refused:
+            messages.error(request, refused.detail)
+            return redirect("portal:home")
+        return redirect("portal:withdrawn", ref=str(event.pk))
+    sentence = wording.consent_sentence(consent, wording.category_names())
+    return render(request, "portal/withdraw.html", {"consent": consent, "sentence": sentence})
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def brand_stop(request: HttpRequest, partner_id: str) -> HttpResponse:
+    customer = request.customer
+    partner = Partner.objects.filter(pk=partner_id, customer_links__customer=customer).first()
+    if partner is None:
+        raise Http404("No such brand.")
+    if request.method == "POST":
+        events = consents_withdraw_with_partner(customer=customer, partner_id=partner.pk)
+        if not events:
+            messages.info(request, f"Nothing was being shared with or by {partner.name}.")
+            return redirect("portal:home")
+        return redirect("portal:withdrawn", ref="-".join(str(e.pk) for e in events))
+    names = wording.category_names()
+    active = [
+        wording.consent_sentence(c, names)
+        for c in portal_consents(customer.pk).filter(status="active")
+        if partner.pk in (c.source_id, c.recipient_id) and c.is_honoured()
+    ]
+    return render(request, "portal/brand_stop.html", {"partner": partner, "active": active})
+
+
+@customer_required
+def withdrawn(request: HttpRequest, ref: str) -> HttpResponse:
+    """After a withdrawal: per brand, whether it has been told."""
+    try:
+        ids = [int(part) for part in ref.split("-")]
+    except ValueError:
+        raise Http404("No such withdrawal.") from None
+    events = list(
+        ConsentEvent.objects.filter(pk__in=ids, consent__customer=request.customer).select_related(
+            "consent__source", "consent__recipient", "consent__purpose"
+        )
+    )
+    if not events:
+        raise Http404("No such withdrawal.")
+    states = notification_states([e.pk for e in events])
+    partners = Partner.objects.in_bulk({pid for told in states.values() for pid, _ in told})
+    names = wording.category_names()
+    rows = [
+        {
+            "sentence": wording.consent_sentence(event.consent, names),
+            "told": [
+                {"partner": partners[pid], "state": state, "label": NOTIFICATION_STATES[state]}
+                for pid, state in states.get(event.pk, [])
+            ],
+        }
+        for event in events
+    ]
+    return render(request, "portal/withdrawn.html", {"rows": rows})
+
+
+@customer_required
+def history(request: HttpRequest) -> HttpResponse:
+    page = Paginator(portal_history(request.customer.pk), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [{"event": e, "sentence": wording.event_sentence(e)} for e in page]
+    return render(request, "portal/history.html", {"nav": "history", "page": page, "rows": rows})
+
+
+@customer_required
+def receipt_download(request: HttpRequest, receipt_id: str) -> HttpResponse:
+    receipt = ConsentReceipt.objects.filter(
+        pk=receipt_id, consent__customer=request.customer, partner__isnull=True
+    ).first()
+    if receipt is None:
+        raise Http404("No such receipt.")
+    response = HttpResponse(receipt.jws, content_type="application/jose")
+    response["Content-Disposition"] = f'attachment; filename="{receipt.pk}.jws"'
+    return response
+
+
+def verify_help(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "portal/verify.html",
+        {"nav": "history", "jwks_url": f"{settings.SITE_URL}/.well-known/jwks.json"},
+    )
+
+
+@customer_required
+def access(request: HttpRequest) -> HttpResponse:
+    page = Paginator(portal_access(request.customer.pk), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [{"access": a, "sentence": wording.access_sentence(a)} for a in page]
+    return render(request, "portal/access.html", {"nav": "access", "page": page, "rows": rows})
+
+
+@customer_required
+def my_data(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/my_data.html", {"nav": "my-data"})
+
+
+@customer_required
+def export(request: HttpRequest) -> HttpResponse:
+    body = json.dumps(customer_export(customer=request.customer), indent=2)
+    response = HttpResponse(body, content_type="application/json")
+    response["Content-Disposition"] = 'attachment; filename="my-ecosystem-data.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    links = list(portal_links(request.customer.pk))
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        told = customer_erase(customer=request.customer)
+        logout(request)
+        names = sorted(Partner.objects.filter(pk__in=told).values_list("name", flat=True))
+        return redirect(f"{reverse('portal:goodbye')}?t={signing.dumps(names, salt=GOODBYE_SALT)}")
+    error = "Tick the box to confirm." if request.method == "POST" else ""
+    return render(
+        request,
+        "portal/delete.html",
+        {"nav": "my-data", "links": links, "error": error},
+        status=400 if error else 200,
+    )
+
+
+def goodbye(request: HttpRequest) -> HttpResponse:
+    try:
+        told = signing.loads(request.GET.get("t", ""), salt=GOODBYE_SALT, max_age=3600)
+    except signing.BadSignature:
+        told = None
+    return render(request, "portal/goodbye.html", {"told": told})
