@@ -47,6 +47,7 @@ def bench_env(**overrides: str) -> dict[str, str]:
         "SECURE_SSL_REDIRECT": "0",
         "FIELD_ENCRYPTION_KEYS": "bench:" + _key(),
         "BLIND_INDEX_KEY": "bench:" + _key(),
+        "RECEIPT_SIGNING_KEY": "bench:" + _key(),
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
         "CACHE_URL": "redis://127.0.0.1:6379/5",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/6",
