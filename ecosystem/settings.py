@@ -354,6 +354,15 @@ CELERY_BEAT_SCHEDULE["consents-expire"] = {
     "task": "consent.tasks.consents_expire_task",
     "schedule": 60.0,
 }
+# Referrals (partners/referrals). Hours before an unanswered referral expires. Default: 720
+REFERRAL_EXPIRY_HOURS = env.integer("REFERRAL_EXPIRY_HOURS", 30 * 24, minimum=1)
+# Referrals one partner may send about one customer per window. Defaults: 5 per 720 hours
+REFERRAL_LIMIT_PER_CUSTOMER = env.integer("REFERRAL_LIMIT_PER_CUSTOMER", 5, minimum=1)
+REFERRAL_LIMIT_WINDOW_HOURS = env.integer("REFERRAL_LIMIT_WINDOW_HOURS", 30 * 24, minimum=1)
+CELERY_BEAT_SCHEDULE["referrals-expire"] = {
+    "task": "partners.tasks.referrals_expire_task",
+    "schedule": 300.0,
+}
 CELERY_BEAT_SCHEDULE["access-checkpoint"] = {
     "task": "consent.tasks.access_checkpoint_task",
     "schedule": float(env.integer("ACCESS_CHECKPOINT_SECONDS", 300, minimum=10)),

@@ -14,6 +14,7 @@ from partners.oauth.views import authorization_server_metadata
 api_v1: list = [
     path("", include("partners.api.urls")),
     path("", include("consent.api.urls")),
+    path("", include("partners.referrals.api.urls")),
     path("", include("ecosystem.api.webhooks.urls")),
 ]
 

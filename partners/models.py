@@ -225,3 +225,10 @@ class PartnershipFlow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id} → {self.recipient_id}: {self.purpose_id}"
+
+
+# Referrals live in their own module (partners/referrals/); importing them here registers
+# them with the partners app.
+from partners.referrals.models import Referral  # noqa: E402
+
+__all__ = ["Partner", "PartnerClient", "PartnerStaff", "Partnership", "PartnershipFlow", "Referral"]

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from consent import hooks
 from consent.models import (
     Consent,
     ConsentEvent,
@@ -56,6 +57,9 @@ EVENT_FOR_STATUS: dict[str, str] = {
     S.TERMINATED: "consent.terminated",
 }
 REQUESTER_ONLY = {S.REQUESTED, S.REFUSED, S.LAPSED}
+# Transitions after which nothing may flow under the consent (an amendment supersedes it with
+# a new record that carries on).
+ENDING = {S.WITHDRAWN, S.EXPIRED, S.TERMINATED}
 
 
 # What a partner learns from a consent payload or response, as the access log names it.
@@ -122,7 +126,10 @@ def consent_transition(
         consent.ended_at, consent.ended_reason = now, reason[:300]
         fields += ["ended_at", "ended_reason"]
     consent.save(update_fields=[*fields, "expires_at", "data_categories"])
-    return _record(consent, before=before, to=to, by=by, reason=reason, now=now)
+    event = _record(consent, before=before, to=to, by=by, reason=reason, now=now)
+    if to in ENDING:
+        hooks.consent_ended(consent=consent, status=to, reason=reason)
+    return event
 
 
 def _record(

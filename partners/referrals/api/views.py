@@ -1,0 +1,179 @@
+"""The referral API. Lookups start from the caller's own referrals (sent or received), so
+another partner's referral is a plain 404; each action then checks the caller's role."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecosystem.api.common import (
+    calling_client,
+    calling_client_id,
+    calling_partner_id,
+    page_of,
+    paginated,
+)
+from ecosystem.api.idempotency import IdempotentMixin
+from ecosystem.errors import NotFoundError
+from partners.models import Referral
+from partners.referrals import services
+from partners.referrals.api.serializers import (
+    ReasonInput,
+    ReferralConvertInput,
+    ReferralCreateInput,
+    ReferralOutput,
+)
+from partners.referrals.selectors import referral_of, referrals_for
+
+READ, WRITE = ["referrals:read"], ["referrals:write"]
+
+
+class ReferralListInput(serializers.Serializer):
+    direction = serializers.ChoiceField(choices=["inbound", "outbound"], required=False)
+    status = serializers.ChoiceField(choices=Referral.Status.choices, required=False)
+
+
+def _referral(request: Request, referral_id: str) -> Referral:
+    referral = referral_of(partner_id=calling_partner_id(request), referral_id=referral_id)
+    if referral is None:
+        raise NotFoundError("No referral with this id was sent by or to you.")
+    return referral
+
+
+def _shown(request: Request, referral: Referral, *, with_data: bool = False) -> Response:
+    partner_id = calling_partner_id(request)
+    data = {}
+    if with_data:
+        data[referral.pk] = services.referral_data_for(
+            referral=referral, partner_id=partner_id, client_id=calling_client_id(request)
+        )
+    return Response(ReferralOutput(referral, context={"partner_id": partner_id, "data": data}).data)
+
+
+class ReferralsApi(IdempotentMixin, APIView):
+    @property
+    def required_scopes(self) -> list[str]:  # read to list, write to send
+        return WRITE if self.request.method == "POST" else READ
+
+    @extend_schema(
+        parameters=[ReferralListInput],
+        responses=page_of(ReferralOutput),
+        summary="Referrals you sent (outbound) or received (inbound)",
+        operation_id="referrals_list",
+    )
+    def get(self, request: Request) -> Response:
+        query = ReferralListInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        referrals: QuerySet = referrals_for(
+            partner_id=calling_partner_id(request), **query.validated_data
+        )
+        context = {"partner_id": calling_partner_id(request)}
+        return paginated(self, referrals, ReferralOutput, context=context)
+
+    @extend_schema(
+        request=ReferralCreateInput,
+        responses={201: ReferralOutput},
+        summary="Refer a customer to another partner",
+        operation_id="referrals_create",
+        description=(
+            "Needs an active partnership flow for referral and the customer's active referral "
+            "consent. Refusals: 403 consent_required (the response says how to ask), "
+            "partnership_required, recipient_inactive; 409 duplicate_referral; 429 "
+            "referral_limit_reached; 400 referral_self."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = ReferralCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        referral = services.referral_create(
+            from_partner_id=calling_partner_id(request),
+            client_id=calling_client_id(request),
+            customer_id=data.validated_data["customer_id"],
+            to_partner_id=data.validated_data["to_partner"],
+            note=data.validated_data["note"],
+        )
+        referral = _referral(request, referral.pk)
+        response = _shown(request, referral)
+        response.status_code = status.HTTP_201_CREATED
+        return response
+
+
+class ReferralDetailApi(APIView):
+    required_scopes = READ
+
+    @extend_schema(
+        responses=ReferralOutput,
+        summary="One referral",
+        description="The recipient sees the consented data while the consent is active.",
+    )
+    def get(self, request: Request, referral_id: str) -> Response:
+        return _shown(request, _referral(request, referral_id), with_data=True)
+
+
+class ReferralAcceptApi(IdempotentMixin, APIView):
+    required_scopes = WRITE
+
+    @extend_schema(request=None, responses=ReferralOutput, summary="Accept a referral sent to you")
+    def post(self, request: Request, referral_id: str) -> Response:
+        referral = services.referral_accept(
+            referral=_referral(request, referral_id),
+            partner_id=calling_partner_id(request),
+            actor=calling_client(request),
+        )
+        return _shown(request, _referral(request, referral.pk))
+
+
+class ReferralDeclineApi(IdempotentMixin, APIView):
+    required_scopes = WRITE
+
+    @extend_schema(request=ReasonInput, responses=ReferralOutput, summary="Decline a referral")
+    def post(self, request: Request, referral_id: str) -> Response:
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        referral = services.referral_decline(
+            referral=_referral(request, referral_id),
+            partner_id=calling_partner_id(request),
+            actor=calling_client(request),
+            reason=data.validated_data["reason"],
+        )
+        return _shown(request, _referral(request, referral.pk))
+
+
+class ReferralConvertApi(IdempotentMixin, APIView):
+    required_scopes = WRITE
+
+    @extend_schema(
+        request=ReferralConvertInput, responses=ReferralOutput, summary="Record a conversion"
+    )
+    def post(self, request: Request, referral_id: str) -> Response:
+        data = ReferralConvertInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        value = data.validated_data.get("value") or {}
+        referral = services.referral_convert(
+            referral=_referral(request, referral_id),
+            partner_id=calling_partner_id(request),
+            actor=calling_client(request),
+            amount=value.get("amount"),
+            currency=value.get("currency", ""),
+        )
+        return _shown(request, _referral(request, referral.pk))
+
+
+class ReferralWithdrawApi(IdempotentMixin, APIView):
+    required_scopes = WRITE
+
+    @extend_schema(request=ReasonInput, responses=ReferralOutput, summary="Withdraw your referral")
+    def post(self, request: Request, referral_id: str) -> Response:
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        referral = services.referral_withdraw(
+            referral=_referral(request, referral_id),
+            partner_id=calling_partner_id(request),
+            actor=calling_client(request),
+            reason=data.validated_data["reason"],
+        )
+        return _shown(request, _referral(request, referral.pk))

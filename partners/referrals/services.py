@@ -1,0 +1,345 @@
+"""Referral services: send, answer, convert, withdraw, expire — each by the right party, each
+checked against the customer's consent, each told to the partners entitled to know."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from consent.hooks import on_consent_ended
+from consent.models import Consent, Customer, PartnerLink
+from consent.selectors import consent_check, flow_allowance
+from consent.services.access import Access, access_record
+from ecosystem.errors import (
+    ApplicationError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+)
+from ecosystem.services.audit import audit_record
+from ecosystem.services.events import event_publish
+from partners.models import Partner, Referral
+
+R = Referral.Status
+CONSENT_REQUESTS_PATH = "/api/v1/consent-requests"
+
+
+class ReferralTransitionError(ConflictError):
+    code = "invalid_transition"
+    title = "The referral is not in a state that allows this."
+
+
+def _pairwise(customer_id: str, partner_ids: set[str]) -> dict[str, str]:
+    return dict(
+        PartnerLink.objects.filter(
+            customer_id=customer_id, partner_id__in=partner_ids, status=PartnerLink.Status.ACTIVE
+        ).values_list("partner_id", "id")
+    )
+
+
+def _payload(referral: Referral, customer_id: str) -> dict[str, Any]:
+    return {
+        "referral_id": referral.pk,
+        "customer_id": customer_id,
+        "from_partner": referral.from_partner_id,
+        "to_partner": referral.to_partner_id,
+        "status": referral.status,
+        "reason": referral.reason,
+    }
+
+
+def _tell(referral: Referral, event_type: str, partner_ids: set[str]) -> None:
+    """Each partner hears under its own pairwise id; payloads carry no customer data."""
+    pairwise = _pairwise(referral.customer_id, partner_ids)
+    if pairwise:
+        event_publish(
+            type=event_type,
+            payloads={pid: _payload(referral, cid) for pid, cid in pairwise.items()},
+        )
+
+
+def _recipient_link(customer: Customer, partner: Partner) -> PartnerLink:
+    """The referral consent counts as the customer's confirmation of a link to B: create or
+    confirm B's own link (B never learns A's id)."""
+    link = (
+        PartnerLink.objects.select_for_update().filter(customer=customer, partner=partner).first()
+    )
+    now = timezone.now()
+    if link is None:
+        return PartnerLink.objects.create(
+            customer=customer,
+            partner=partner,
+            status=PartnerLink.Status.ACTIVE,
+            method=PartnerLink.Method.REFERRAL,
+            confirmed_at=now,
+        )
+    if link.status != PartnerLink.Status.ACTIVE:
+        link.status, link.confirmed_at, link.ended_at = PartnerLink.Status.ACTIVE, now, None
+        link.save(update_fields=["status", "confirmed_at", "ended_at"])
+    return link
+
+
+def _check_rate(partner_id: str, customer_id: str) -> None:
+    since = timezone.now() - timedelta(hours=settings.REFERRAL_LIMIT_WINDOW_HOURS)
+    sent = Referral.objects.filter(
+        from_partner_id=partner_id, customer_id=customer_id, created_at__gte=since
+    ).count()
+    if sent >= settings.REFERRAL_LIMIT_PER_CUSTOMER:
+        raise RateLimitedError(
+            f"You may refer one customer {settings.REFERRAL_LIMIT_PER_CUSTOMER} times per "
+            f"{settings.REFERRAL_LIMIT_WINDOW_HOURS} hours.",
+            code="referral_limit_reached",
+            extra={"retry_after": settings.REFERRAL_LIMIT_WINDOW_HOURS * 3600},
+        )
+
+
+@transaction.atomic
+def referral_create(
+    *, from_partner_id: str, client_id: str, customer_id: str, to_partner_id: str, note: str = ""
+) -> Referral:
+    """A refers the customer it knows as ``customer_id`` to B. Allowed only under an active
+    partnership flow A→B for ``referral`` and an active ``referral`` consent A→B; the data
+    B will see is snapshotted now, limited to the categories the consent allows."""
+    link = (
+        PartnerLink.objects.select_related("customer__key")
+        .filter(pk=customer_id, partner_id=from_partner_id, status=PartnerLink.Status.ACTIVE)
+        .first()
+    )
+    if link is None:
+        raise NotFoundError("No customer with this id is linked to you.")
+    if to_partner_id == from_partner_id:
+        raise ApplicationError("A partner cannot refer a customer to itself.", code="referral_self")
+    recipient = Partner.objects.filter(pk=to_partner_id).first()
+    if recipient is None or recipient.status != Partner.Status.ACTIVE:
+        raise ForbiddenError(
+            "The partner you refer to does not exist or is not active.", code="recipient_inactive"
+        )
+    customer = link.customer
+    now = timezone.now()
+    from consent.models import Purpose
+
+    allowance = flow_allowance(
+        source_id=from_partner_id,
+        recipient_id=to_partner_id,
+        purpose=Purpose.objects.get(pk="referral"),
+        at=now,
+    )
+    if allowance is None:
+        raise ForbiddenError(
+            "No active partnership lets you refer customers to this partner.",
+            code="partnership_required",
+        )
+    partnership, flow_categories = allowance
+    consent = consent_check(
+        customer_id=customer.pk,
+        source_id=from_partner_id,
+        recipient_id=to_partner_id,
+        purpose="referral",
+        categories=[],
+        at=now,
+    )
+    if consent is None:
+        raise ForbiddenError(
+            "The customer has not consented to this referral. Ask them with "
+            f"POST {CONSENT_REQUESTS_PATH} (purpose referral, recipient {to_partner_id}).",
+            code="consent_required",
+            extra={
+                "consent_request": {
+                    "method": "POST",
+                    "path": CONSENT_REQUESTS_PATH,
+                    "body": {
+                        "customer_id": customer_id,
+                        "recipient": to_partner_id,
+                        "purpose": "referral",
+                        "data_categories": sorted(flow_categories),
+                    },
+                }
+            },
+        )
+    _check_rate(from_partner_id, customer.pk)
+    _recipient_link(customer, recipient)
+    referral = Referral(
+        from_partner_id=from_partner_id,
+        to_partner=recipient,
+        partnership=partnership,
+        customer=customer,
+        consent=consent,
+        note=note.strip(),
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.REFERRAL_EXPIRY_HOURS),
+    )
+    pii = customer.pii()
+    available = {"contact.name": pii.name, "contact.email": pii.email, "contact.phone": pii.phone}
+    # Data minimisation: only what the consent and the flow both allow, nothing a partner sent.
+    allowed = set(consent.data_categories) & flow_categories
+    referral.seal_snapshot(
+        {code: value for code, value in available.items() if code in allowed and value},
+        data_key=customer.data_key(),
+    )
+    try:
+        with transaction.atomic():
+            referral.save(force_insert=True)
+    except IntegrityError:
+        raise ConflictError(
+            "An open referral of this customer to this partner already exists.",
+            code="duplicate_referral",
+        ) from None
+    audit_record(actor=f"client:{client_id}", action="referral.create", obj=referral)
+    _tell(referral, "referral.received", {to_partner_id})
+    return referral
+
+
+def _locked(referral: Referral) -> Referral:
+    return Referral.objects.select_for_update().get(pk=referral.pk)
+
+
+def _close(referral: Referral, *, to: str, reason: str, keep_snapshot: bool = False) -> None:
+    now = timezone.now()
+    referral.status, referral.reason = to, reason[:300]
+    referral.ended_at = now
+    if not keep_snapshot:
+        referral.snapshot_sealed = ""
+    referral.save(update_fields=["status", "reason", "ended_at", "snapshot_sealed"])
+
+
+def _expect(referral: Referral, partner_id: str, party: str, allowed: set[str], verb: str) -> None:
+    owner = referral.to_partner_id if party == "recipient" else referral.from_partner_id
+    if owner != partner_id:
+        who = "the partner it was sent to" if party == "recipient" else "the partner that sent it"
+        raise ForbiddenError(f"Only {who} may {verb} a referral.", code="invalid_party")
+    if referral.status not in allowed:
+        raise ReferralTransitionError(f"A {referral.status} referral cannot be {verb}ed.")
+
+
+@transaction.atomic
+def referral_accept(*, referral: Referral, partner_id: str, actor: Any) -> Referral:
+    referral = _locked(referral)
+    _expect(referral, partner_id, "recipient", {R.SENT}, "accept")
+    referral.status, referral.answered_at = R.ACCEPTED, timezone.now()
+    referral.save(update_fields=["status", "answered_at"])
+    audit_record(actor=actor, action="referral.accept", obj=referral)
+    _tell(referral, "referral.accepted", {referral.from_partner_id})
+    return referral
+
+
+@transaction.atomic
+def referral_decline(
+    *, referral: Referral, partner_id: str, actor: Any, reason: str = ""
+) -> Referral:
+    referral = _locked(referral)
+    _expect(referral, partner_id, "recipient", {R.SENT}, "decline")
+    referral.answered_at = timezone.now()
+    _close(referral, to=R.DECLINED, reason=reason)
+    audit_record(actor=actor, action="referral.decline", obj=referral)
+    _tell(referral, "referral.declined", {referral.from_partner_id})
+    return referral
+
+
+@transaction.atomic
+def referral_convert(
+    *,
+    referral: Referral,
+    partner_id: str,
+    actor: Any,
+    amount: Decimal | None = None,
+    currency: str = "",
+) -> Referral:
+    """B records that the introduction led somewhere (the value feeds the rewards ledger)."""
+    referral = _locked(referral)
+    _expect(referral, partner_id, "recipient", {R.ACCEPTED}, "convert")
+    referral.value_amount, referral.value_currency = amount, currency
+    referral.save(update_fields=["value_amount", "value_currency"])
+    _close(referral, to=R.CONVERTED, reason="", keep_snapshot=True)
+    audit_record(actor=actor, action="referral.convert", obj=referral)
+    _tell(referral, "referral.converted", {referral.from_partner_id})
+    return referral
+
+
+@transaction.atomic
+def referral_withdraw(
+    *, referral: Referral, partner_id: str, actor: Any, reason: str = ""
+) -> Referral:
+    referral = _locked(referral)
+    _expect(referral, partner_id, "sender", {R.SENT, R.ACCEPTED}, "withdraw")
+    _close(referral, to=R.WITHDRAWN, reason=reason or "Withdrawn by the referring partner.")
+    audit_record(actor=actor, action="referral.withdraw", obj=referral)
+    _tell(referral, "referral.withdrawn", {referral.to_partner_id})
+    return referral
+
+
+@on_consent_ended
+def referrals_end_with_consent(*, consent: Consent, status: str, reason: str) -> None:
+    """The customer's consent ended: its open referrals are withdrawn, their snapshots
+    deleted, and B told. Runs inside the consent service's transaction."""
+    if consent.purpose_id != "referral":
+        return
+    open_referrals = Referral.objects.select_for_update().filter(
+        customer_id=consent.customer_id,
+        from_partner_id=consent.source_id,
+        to_partner_id=consent.recipient_id,
+        status__in=[R.SENT, R.ACCEPTED],
+    )
+    for referral in open_referrals:
+        _close(referral, to=R.WITHDRAWN, reason=f"The customer's consent was {status}.")
+        audit_record(actor=None, action="referral.withdraw", obj=referral, data={"consent": status})
+        _tell(referral, "referral.withdrawn", {referral.to_partner_id})
+    # A converted referral keeps its snapshot as B's record of the introduction, but B may no
+    # longer read it through us once the consent has ended.
+    Referral.objects.filter(
+        customer_id=consent.customer_id,
+        from_partner_id=consent.source_id,
+        to_partner_id=consent.recipient_id,
+        status=R.CONVERTED,
+    ).update(snapshot_sealed="")
+
+
+def referrals_expire(*, batch_size: int = 500) -> int:
+    """Referrals nobody answered in time expire; both partners are told (beat)."""
+    done = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Referral.objects.select_for_update(skip_locked=True)
+                .filter(status=R.SENT, expires_at__lte=timezone.now())
+                .order_by("expires_at", "pk")[:batch_size]
+            )
+            for referral in batch:
+                _close(referral, to=R.EXPIRED, reason="Not answered in time.")
+                _tell(
+                    referral, "referral.expired", {referral.from_partner_id, referral.to_partner_id}
+                )
+        done += len(batch)
+        if len(batch) < batch_size:
+            return done
+
+
+def referral_data_for(
+    *, referral: Referral, partner_id: str, client_id: str
+) -> dict[str, str] | None:
+    """The consented data B may read now, recording the disclosure; None for A, after the
+    consent ended, or once the referral is closed."""
+    if referral.to_partner_id != partner_id or not referral.snapshot_sealed:
+        return None
+    consent = referral.consent
+    if not consent.is_honoured():
+        return None
+    customer = Customer.objects.select_related("key").get(pk=referral.customer_id)
+    data = referral.open_snapshot(data_key=customer.data_key())
+    access_record(
+        Access(
+            customer_id=customer.pk,
+            channel="api",
+            actor=f"client:{client_id}",
+            partner_id=partner_id,
+            purpose="referral",
+            consent_id=consent.pk,
+            fields=tuple(sorted(data)),
+        )
+    )
+    return data
