@@ -7,6 +7,7 @@ second run changes nothing and prints the same credentials.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
@@ -19,6 +20,12 @@ from consent.services.consents import consent_grant, consent_request_create
 from consent.services.customers import customer_create, customer_find_by_email
 from ecosystem.models import User
 from partners.models import Partner, PartnerClient, Partnership, PartnerStaff
+from partners.referrals.services import (
+    referral_accept,
+    referral_convert,
+    referral_create,
+    referral_decline,
+)
 from partners.scopes import SCOPES, format_scopes
 from partners.services.partnerships import (
     FlowSpec,
@@ -171,17 +178,56 @@ def _consents(customers: list, partners: dict[str, Partner], created: list[str])
         recipient_id=insurer.pk,
         data_categories=[],
     )
-    ben_at_gym = PartnerLink.objects.get(customer=ben, partner=gym)
-    consent_request_create(
-        partner_id=gym.pk,
-        client_id=DEMO_PARTNERS["pulse-fitness"][2],
-        customer_id=ben_at_gym.pk,
+    # Ada let Pulse introduce her to Fresh Basket: one introduction converted, an earlier
+    # one declined, so the portal and the consoles show referrals in several states.
+    ada_at_gym = PartnerLink.objects.get(customer=ada, partner=gym)
+    consent_grant(
+        customer=ada,
+        purpose=Purpose.objects.get(pk="referral"),
+        source_id=gym.pk,
         recipient_id=grocer.pk,
-        purpose_code="referral",
         data_categories=["contact.email", "contact.name"],
-        message="Fresh Basket gives Pulse members 10% off healthy groceries.",
     )
-    created.append("demo consents and a consent request")
+    gym_client = DEMO_PARTNERS["pulse-fitness"][2]
+    first = referral_create(
+        from_partner_id=gym.pk,
+        client_id=gym_client,
+        customer_id=ada_at_gym.pk,
+        to_partner_id=grocer.pk,
+        note="Ada asked about healthy meal plans.",
+    )
+    referral_decline(referral=first, partner_id=grocer.pk, actor=None, reason="Outside our area")
+    second = referral_create(
+        from_partner_id=gym.pk,
+        client_id=gym_client,
+        customer_id=ada_at_gym.pk,
+        to_partner_id=grocer.pk,
+        note="Moved closer to a Fresh Basket store.",
+    )
+    referral_accept(referral=second, partner_id=grocer.pk, actor=None)
+    referral_convert(
+        referral=second, partner_id=grocer.pk, actor=None, amount=Decimal("25.00"), currency="EUR"
+    )
+    # Ben has an offers request from Harbor Mutual to answer in the portal; Pulse has not
+    # asked him about Fresh Basket yet (the referral walk in docs/referrals.md starts there).
+    ben_at_insurer = PartnerLink.objects.create(
+        customer=ben,
+        partner=insurer,
+        external_ref="harbor-2002",
+        status=PartnerLink.Status.ACTIVE,
+        invited_at=timezone.now(),
+        confirmed_at=timezone.now(),
+    )
+    consent_request_create(
+        partner_id=insurer.pk,
+        client_id=DEMO_PARTNERS["harbor-mutual"][2],
+        customer_id=ben_at_insurer.pk,
+        recipient_id=None,
+        purpose_code="offers",
+        data_categories=[],
+        message="See the offers Harbor Mutual runs with Pulse Fitness and Fresh Basket.",
+    )
+    created.append("demo consents, referrals and a consent request")
 
 
 @transaction.atomic

@@ -435,3 +435,34 @@ def test_an_expired_consent_is_not_offered_for_withdrawal(portal):
 
     assert f"/consents/{consent.pk}/withdraw/" not in page
     assert portal.client.get(f"/consents/{consent.pk}/withdraw/")["Location"] == "/history/"
+
+
+def test_the_customer_sees_every_referral_about_them_and_can_withdraw_its_consent(portal):
+    from partners.referrals.services import referral_create
+    from tests.builders import make_partnership
+
+    basket = make_partner(name="Fresh Basket")
+    make_partnership(portal.source, basket, purpose="referral", categories=("contact.email",))
+    consent = consent_grant(
+        customer=portal.customer,
+        purpose=Purpose.objects.get(pk="referral"),
+        source_id=portal.source.pk,
+        recipient_id=basket.pk,
+        data_categories=["contact.email"],
+    )
+    referral = referral_create(
+        from_partner_id=portal.source.pk,
+        client_id="cli_x",
+        customer_id=portal.source_link.pk,
+        to_partner_id=basket.pk,
+    )
+
+    page = html(portal.client.get("/referrals/"))
+    portal.client.post(f"/consents/{consent.pk}/withdraw/")
+    after = html(portal.client.get("/referrals/"))
+
+    assert "<td>Pulse Fitness</td>" in page and "<td>Fresh Basket</td>" in page
+    assert f"/consents/{consent.pk}/withdraw/" in page
+    referral.refresh_from_db()
+    assert referral.status == "withdrawn"
+    assert "Withdrawn — The customer" in after and f"/consents/{consent.pk}/withdraw/" not in after

@@ -405,3 +405,56 @@ def test_referral_create_replays_under_the_same_idempotency_key(ref):
     assert first.json()["id"] == second.json()["id"]
     assert second["Idempotent-Replayed"] == "true"
     assert Referral.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # needs the seeded taxonomy
+def test_two_concurrent_identical_creates_with_one_key_make_one_referral(ref):
+    import threading
+
+    from django.db import connection
+
+    body = {"customer_id": ref.gym_link.pk, "to_partner": ref.grocer.pk}
+    start = threading.Barrier(2)
+    results = []
+
+    def post():
+        start.wait()
+        response = ref.gym_api.post(REFERRALS, body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+        results.append((response.status_code, response.json().get("id")))
+        connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert Referral.objects.count() == 1
+    statuses = sorted(code for code, _ in results)
+    # The second either waited for the first and replayed it, or found it in flight.
+    assert statuses in ([201, 201], [201, 409])
+    created = {ref_id for code, ref_id in results if code == 201}
+    assert created == {Referral.objects.get().pk}
+
+
+def test_every_post_route_of_the_api_takes_an_idempotency_key():
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    from ecosystem.api.idempotency import IdempotentMixin
+
+    def views(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from views(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                yield prefix + str(pattern.pattern), pattern.callback
+
+    posts = {
+        route: callback.view_class
+        for route, callback in views(get_resolver().url_patterns)
+        if route.startswith("api/v1/") and hasattr(getattr(callback, "view_class", None), "post")
+    }
+
+    assert "api/v1/referrals" in posts and "api/v1/customer-links" in posts
+    missing = [route for route, view in posts.items() if not issubclass(view, IdempotentMixin)]
+    assert missing == []

@@ -91,6 +91,7 @@ def test_seed_demo_adds_customers_who_can_sign_in_with_linked_brands_and_consent
     assert {link.partner.slug: link.status for link in customer.links.all()} == {
         "pulse-fitness": "active",
         "harbor-mutual": "active",
+        "fresh-basket": "active",  # created by Pulse's referral under her consent
     }
     rewards = Consent.objects.get(customer=customer, purpose="rewards")
     assert (
@@ -103,4 +104,7 @@ def test_seed_demo_adds_customers_who_can_sign_in_with_linked_brands_and_consent
         )
         == rewards
     )
-    assert Consent.objects.filter(status="requested", purpose="referral").count() == 1
+    assert Consent.objects.filter(status="requested", purpose="offers").count() == 1
+    from partners.models import Referral
+
+    assert sorted(Referral.objects.values_list("status", flat=True)) == ["converted", "declined"]
