@@ -74,12 +74,18 @@ def customer_link_create(
     *, partner_id: str, client_id: str, external_ref: str, email: str, name: str = ""
 ) -> tuple[PartnerLink, bool]:
     """A pending link and an invitation email, or the link this partner already has for
-    this reference or this person. An email that belongs to an existing customer reuses
-    that customer, with the same response as a new one: the partner learns nothing new.
-    Invitations are capped per partner per 24 hours (serialised on the partner row)."""
+    this reference or this person (re-inviting when its invitation expired unanswered). An
+    email that belongs to an existing customer reuses that customer, with the same response
+    as a new one: the partner learns nothing new. Invitations are capped per partner per 24
+    hours (serialised on the partner row)."""
     partner = Partner.objects.select_for_update().get(pk=partner_id)
     existing = PartnerLink.objects.filter(partner=partner, external_ref=external_ref).first()
     if existing is not None:
+        if _invitation_lapsed(existing):  # posting again re-invites, within the same cap
+            _check_invitation_cap(partner)
+            existing.invited_at = timezone.now()
+            existing.save(update_fields=["invited_at"])
+            _send_invitation(existing)
         return existing, False
     _check_invitation_cap(partner)
     actor = f"client:{client_id}"
@@ -95,10 +101,21 @@ def customer_link_create(
         method=PartnerLink.Method.INVITATION,
     )
     audit_record(actor=actor, action="link.create", obj=link)
+    _send_invitation(link)
+    return link, True
+
+
+def _invitation_lapsed(link: PartnerLink) -> bool:
+    if link.status != L.PENDING or link.invited_at is None:
+        return False
+    age = timezone.now() - link.invited_at
+    return age.total_seconds() > settings.CUSTOMER_INVITATION_SECONDS
+
+
+def _send_invitation(link: PartnerLink) -> None:
     from consent.tasks import link_invitation_email_task  # tasks import the services
 
     transaction.on_commit(lambda: link_invitation_email_task.delay(link_id=link.pk))
-    return link, True
 
 
 def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:

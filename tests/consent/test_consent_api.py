@@ -308,3 +308,27 @@ def test_every_route_needs_its_scope(flow, method, url, scope):
 @pytest.mark.parametrize("url", [LINKS, consents_url("cus_x"), REQUESTS])
 def test_every_route_needs_a_token(db, url):
     assert api_client_for().get(url).status_code == 401
+
+
+def test_reposting_a_link_whose_invitation_expired_sends_a_new_one(
+    partner_api, mailbox, eager_tasks, django_capture_on_commit_callbacks, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    with django_capture_on_commit_callbacks(execute=True):
+        customer_id = partner_api.post(LINKS, link_body(), format="json").json()["customer_id"]
+        again = partner_api.post(LINKS, link_body(), format="json")
+    assert again.status_code == 200 and len(mailbox) == 1  # still valid: no second email
+    PartnerLink.objects.filter(pk=customer_id).update(
+        invited_at=timezone.now() - timedelta(seconds=settings.CUSTOMER_INVITATION_SECONDS + 1)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = partner_api.post(LINKS, link_body(), format="json")
+
+    assert (response.status_code, response.json()["status"]) == (200, "pending")
+    assert len(mailbox) == 2
+    token = re.search(r"/invitations/([^/\s]+)/", mailbox[1].body).group(1)
+    assert invitation_link(token).pk == customer_id
