@@ -155,7 +155,7 @@ NOTIFICATION_STATES = {
     "delivered": "Delivered",
     "pending": "On its way",
     "failing": "Failing (we keep trying)",
-    "not_subscribed": "Takes no notifications (refused on its next call all the same)",
+    "not_subscribed": "Does not take notifications; it is refused anyway if it tries to use it",
     "unknown": "No longer on record",
 }
 

@@ -88,3 +88,21 @@ def partner_api(db):
     api.partner_client = client
     api.token = token
     return api
+
+
+def seed_taxonomy() -> None:
+    """Run the data migration that seeds the consent taxonomy (idempotent)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("consent.migrations.0003_seed_taxonomy").seed(apps, None)
+
+
+@pytest.fixture
+def taxonomy() -> None:
+    """The purposes, categories and notices a data migration seeds. A transactional test's
+    closing flush empties them for the transactional tests after it, so those ask for them
+    here (serialized_rollback would reload them, but also reloads content types that the
+    flush has already recreated with new ids)."""
+    seed_taxonomy()

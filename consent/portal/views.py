@@ -212,6 +212,7 @@ def consent_withdraw(request: HttpRequest, consent_id: str) -> HttpResponse:
         except ApplicationError as refused:
             messages.error(request, refused.detail)
             return redirect("portal:home")
+        messages.success(request, "Your consent is withdrawn: nothing more flows under it.")
         return redirect("portal:withdrawn", ref=str(event.pk))
     sentence = wording.consent_sentence(consent, wording.category_names())
     return render(request, "portal/withdraw.html", {"consent": consent, "sentence": sentence})
@@ -229,6 +230,7 @@ def brand_stop(request: HttpRequest, partner_id: str) -> HttpResponse:
         if not events:
             messages.info(request, f"Nothing was being shared with or by {partner.name}.")
             return redirect("portal:home")
+        messages.success(request, f"All sharing with {partner.name} has stopped.")
         return redirect("portal:withdrawn", ref="-".join(str(e.pk) for e in events))
     names = wording.category_names()
     active = [
@@ -311,11 +313,16 @@ def verify_help(request: HttpRequest) -> HttpResponse:
 
 @customer_required
 def access(request: HttpRequest) -> HttpResponse:
-    page = Paginator(portal_access(request.customer.pk), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    """Every disclosure, newest first; ``?brand=par_…`` narrows it to one brand."""
+    brands = [link.partner for link in portal_links(request.customer.pk)]
+    accesses = portal_access(request.customer.pk)
+    chosen = next((b for b in brands if b.pk == request.GET.get("brand")), None)
+    if chosen is not None:
+        accesses = accesses.filter(partner=chosen)
+    page = Paginator(accesses, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [{"access": a, "sentence": wording.access_sentence(a)} for a in page]
-    return render(request, "portal/access.html", {"nav": "access", "page": page, "rows": rows})
+    context = {"nav": "access", "page": page, "rows": rows, "brands": brands, "chosen": chosen}
+    return render(request, "portal/access.html", context)
 
 
 @customer_required

@@ -274,7 +274,8 @@ def test_every_api_route_writes_exactly_the_expected_access_events(
 # --- concurrency (PostgreSQL: SQLite has one writer at a time by design) --------------------
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("taxonomy")
 @pytest.mark.skipif(
     "postgresql" not in __import__("django.conf").conf.settings.DATABASES["default"]["ENGINE"],
     reason="row locks need PostgreSQL; CI's second pass runs this",

@@ -258,8 +258,9 @@ def test_withdrawal_of_a_consent_that_is_not_active_is_reported_and_changes_noth
 
 
 @pytest.mark.parametrize("kind", ["partner_staff", "customer"])
-@pytest.mark.parametrize("page", ["customer list", "customer", "consent list"])
-def test_partner_staff_and_customers_cannot_open_the_pages(db, client, flow, kind, page):
+# Not named `page`: pytest-playwright owns that fixture name.
+@pytest.mark.parametrize("admin_page", ["customer list", "customer", "consent list"])
+def test_partner_staff_and_customers_cannot_open_the_pages(db, client, flow, kind, admin_page):
     user = (
         make_staff(make_partner())
         if kind == "partner_staff"
@@ -270,7 +271,7 @@ def test_partner_staff_and_customers_cannot_open_the_pages(db, client, flow, kin
         "customer list": CUSTOMERS,
         "customer": f"{CUSTOMERS}{flow.customer.pk}/change/",
         "consent list": CONSENTS,
-    }[page]
+    }[admin_page]
 
     response = client.get(url)
 

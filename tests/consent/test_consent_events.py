@@ -147,7 +147,8 @@ def test_each_withdrawal_records_whether_each_partner_was_told(flow, settings):
     assert states()[flow.recipient.pk] == "delivered"
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # needs the seeded taxonomy
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("taxonomy")
 def test_a_withdrawal_reaches_the_partner_signed_and_its_next_check_fails(
     flow, receiver, eager_tasks, django_capture_on_commit_callbacks
 ):

@@ -45,7 +45,8 @@ def published():
     celery_app.control.purge()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # needs the seeded taxonomy
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("taxonomy")
 def test_no_plaintext_pii_anywhere_after_the_main_flows(settings, capsys, published):
     settings.EMAIL_BACKEND = "ecosystem.mail.RedactingConsoleBackend"
     gym, insurer = make_partner(), make_partner()

@@ -268,7 +268,7 @@ def test_withdrawing_takes_two_clicks_from_home_and_says_who_was_told(portal):
     assert consent.status == "withdrawn"
     result = html(portal.client.get(response["Location"]))
     assert "Pulse Fitness" in result and "Harbor Mutual" in result
-    assert "Takes no notifications" in result
+    assert "Does not take notifications" in result
 
 
 def test_a_withdrawn_consent_cannot_be_withdrawn_again(portal):
@@ -466,3 +466,13 @@ def test_the_customer_sees_every_referral_about_them_and_can_withdraw_its_consen
     referral.refresh_from_db()
     assert referral.status == "withdrawn"
     assert "Withdrawn — The customer" in after and f"/consents/{consent.pk}/withdraw/" not in after
+
+
+def test_who_saw_my_data_narrows_to_one_brand(portal):
+    grant(portal)
+
+    page = html(portal.client.get("/access/", {"brand": portal.recipient.pk}))
+    foreign = html(portal.client.get("/access/", {"brand": make_partner().pk}))
+
+    assert "Harbor Mutual was notified" in page and "Pulse Fitness was notified" not in page
+    assert "Pulse Fitness was notified" in foreign  # an unknown brand shows everything

@@ -407,7 +407,8 @@ def test_referral_create_replays_under_the_same_idempotency_key(ref):
     assert Referral.objects.count() == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # needs the seeded taxonomy
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("taxonomy")
 def test_two_concurrent_identical_creates_with_one_key_make_one_referral(ref):
     import threading
 
