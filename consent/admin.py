@@ -6,8 +6,6 @@ shows a customer's name, email or phone; opening a customer decrypts them and is
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -33,7 +31,7 @@ from consent.models import (
 from consent.services import notice_publish
 from consent.services.consents import Actor, consent_withdraw
 from consent.services.customers import customer_find_by_email, customer_pii_view
-from ecosystem.admin_helpers import run_per_row, status_badge
+from ecosystem.admin_helpers import ReadOnlyMixin, run_per_row, status_badge
 
 
 @admin.register(DataCategory)
@@ -103,18 +101,9 @@ def badge(value: str, label: str):
     return status_badge(BADGE_LIKE.get(value, value), label)
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PartnerLinkInline(ReadOnlyInline):
@@ -153,7 +142,7 @@ def _pii(customer: Customer, field: str) -> str:
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: customers come from partners' invitations and are erased through the
     service. Lists carry no PII; the change view decrypts it and records that it did."""
 
@@ -251,15 +240,6 @@ class CustomerAdmin(admin.ModelAdmin):
     def pii_phone(self, obj: Customer) -> str:
         return _pii(obj, "phone")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         # Reached only when the page that decrypts the PII is shown: each view is recorded.
         if obj is not None and obj.status == Customer.Status.ACTIVE:
@@ -289,7 +269,7 @@ class WrittenRequestForm(forms.Form):
 
 
 @admin.register(Consent)
-class ConsentAdmin(admin.ModelAdmin):
+class ConsentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: consents change through the services. The one action records a withdrawal
     the customer asked for in writing, through consent_withdraw like the portal's."""
 
@@ -350,25 +330,9 @@ class ConsentAdmin(admin.ModelAdmin):
         )
         return None
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(ConsentReceipt)

@@ -46,3 +46,17 @@ def run_per_row(
             )
         else:
             modeladmin.message_user(request, f"{obj}: {verb}.", messages.SUCCESS)
+
+
+class ReadOnlyMixin:
+    """For admins and inlines of records that change only through services (or never):
+    they can be looked at, not added, changed or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
