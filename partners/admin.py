@@ -1,7 +1,8 @@
-"""Django admin for ecosystem admins: partners, partnerships and their flows.
+"""Django admin for ecosystem admins: partners, partnerships and their flows, referrals.
 
 Status changes and flows go through the services, so the same rules, audit rows and
 lifecycle reactions apply as everywhere else; admin actions report each row's outcome.
+Referrals are read-only here, and no page shows the customer's data.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 
 from consent.models import DataCategory, Purpose
-from ecosystem.admin_helpers import run_per_row, status_badge
+from ecosystem.admin_helpers import ReadOnlyMixin, run_per_row, status_badge
 from ecosystem.errors import ApplicationError
-from partners.models import Partner, PartnerClient, Partnership, PartnershipFlow
+from partners.models import Partner, PartnerClient, Partnership, PartnershipFlow, Referral
 from partners.scopes import SCOPES, format_scopes
 from partners.services import partners as partner_services
 from partners.services.partnerships import (
@@ -265,3 +266,62 @@ class PartnershipAdmin(admin.ModelAdmin):
                 request, f"Not saved ({refused.code}): {refused.detail}", messages.ERROR
             )
             return HttpResponseRedirect(request.get_full_path())
+
+
+class PartnershipListFilter(admin.RelatedFieldListFilter):
+    """A partnership's label names both partners: load them in the one query, not two per row."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        partnerships = Partnership.objects.select_related("partner_a", "partner_b")
+        return [(p.pk, str(p)) for p in partnerships.order_by(*ordering)]
+
+
+@admin.register(Referral)
+class ReferralAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Read-only: referrals change through the services, at the partners' request. The
+    customer appears as the opaque ``cst_`` id only; the sealed snapshot is never shown, and
+    the sender's free-text note (which may name the customer) only on the change page."""
+
+    list_display = (
+        "id",
+        "from_partner",
+        "to_partner",
+        "status_display",
+        "created_at",
+        "expires_at",
+        "answered_at",
+    )
+    list_filter = (("partnership", PartnershipListFilter), "status", "from_partner", "to_partner")
+    list_select_related = ("from_partner", "to_partner")
+    search_fields = ("=id",)
+    search_help_text = "A referral id (ref_…)."
+    date_hierarchy = "created_at"
+    fields = (
+        "id",
+        "from_partner",
+        "to_partner",
+        "partnership",
+        "customer",
+        "consent",
+        "status",
+        "note",
+        "data_categories",
+        "reason",
+        "value_amount",
+        "value_currency",
+        "created_at",
+        "expires_at",
+        "answered_at",
+        "ended_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj: Referral):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Data categories")
+    def data_categories(self, obj: Referral) -> str:
+        # The names of the consented categories, never their values.
+        return ", ".join(obj.snapshot_categories) or "—"
