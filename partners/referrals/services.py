@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consent.hooks import on_consent_ended
-from consent.models import Consent, Customer, PartnerLink
+from consent.models import Consent, Customer, PartnerLink, Purpose
 from consent.selectors import consent_check, flow_allowance
 from consent.services.access import Access, access_record
 from ecosystem.errors import (
@@ -122,8 +122,6 @@ def referral_create(
         )
     customer = link.customer
     now = timezone.now()
-    from consent.models import Purpose
-
     allowance = flow_allowance(
         source_id=from_partner_id,
         recipient_id=to_partner_id,
