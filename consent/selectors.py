@@ -61,26 +61,23 @@ def flow_allowance(
     return flow.partnership, set(flow.data_categories.values_list("code", flat=True))
 
 
-def consent_check(
+def consent_allowance(
     *,
     customer_id: str,
     source_id: str,
     recipient_id: str,
     purpose: str,
-    categories: set[str] | frozenset[str] | list[str],
     at: datetime | None = None,
-) -> Consent | None:
-    """May data of ``categories`` about this customer flow from source to recipient for
-    ``purpose`` now? Returns the consent that allows it, or None.
+) -> tuple[Consent, set[str]] | None:
+    """The active consent for this flow and the categories that may flow under it now —
+    what the customer consented to that the partnership still allows — or None.
 
-    Checked together: an active consent covering the categories and not past its expiry
-    (whether or not the expiry job ran), both partners active (a suspended partner's flows
-    stop while its consents stay), and, for two-partner purposes, the consent's partnership
-    active, inside its validity window, and still carrying a flow with those categories.
-    Two queries at most.
+    Checked together: an active consent not past its expiry (whether or not the expiry job
+    ran), both partners active (a suspended partner's flows stop while its consents stay),
+    and, for two-partner purposes, the consent's partnership active, inside its validity
+    window, with its current flow's categories. Two queries at most.
     """
     at = at or timezone.now()
-    wanted = set(categories)
     consent = (
         Consent.objects.select_related("source", "recipient", "partnership")
         .filter(
@@ -93,17 +90,18 @@ def consent_check(
         )
         .first()
     )
-    if consent is None or not wanted <= set(consent.data_categories):
+    if consent is None:
         return None
     if consent.source.status != ACTIVE or consent.recipient.status != ACTIVE:
         return None
+    consented = set(consent.data_categories)
     if consent.is_single_partner:
-        return consent
+        return consent, consented
     partnership = consent.partnership
     if partnership is None or not _partnership_current(partnership, at):
         return None
     through = PartnershipFlow.data_categories.through
-    allowed = set(
+    flow = set(
         through.objects.filter(
             partnershipflow__partnership_id=partnership.pk,
             partnershipflow__source_id=source_id,
@@ -111,7 +109,34 @@ def consent_check(
             partnershipflow__purpose_id=purpose,
         ).values_list("datacategory_id", flat=True)
     )
-    return consent if wanted <= allowed else None
+    if not flow:  # the flow was removed: nothing may move under this consent
+        return None
+    return consent, consented & flow
+
+
+def consent_check(
+    *,
+    customer_id: str,
+    source_id: str,
+    recipient_id: str,
+    purpose: str,
+    categories: set[str] | frozenset[str] | list[str],
+    at: datetime | None = None,
+) -> Consent | None:
+    """May data of ``categories`` about this customer flow from source to recipient for
+    ``purpose`` now? Returns the consent that allows it, or None (see consent_allowance for
+    what is checked; two queries at most)."""
+    found = consent_allowance(
+        customer_id=customer_id,
+        source_id=source_id,
+        recipient_id=recipient_id,
+        purpose=purpose,
+        at=at,
+    )
+    if found is None:
+        return None
+    consent, allowed = found
+    return consent if set(categories) <= allowed else None
 
 
 def link_of_partner(*, partner_id: str, customer_id: str) -> PartnerLink | None:

@@ -3,9 +3,9 @@ checked against the customer's consent, each told to the partners entitled to kn
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from consent.hooks import on_consent_ended
 from consent.models import Consent, Customer, PartnerLink, Purpose
-from consent.selectors import consent_check, flow_allowance
+from consent.selectors import consent_allowance, flow_allowance
 from consent.services.access import Access, access_record
 from ecosystem.errors import (
     ApplicationError,
@@ -54,9 +54,15 @@ def _payload(referral: Referral, customer_id: str) -> dict[str, Any]:
     }
 
 
-def _tell(referral: Referral, event_type: str, partner_ids: set[str]) -> None:
+def _tell(
+    referral: Referral,
+    event_type: str,
+    partner_ids: set[str],
+    *,
+    pairwise: dict[str, str] | None = None,
+) -> None:
     """Each partner hears under its own pairwise id; payloads carry no customer data."""
-    pairwise = _pairwise(referral.customer_id, partner_ids)
+    pairwise = pairwise or _pairwise(referral.customer_id, partner_ids)
     if pairwise:
         event_publish(
             type=event_type,
@@ -122,50 +128,22 @@ def referral_create(
         )
     customer = link.customer
     now = timezone.now()
-    allowance = flow_allowance(
-        source_id=from_partner_id,
-        recipient_id=to_partner_id,
-        purpose=Purpose.objects.get(pk="referral"),
-        at=now,
-    )
-    if allowance is None:
-        raise ForbiddenError(
-            "No active partnership lets you refer customers to this partner.",
-            code="partnership_required",
-        )
-    partnership, flow_categories = allowance
-    consent = consent_check(
+    found = consent_allowance(
         customer_id=customer.pk,
         source_id=from_partner_id,
         recipient_id=to_partner_id,
         purpose="referral",
-        categories=[],
         at=now,
     )
-    if consent is None:
-        raise ForbiddenError(
-            "The customer has not consented to this referral. Ask them with "
-            f"POST {CONSENT_REQUESTS_PATH} (purpose referral, recipient {to_partner_id}).",
-            code="consent_required",
-            extra={
-                "consent_request": {
-                    "method": "POST",
-                    "path": CONSENT_REQUESTS_PATH,
-                    "body": {
-                        "customer_id": customer_id,
-                        "recipient": to_partner_id,
-                        "purpose": "referral",
-                        "data_categories": sorted(flow_categories),
-                    },
-                }
-            },
-        )
+    if found is None:
+        _refuse_without_consent(customer_id, from_partner_id, to_partner_id, now)
+    consent, allowed = found
     _check_rate(from_partner_id, customer.pk)
-    _recipient_link(customer, recipient)
+    recipient_link = _recipient_link(customer, recipient)
     referral = Referral(
         from_partner_id=from_partner_id,
         to_partner=recipient,
-        partnership=partnership,
+        partnership=consent.partnership,
         customer=customer,
         consent=consent,
         note=note.strip(),
@@ -175,7 +153,6 @@ def referral_create(
     pii = customer.pii()
     available = {"contact.name": pii.name, "contact.email": pii.email, "contact.phone": pii.phone}
     # Data minimisation: only what the consent and the flow both allow, nothing a partner sent.
-    allowed = set(consent.data_categories) & flow_categories
     referral.seal_snapshot(
         {code: value for code, value in available.items() if code in allowed and value},
         data_key=customer.data_key(),
@@ -189,8 +166,45 @@ def referral_create(
             code="duplicate_referral",
         ) from None
     audit_record(actor=f"client:{client_id}", action="referral.create", obj=referral)
-    _tell(referral, "referral.received", {to_partner_id})
+    _tell(
+        referral, "referral.received", {to_partner_id}, pairwise={to_partner_id: recipient_link.pk}
+    )
     return referral
+
+
+def _refuse_without_consent(
+    customer_id: str, source_id: str, recipient_id: str, now: datetime
+) -> NoReturn:
+    """Say why a referral may not be sent: no partnership flow, or no consent (and then
+    exactly how to ask for it)."""
+    allowance = flow_allowance(
+        source_id=source_id,
+        recipient_id=recipient_id,
+        purpose=Purpose.objects.get(pk="referral"),
+        at=now,
+    )
+    if allowance is None:
+        raise ForbiddenError(
+            "No active partnership lets you refer customers to this partner.",
+            code="partnership_required",
+        )
+    raise ForbiddenError(
+        "The customer has not consented to this referral. Ask them with "
+        f"POST {CONSENT_REQUESTS_PATH} (purpose referral, recipient {recipient_id}).",
+        code="consent_required",
+        extra={
+            "consent_request": {
+                "method": "POST",
+                "path": CONSENT_REQUESTS_PATH,
+                "body": {
+                    "customer_id": customer_id,
+                    "recipient": recipient_id,
+                    "purpose": "referral",
+                    "data_categories": sorted(allowance[1]),
+                },
+            }
+        },
+    )
 
 
 def _locked(referral: Referral) -> Referral:

@@ -158,3 +158,9 @@ def test_the_database_accepts_exactly_365_days_and_refuses_an_update_beyond(flow
 def test_the_database_refuses_an_active_consent_without_a_window(flow):
     with pytest.raises(IntegrityError), transaction.atomic():
         make_consent(make_customer(), flow.source, flow.recipient, expires_at=None)
+
+
+def test_a_removed_flow_allows_nothing_even_for_no_categories(flow, consent):
+    flow.partnership.flows.all().delete()
+
+    assert check(flow, categories=[]) is None

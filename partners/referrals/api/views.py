@@ -96,7 +96,7 @@ class ReferralsApi(IdempotentMixin, APIView):
             to_partner_id=data.validated_data["to_partner"],
             note=data.validated_data["note"],
         )
-        referral = _referral(request, referral.pk)
+        referral.pairwise_id = data.validated_data["customer_id"]  # the sender's own id
         response = _shown(request, referral)
         response.status_code = status.HTTP_201_CREATED
         return response
@@ -119,12 +119,14 @@ class ReferralAcceptApi(IdempotentMixin, APIView):
 
     @extend_schema(request=None, responses=ReferralOutput, summary="Accept a referral sent to you")
     def post(self, request: Request, referral_id: str) -> Response:
+        mine = _referral(request, referral_id)
         referral = services.referral_accept(
-            referral=_referral(request, referral_id),
+            referral=mine,
             partner_id=calling_partner_id(request),
             actor=calling_client(request),
         )
-        return _shown(request, _referral(request, referral.pk))
+        referral.pairwise_id = mine.pairwise_id
+        return _shown(request, referral)
 
 
 class ReferralDeclineApi(IdempotentMixin, APIView):
@@ -134,13 +136,15 @@ class ReferralDeclineApi(IdempotentMixin, APIView):
     def post(self, request: Request, referral_id: str) -> Response:
         data = ReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
+        mine = _referral(request, referral_id)
         referral = services.referral_decline(
-            referral=_referral(request, referral_id),
+            referral=mine,
             partner_id=calling_partner_id(request),
             actor=calling_client(request),
             reason=data.validated_data["reason"],
         )
-        return _shown(request, _referral(request, referral.pk))
+        referral.pairwise_id = mine.pairwise_id
+        return _shown(request, referral)
 
 
 class ReferralConvertApi(IdempotentMixin, APIView):
@@ -153,14 +157,16 @@ class ReferralConvertApi(IdempotentMixin, APIView):
         data = ReferralConvertInput(data=request.data)
         data.is_valid(raise_exception=True)
         value = data.validated_data.get("value") or {}
+        mine = _referral(request, referral_id)
         referral = services.referral_convert(
-            referral=_referral(request, referral_id),
+            referral=mine,
             partner_id=calling_partner_id(request),
             actor=calling_client(request),
             amount=value.get("amount"),
             currency=value.get("currency", ""),
         )
-        return _shown(request, _referral(request, referral.pk))
+        referral.pairwise_id = mine.pairwise_id
+        return _shown(request, referral)
 
 
 class ReferralWithdrawApi(IdempotentMixin, APIView):
@@ -170,10 +176,12 @@ class ReferralWithdrawApi(IdempotentMixin, APIView):
     def post(self, request: Request, referral_id: str) -> Response:
         data = ReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
+        mine = _referral(request, referral_id)
         referral = services.referral_withdraw(
-            referral=_referral(request, referral_id),
+            referral=mine,
             partner_id=calling_partner_id(request),
             actor=calling_client(request),
             reason=data.validated_data["reason"],
         )
-        return _shown(request, _referral(request, referral.pk))
+        referral.pairwise_id = mine.pairwise_id
+        return _shown(request, referral)
