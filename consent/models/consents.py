@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import models
 from django.db.models import F, Q
@@ -186,10 +186,6 @@ class Consent(models.Model):
 
     def is_honoured(self, now: datetime | None = None) -> bool:
         return self.effective_status(now) == self.Status.ACTIVE
-
-    @staticmethod
-    def latest_expiry(granted_at: datetime) -> datetime:
-        return granted_at + timedelta(days=MAX_CONSENT_DAYS)
 
 
 class ConsentEvent(models.Model):

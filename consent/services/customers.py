@@ -79,20 +79,6 @@ def customer_get_or_create(*, email: str, name: str = "", actor: Any) -> tuple[C
         return existing, False
 
 
-@transaction.atomic
-def customer_update_contact(*, customer: Customer, name: str, phone: str, actor: Any) -> Customer:
-    """Change name and phone (the customer, in the portal). The email is their login and
-    the index partners' invitations match on; it is not changed here."""
-    customer = Customer.objects.select_for_update().select_related("key").get(pk=customer.pk)
-    pii = customer.pii()
-    customer.seal_pii(
-        name=name.strip(), email=pii.email, phone=phone.strip(), data_key=customer.data_key()
-    )
-    customer.save(update_fields=["name_sealed", "phone_sealed", "email_index"])
-    audit_record(actor=actor, action="customer.update_contact", obj=customer)
-    return customer
-
-
 def customer_pii_view(*, customer: Customer, actor: Any) -> None:
     """Record that someone other than the customer was shown their PII (admins opening a
     customer), in the audit trail and the customer's access log. Call it when the decrypted

@@ -94,10 +94,6 @@ class Referral(models.Model):
     def __str__(self) -> str:
         return self.id
 
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
     def _aad(self) -> bytes:
         return crypto.associated_data(self._meta.db_table, "snapshot_sealed", self.pk)
 

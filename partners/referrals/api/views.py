@@ -54,6 +54,19 @@ def _shown(request: Request, referral: Referral, *, with_data: bool = False) -> 
     return Response(ReferralOutput(referral, context={"partner_id": partner_id, "data": data}).data)
 
 
+def _act(request: Request, referral_id: str, service, **fields) -> Response:
+    """Run one referral service as the calling partner; show the result under its own id."""
+    mine = _referral(request, referral_id)
+    referral = service(
+        referral=mine,
+        partner_id=calling_partner_id(request),
+        actor=calling_client(request),
+        **fields,
+    )
+    referral.pairwise_id = mine.pairwise_id
+    return _shown(request, referral)
+
+
 class ReferralsApi(IdempotentMixin, APIView):
     @property
     def required_scopes(self) -> list[str]:  # read to list, write to send
@@ -119,14 +132,7 @@ class ReferralAcceptApi(IdempotentMixin, APIView):
 
     @extend_schema(request=None, responses=ReferralOutput, summary="Accept a referral sent to you")
     def post(self, request: Request, referral_id: str) -> Response:
-        mine = _referral(request, referral_id)
-        referral = services.referral_accept(
-            referral=mine,
-            partner_id=calling_partner_id(request),
-            actor=calling_client(request),
-        )
-        referral.pairwise_id = mine.pairwise_id
-        return _shown(request, referral)
+        return _act(request, referral_id, services.referral_accept)
 
 
 class ReferralDeclineApi(IdempotentMixin, APIView):
@@ -136,15 +142,9 @@ class ReferralDeclineApi(IdempotentMixin, APIView):
     def post(self, request: Request, referral_id: str) -> Response:
         data = ReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
-        mine = _referral(request, referral_id)
-        referral = services.referral_decline(
-            referral=mine,
-            partner_id=calling_partner_id(request),
-            actor=calling_client(request),
-            reason=data.validated_data["reason"],
+        return _act(
+            request, referral_id, services.referral_decline, reason=data.validated_data["reason"]
         )
-        referral.pairwise_id = mine.pairwise_id
-        return _shown(request, referral)
 
 
 class ReferralConvertApi(IdempotentMixin, APIView):
@@ -157,16 +157,13 @@ class ReferralConvertApi(IdempotentMixin, APIView):
         data = ReferralConvertInput(data=request.data)
         data.is_valid(raise_exception=True)
         value = data.validated_data.get("value") or {}
-        mine = _referral(request, referral_id)
-        referral = services.referral_convert(
-            referral=mine,
-            partner_id=calling_partner_id(request),
-            actor=calling_client(request),
+        return _act(
+            request,
+            referral_id,
+            services.referral_convert,
             amount=value.get("amount"),
             currency=value.get("currency", ""),
         )
-        referral.pairwise_id = mine.pairwise_id
-        return _shown(request, referral)
 
 
 class ReferralWithdrawApi(IdempotentMixin, APIView):
@@ -176,12 +173,6 @@ class ReferralWithdrawApi(IdempotentMixin, APIView):
     def post(self, request: Request, referral_id: str) -> Response:
         data = ReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
-        mine = _referral(request, referral_id)
-        referral = services.referral_withdraw(
-            referral=mine,
-            partner_id=calling_partner_id(request),
-            actor=calling_client(request),
-            reason=data.validated_data["reason"],
+        return _act(
+            request, referral_id, services.referral_withdraw, reason=data.validated_data["reason"]
         )
-        referral.pairwise_id = mine.pairwise_id
-        return _shown(request, referral)
