@@ -7,11 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework import serializers
 
 from consent.models import AccessEvent, Consent, PartnerLink, Purpose
 from consent.services.consents import consent_grant, consent_withdraw
 from ecosystem.models import EventPayload
 from partners.models import Partner, Referral
+from partners.referrals.api.serializers import ReferralOutput
 from partners.referrals.services import referrals_expire
 from tests.builders import (
     api_client_for,
@@ -347,6 +349,25 @@ def test_lists_by_direction_and_status_pin_their_queries(ref, django_assert_max_
     assert all(r["data"] is None for r in inbound)  # lists carry no customer data
     assert len(sent["results"]) == 3
     assert ref.grocer_api.get(REFERRALS, {"direction": "sideways"}).status_code == 400
+
+
+def test_a_list_row_reads_as_the_detail_does(ref):
+    referral_id = send(ref).json()["id"]
+    act(ref.grocer_api, referral_id, "accept")
+    act(ref.grocer_api, referral_id, "convert", {"value": {"amount": "12.5", "currency": "EUR"}})
+
+    row = ref.grocer_api.get(REFERRALS, {"direction": "inbound"}).json()["results"][0]
+    detail = ref.grocer_api.get(f"{REFERRALS}/{referral_id}").json()
+
+    referral = Referral.objects.get(pk=referral_id)
+    as_drf_writes = serializers.DateTimeField().to_representation
+    assert detail["data"] == {"contact.email": "ada@mail.example"}
+    assert row == {**detail, "data": None}
+    assert set(row) == set(ReferralOutput().fields)
+    assert row["customer_id"] == PartnerLink.objects.get(partner=ref.grocer).pk
+    assert row["value"] == {"amount": "12.50", "currency": "EUR"}
+    for moment in ("created_at", "expires_at", "answered_at", "ended_at"):
+        assert row[moment] == as_drf_writes(getattr(referral, moment))
 
 
 def test_detail_and_create_pin_their_queries(ref, django_assert_max_num_queries):

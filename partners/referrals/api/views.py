@@ -83,7 +83,7 @@ class ReferralsApi(IdempotentMixin, APIView):
         query.is_valid(raise_exception=True)
         referrals: QuerySet = referrals_for(
             partner_id=calling_partner_id(request), **query.validated_data
-        )
+        ).values(*ReferralOutput.COLUMNS)
         context = {"partner_id": calling_partner_id(request)}
         return paginated(self, referrals, ReferralOutput, context=context)
 
