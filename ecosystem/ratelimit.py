@@ -31,12 +31,10 @@ def ratelimit_hit(key: str, *, limit: int, period: int) -> Window:
     """Count one request against ``key``; ``allowed`` is False once ``limit`` is passed."""
     now = time.time()
     cache_key = f"ratelimit:{key}:{int(now // period)}"
-    cache.add(cache_key, 0, timeout=period + 1)
     try:
         count = cache.incr(cache_key)
-    except ValueError:  # evicted between add and incr
-        cache.set(cache_key, 1, timeout=period + 1)
-        count = 1
+    except ValueError:  # the window's first request, unless another process just opened it
+        count = 1 if cache.add(cache_key, 1, timeout=period + 1) else cache.incr(cache_key)
     reset = max(1, int(period - now % period))
     return Window(limit=limit, remaining=max(0, limit - count), reset=reset, allowed=count <= limit)
 

@@ -1,0 +1,44 @@
+"""The fixed-window counter behind every API throttle."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from django.conf import settings
+
+from ecosystem.ratelimit import ratelimit_hit
+
+
+def test_a_window_counts_up_to_its_limit_then_refuses():
+    key = f"test:{uuid.uuid4()}"
+
+    windows = [ratelimit_hit(key, limit=3, period=60) for _ in range(4)]
+
+    assert [w.remaining for w in windows] == [2, 1, 0, 0]
+    assert [w.allowed for w in windows] == [True, True, True, False]
+    assert all(1 <= w.reset <= 60 for w in windows)
+    assert ratelimit_hit(f"test:{uuid.uuid4()}", limit=3, period=60).remaining == 2  # own key
+
+
+@pytest.mark.skipif(
+    "redis" not in settings.CACHES["default"]["BACKEND"].lower(),
+    reason="only a shared Redis counts atomically across processes (CI's second pass)",
+)
+def test_concurrent_first_requests_of_a_window_are_each_counted_once():
+    key = f"test:{uuid.uuid4()}"
+    start = threading.Barrier(8)
+    seen: list[int] = []
+
+    def hit() -> None:
+        start.wait()
+        seen.append(ratelimit_hit(key, limit=100, period=60).remaining)
+
+    threads = [threading.Thread(target=hit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(seen) == list(range(92, 100))
