@@ -121,11 +121,6 @@ def referral_create(
         raise NotFoundError("No customer with this id is linked to you.")
     if to_partner_id == from_partner_id:
         raise ApplicationError("A partner cannot refer a customer to itself.", code="referral_self")
-    recipient = Partner.objects.filter(pk=to_partner_id).first()
-    if recipient is None or recipient.status != Partner.Status.ACTIVE:
-        raise ForbiddenError(
-            "The partner you refer to does not exist or is not active.", code="recipient_inactive"
-        )
     customer = link.customer
     now = timezone.now()
     found = consent_allowance(
@@ -136,8 +131,9 @@ def referral_create(
         at=now,
     )
     if found is None:
-        _refuse_without_consent(customer_id, from_partner_id, to_partner_id, now)
+        _refuse(customer_id, from_partner_id, to_partner_id, now)
     consent, allowed = found
+    recipient = consent.recipient  # active: the allowance checked both partners
     _check_rate(from_partner_id, customer.pk)
     recipient_link = _recipient_link(customer, recipient)
     referral = Referral(
@@ -157,9 +153,8 @@ def referral_create(
         {code: value for code, value in available.items() if code in allowed and value},
         data_key=customer.data_key(),
     )
-    try:
-        with transaction.atomic():
-            referral.save(force_insert=True)
+    try:  # no savepoint: the refusal rolls the whole transaction back
+        referral.save(force_insert=True)
     except IntegrityError:
         raise ConflictError(
             "An open referral of this customer to this partner already exists.",
@@ -172,11 +167,14 @@ def referral_create(
     return referral
 
 
-def _refuse_without_consent(
-    customer_id: str, source_id: str, recipient_id: str, now: datetime
-) -> NoReturn:
-    """Say why a referral may not be sent: no partnership flow, or no consent (and then
-    exactly how to ask for it)."""
+def _refuse(customer_id: str, source_id: str, recipient_id: str, now: datetime) -> NoReturn:
+    """Say why a referral may not be sent: the recipient is unknown or inactive, no
+    partnership flow allows it, or the customer has not consented (and then how to ask)."""
+    recipient = Partner.objects.filter(pk=recipient_id).first()
+    if recipient is None or recipient.status != Partner.Status.ACTIVE:
+        raise ForbiddenError(
+            "The partner you refer to does not exist or is not active.", code="recipient_inactive"
+        )
     allowance = flow_allowance(
         source_id=source_id,
         recipient_id=recipient_id,
