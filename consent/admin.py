@@ -9,6 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import quote
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -199,7 +200,7 @@ class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
             found = customer_find_by_email(form.cleaned_data["email"])
             if found is not None:
                 return HttpResponseRedirect(
-                    reverse("admin:consent_customer_change", args=[found.pk])
+                    reverse("admin:consent_customer_change", args=[quote(found.pk)])
                 )
             form.add_error("email", "No active customer has this email address.")
         context = {

@@ -6,6 +6,7 @@ import threading
 from io import StringIO
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
@@ -170,7 +171,7 @@ def test_an_admin_opening_a_customer_writes_a_row(flow, client):
     admin = make_admin()
     client.force_login(admin)
 
-    client.get(f"/admin/consent/customer/{flow.customer.pk}/change/")
+    client.get(f"/admin/consent/customer/{quote(flow.customer.pk)}/change/")
 
     (row,) = AccessEvent.objects.filter(customer=flow.customer)
     assert (row.channel, row.actor, row.purpose) == ("admin", f"user:{admin.pk}", "administration")

@@ -2,6 +2,7 @@
 and withdrawals recorded on a customer's written request through the service."""
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
@@ -71,7 +72,7 @@ def test_find_by_exact_email_opens_the_customer_whatever_the_case(
     response = client.post(FIND, {"email": term})
 
     assert response.status_code == 302
-    assert response["Location"] == f"{CUSTOMERS}{flow.customer.pk}/change/"
+    assert response["Location"] == f"{CUSTOMERS}{quote(flow.customer.pk)}/change/"
 
 
 @pytest.mark.parametrize("term", ["lovelace@mail.example", "Ada.Lovelace@mail", "Ada", ""])
@@ -104,7 +105,7 @@ def test_customer_search_by_id_finds_the_customer(ecosystem_admin, client, flow)
 def test_opening_a_customer_shows_the_pii_and_records_one_audit_entry(
     ecosystem_admin, client, flow
 ):
-    response = client.get(f"{CUSTOMERS}{flow.customer.pk}/change/")
+    response = client.get(f"{CUSTOMERS}{quote(flow.customer.pk)}/change/")
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -117,7 +118,7 @@ def test_opening_a_customer_shows_the_pii_and_records_one_audit_entry(
 
 def test_each_opening_of_a_customer_is_recorded(ecosystem_admin, client, flow):
     for _ in range(2):
-        client.get(f"{CUSTOMERS}{flow.customer.pk}/change/")
+        client.get(f"{CUSTOMERS}{quote(flow.customer.pk)}/change/")
 
     assert AuditEntry.objects.filter(action="customer.pii_view").count() == 2
 
@@ -129,7 +130,7 @@ def test_an_erased_customer_shows_erased_and_records_no_pii_view(ecosystem_admin
         status="erased", email_index=None, email_sealed="", name_sealed="", erased_at=timezone.now()
     )
 
-    response = client.get(f"{CUSTOMERS}{customer.pk}/change/")
+    response = client.get(f"{CUSTOMERS}{quote(customer.pk)}/change/")
 
     assert response.status_code == 200
     assert response.content.decode().count('<div class="readonly">erased</div>') == 3
@@ -137,11 +138,11 @@ def test_an_erased_customer_shows_erased_and_records_no_pii_view(ecosystem_admin
 
 
 def test_customers_cannot_be_added_changed_or_deleted_in_admin(ecosystem_admin, client, flow):
-    change_url = f"{CUSTOMERS}{flow.customer.pk}/change/"
+    change_url = f"{CUSTOMERS}{quote(flow.customer.pk)}/change/"
 
     assert client.get(f"{CUSTOMERS}add/").status_code == 403
     assert client.post(change_url, {"status": "erased"}).status_code == 403
-    assert client.get(f"{CUSTOMERS}{flow.customer.pk}/delete/").status_code == 403
+    assert client.get(f"{CUSTOMERS}{quote(flow.customer.pk)}/delete/").status_code == 403
     assert Customer.objects.get(pk=flow.customer.pk).status == "active"
 
 
@@ -165,12 +166,12 @@ def test_consent_list_shows_no_pii_and_no_query_per_row(
 
 def test_consents_cannot_be_added_changed_or_deleted_in_admin(ecosystem_admin, client, flow):
     consent = make_consent(flow.customer, flow.source, flow.recipient)
-    change_url = f"{CONSENTS}{consent.pk}/change/"
+    change_url = f"{CONSENTS}{quote(consent.pk)}/change/"
 
     assert client.get(change_url).status_code == 200  # view only
     assert client.get(f"{CONSENTS}add/").status_code == 403
     assert client.post(change_url, {"status": "withdrawn"}).status_code == 403
-    assert client.get(f"{CONSENTS}{consent.pk}/delete/").status_code == 403
+    assert client.get(f"{CONSENTS}{quote(consent.pk)}/delete/").status_code == 403
     assert Consent.objects.get(pk=consent.pk).status == "active"
 
 
@@ -180,7 +181,7 @@ def test_a_consent_page_shows_its_events(ecosystem_admin, client, flow):
         consent=consent, from_status="requested", to_status="active", actor="system", method="api"
     )
 
-    response = client.get(f"{CONSENTS}{consent.pk}/change/")
+    response = client.get(f"{CONSENTS}{quote(consent.pk)}/change/")
 
     assert "requested" in response.content.decode()
     assert "Ada.Lovelace@mail.example" not in response.content.decode()
@@ -269,7 +270,7 @@ def test_partner_staff_and_customers_cannot_open_the_pages(db, client, flow, kin
     client.force_login(user)
     url = {
         "customer list": CUSTOMERS,
-        "customer": f"{CUSTOMERS}{flow.customer.pk}/change/",
+        "customer": f"{CUSTOMERS}{quote(flow.customer.pk)}/change/",
         "consent list": CONSENTS,
     }[admin_page]
 
@@ -294,7 +295,7 @@ def test_receipts_and_access_events_are_listed_read_only_by_customer(
     )
     other = make_customer()
 
-    page = client.get(f"{CUSTOMERS}{flow.customer.pk}/change/").content.decode()
+    page = client.get(f"{CUSTOMERS}{quote(flow.customer.pk)}/change/").content.decode()
     assert f"/admin/consent/consentreceipt/?q={flow.customer.pk}" in page
     with django_assert_max_num_queries(9):  # the same for 3 rows as for 1: no query per row
         receipts = client.get("/admin/consent/consentreceipt/", {"q": flow.customer.pk})
@@ -307,13 +308,15 @@ def test_receipts_and_access_events_are_listed_read_only_by_customer(
     row = AccessEvent.objects.filter(customer=flow.customer).first()
     receipt = ConsentReceipt.objects.first()
     for url in (
-        f"/admin/consent/accessevent/{row.pk}/change/",
-        f"/admin/consent/consentreceipt/{receipt.pk}/change/",
+        f"/admin/consent/accessevent/{quote(row.pk)}/change/",
+        f"/admin/consent/consentreceipt/{quote(receipt.pk)}/change/",
     ):
         assert client.post(url, {}).status_code == 403
     assert client.get("/admin/consent/accessevent/add/").status_code == 403
     assert (
-        client.post(f"/admin/consent/accessevent/{row.pk}/delete/", {"post": "yes"}).status_code
+        client.post(
+            f"/admin/consent/accessevent/{quote(row.pk)}/delete/", {"post": "yes"}
+        ).status_code
         == 403
     )
     assert AccessEvent.objects.filter(pk=row.pk).exists()

@@ -2,6 +2,7 @@
 console registers (mounted here on a stand-in console site)."""
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import path
 
 from ecosystem.models import AuditEntry, Delivery, DeliveryAttempt, WebhookEndpoint
@@ -52,8 +53,8 @@ def test_admins_see_deliveries_and_their_attempt_log_read_only(client, failed_de
     client.force_login(make_admin())
 
     listing = client.get("/admin/ecosystem/delivery/")
-    detail = client.get(f"/admin/ecosystem/delivery/{failed_delivery.pk}/change/")
-    change = client.post(f"/admin/ecosystem/delivery/{failed_delivery.pk}/change/", {})
+    detail = client.get(f"/admin/ecosystem/delivery/{quote(failed_delivery.pk)}/change/")
+    change = client.post(f"/admin/ecosystem/delivery/{quote(failed_delivery.pk)}/change/", {})
 
     assert listing.status_code == 200 and failed_delivery.pk in listing.text
     assert detail.status_code == 200
@@ -87,7 +88,7 @@ def test_admins_see_endpoints_read_only_and_never_their_secrets(client, db):
     endpoint, secret = subscribe("https://hooks.mine.example/in")
     client.force_login(make_admin())
 
-    detail = client.get(f"/admin/ecosystem/webhookendpoint/{endpoint.pk}/change/")
+    detail = client.get(f"/admin/ecosystem/webhookendpoint/{quote(endpoint.pk)}/change/")
     add = client.get("/admin/ecosystem/webhookendpoint/add/")
 
     assert detail.status_code == 200 and "hooks.mine.example" in detail.text
@@ -111,7 +112,7 @@ def test_staff_see_only_their_own_endpoints(staff):
     theirs, _ = subscribe("https://hooks.mine.example/theirs", make_partner())
 
     listing = staff.get(f"{CONSOLE}/webhookendpoint/")
-    other = staff.get(f"{CONSOLE}/webhookendpoint/{theirs.pk}/change/")
+    other = staff.get(f"{CONSOLE}/webhookendpoint/{quote(theirs.pk)}/change/")
 
     assert listing.status_code == 200
     assert "hooks.mine.example/in" in listing.text and "/theirs" not in listing.text
@@ -138,7 +139,8 @@ def test_staff_add_an_endpoint_and_see_its_secret_once(staff):
     assert endpoint.event_types == ["referral.received", "reward.issued"]
     assert endpoint.secret in response.text
     assert AuditEntry.objects.filter(action="webhook_endpoint.create", object_id=endpoint.pk)
-    assert endpoint.secret not in staff.get(f"{CONSOLE}/webhookendpoint/{endpoint.pk}/change/").text
+    change_url = f"{CONSOLE}/webhookendpoint/{quote(endpoint.pk)}/change/"
+    assert endpoint.secret not in staff.get(change_url).text
 
 
 def test_the_console_refuses_an_unsafe_url(staff):
@@ -158,7 +160,7 @@ def test_the_console_refuses_an_unsafe_url(staff):
 def test_staff_edit_and_delete_through_the_services(staff):
     endpoint, _ = subscribe("https://hooks.mine.example/in", staff.partner)
     edit = staff.post(
-        f"{CONSOLE}/webhookendpoint/{endpoint.pk}/change/",
+        f"{CONSOLE}/webhookendpoint/{quote(endpoint.pk)}/change/",
         {
             "url": "https://hooks.mine.example/v2",
             "description": "",
@@ -174,7 +176,7 @@ def test_staff_edit_and_delete_through_the_services(staff):
     )
     assert endpoint.disabled_reason == "partner"
 
-    staff.post(f"{CONSOLE}/webhookendpoint/{endpoint.pk}/delete/", {"post": "yes"})
+    staff.post(f"{CONSOLE}/webhookendpoint/{quote(endpoint.pk)}/delete/", {"post": "yes"})
     assert not WebhookEndpoint.objects.exists()
     assert AuditEntry.objects.filter(action="webhook_endpoint.delete").exists()
 
@@ -203,10 +205,10 @@ def test_staff_see_their_deliveries_attempts_and_retry_them(
     hidden = make_delivery(theirs)
 
     listing = staff.get(f"{CONSOLE}/delivery/")
-    detail = staff.get(f"{CONSOLE}/delivery/{delivery.pk}/change/")
+    detail = staff.get(f"{CONSOLE}/delivery/{quote(delivery.pk)}/change/")
     with django_capture_on_commit_callbacks():
         staff.post(f"{CONSOLE}/delivery/", {"action": "retry", "_selected_action": [delivery.pk]})
-    other = staff.get(f"{CONSOLE}/delivery/{hidden.pk}/change/")
+    other = staff.get(f"{CONSOLE}/delivery/{quote(hidden.pk)}/change/")
 
     assert delivery.pk in listing.text and hidden.pk not in listing.text
     assert "/theirs" not in listing.text  # the endpoint filter lists only this partner's

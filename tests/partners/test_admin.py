@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
@@ -119,7 +120,7 @@ def test_a_refused_partnership_is_reported_and_nothing_is_saved(db, client):
 def test_admins_cannot_delete_partners(db, client):
     client.force_login(make_admin())
     partner = make_partner()
-    assert client.get(f"/admin/partners/partner/{partner.pk}/delete/").status_code == 403
+    assert client.get(f"/admin/partners/partner/{quote(partner.pk)}/delete/").status_code == 403
 
 
 def test_staff_of_a_partner_cannot_use_admin_even_with_a_password(db, client):

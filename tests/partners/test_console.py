@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.contrib.admin.utils import quote
 from oauth2_provider.models import AccessToken
 
 from partners.models import PartnerClient
@@ -65,7 +66,7 @@ def test_a_tampered_link_gets_a_clear_page(db, client):
 
 
 def test_profile_shows_status_and_ceiling_read_only(staff_client):
-    url = f"/partner-admin/partners/partner/{staff_client.partner.pk}/change/"
+    url = f"/partner-admin/partners/partner/{quote(staff_client.partner.pk)}/change/"
     page = staff_client.get(url).content.decode()
     assert "referrals:write" in page and 'name="scope_ceiling"' not in page
     assert 'name="status"' not in page
@@ -81,7 +82,8 @@ def test_creating_a_client_shows_its_secret_once(staff_client):
     client = PartnerClient.objects.get(partner=staff_client.partner)
     assert client.scope_set == {"partner:read", "referrals:read"}
     assert secret not in client.application.client_secret
-    change_page = staff_client.get(f"/partner-admin/partners/partnerclient/{client.pk}/change/")
+    change_url = f"/partner-admin/partners/partnerclient/{quote(client.pk)}/change/"
+    change_page = staff_client.get(change_url)
     assert secret not in change_page.content.decode()
 
 
@@ -115,9 +117,8 @@ def test_revoke_ends_the_client(staff_client):
 
 def test_narrowing_scopes_in_the_console(staff_client):
     client = make_client(staff_client.partner, scopes="partner:read referrals:read")
-    staff_client.post(
-        f"/partner-admin/partners/partnerclient/{client.pk}/change/", {"scopes": ["partner:read"]}
-    )
+    change_url = f"/partner-admin/partners/partnerclient/{quote(client.pk)}/change/"
+    staff_client.post(change_url, {"scopes": ["partner:read"]})
     assert PartnerClient.objects.get(pk=client.pk).scopes == "partner:read"
 
 
@@ -145,7 +146,8 @@ def test_lists_show_only_the_own_partner(staff_client):
     assert mine.pk in page and theirs.pk not in page
     partners_page = staff_client.get("/partner-admin/partners/partner/").content.decode()
     assert theirs.partner.name not in partners_page
-    other_profile = staff_client.get(f"/partner-admin/partners/partner/{theirs.partner.pk}/change/")
+    other_url = f"/partner-admin/partners/partner/{quote(theirs.partner.pk)}/change/"
+    other_profile = staff_client.get(other_url)
     assert other_profile.status_code == 302
 
 
@@ -189,13 +191,15 @@ def test_webhook_pages_in_the_console_show_only_the_own_partner(staff_client):
     page = staff_client.get("/partner-admin/ecosystem/webhookendpoint/").content.decode()
     assert "mine.example" in page and "theirs.example" not in page
     missing = staff_client.get("/partner-admin/ecosystem/webhookendpoint/whe_missing/change/")
-    other = staff_client.get(f"/partner-admin/ecosystem/webhookendpoint/{theirs.pk}/change/")
+    other = staff_client.get(f"/partner-admin/ecosystem/webhookendpoint/{quote(theirs.pk)}/change/")
     assert (other.status_code, other.get("Location")) == (
         missing.status_code,
         missing.get("Location"),
     )
     assert (
-        staff_client.get(f"/partner-admin/ecosystem/webhookendpoint/{mine.pk}/change/").status_code
+        staff_client.get(
+            f"/partner-admin/ecosystem/webhookendpoint/{quote(mine.pk)}/change/"
+        ).status_code
         == 200
     )
     assert staff_client.get("/partner-admin/ecosystem/delivery/").status_code == 200
