@@ -55,7 +55,7 @@ CUSTOMERS = 10_000
 RECIPIENTS = 10  # consents: CUSTOMERS times RECIPIENTS
 INBOUND_REFERRALS = 3_000  # already received by B1, for the list
 TARGET = 0.5
-GENERATOR = "bench.referrals v1"
+GENERATOR = "bench.referrals v2"  # v2: sealed notes
 WARMUP_SECONDS = 2
 REFERRALS = "/api/v1/referrals"
 INBOUND = f"{REFERRALS}?direction=inbound"
@@ -183,13 +183,14 @@ for n, customer in enumerate(received):
     status = ["sent"] * 7 + ["accepted", "declined", "converted"]
     referral = Referral(from_partner=sender, to_partner=inbound_to, partnership=partnership,
         customer=customer, consent_id=consents[customer.pk], status=status[n % 10],
-        note="Bench referral", created_at=created, expires_at=created + timedelta(days=30))
+        created_at=created, expires_at=created + timedelta(days=30))
     if referral.status == "declined":
         referral.answered_at = referral.ended_at = created + timedelta(hours=2)
         referral.reason = "Not now."
     else:
         referral.seal_snapshot({"contact.name": f"Customer {n}",
-            "contact.email": f"customer{n}@bench.example"}, data_key=data_keys[customer.pk])
+            "contact.email": f"customer{n}@bench.example"}, note="Bench referral",
+            data_key=data_keys[customer.pk])
         if referral.status != "sent":
             referral.answered_at = created + timedelta(hours=2)
         if referral.status == "converted":

@@ -280,8 +280,8 @@ class PartnershipListFilter(admin.RelatedFieldListFilter):
 @admin.register(Referral)
 class ReferralAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: referrals change through the services, at the partners' request. The
-    customer appears as the opaque ``cst_`` id only; the sealed snapshot is never shown, and
-    the sender's free-text note (which may name the customer) only on the change page."""
+    customer appears as the opaque ``cst_`` id only; the sealed snapshot and the sender's
+    sealed note (data about the customer) are never shown."""
 
     list_display = (
         "id",
@@ -305,7 +305,6 @@ class ReferralAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "customer",
         "consent",
         "status",
-        "note",
         "data_categories",
         "reason",
         "value_amount",

@@ -300,7 +300,8 @@ class DirectionFilter(admin.SimpleListFilter):
 class ReferralConsoleAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
     """The referrals this partner sent or received, read-only (answers go through the API).
     The customer appears under this partner's own pairwise id only: never the internal id,
-    the other partner's id, or the data the referral carries."""
+    the other partner's id, or the data and note the referral carries (the API shows those,
+    and records that it did)."""
 
     list_display = (
         "id",
@@ -320,7 +321,6 @@ class ReferralConsoleAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
         "other_partner",
         "customer_pairwise_id",
         "status",
-        "note",
         "data_categories",
         "reason",
         "value",

@@ -22,7 +22,10 @@ class Referral(models.Model):
     withdrawn``. Only B accepts, declines or converts; only A withdraws (and the customer,
     by withdrawing the consent). ``snapshot_sealed`` holds exactly the categories the consent
     allowed at send time, sealed under the customer's data key (erasing the customer makes
-    it unreadable); it is deleted when the referral is withdrawn or expires.
+    it unreadable); it is deleted when the referral is withdrawn or expires. The sender's
+    free-text note is treated as data about the customer too (it usually is: "asked about
+    meal plans"): sealed the same way in ``note_sealed``, shown only where the snapshot is,
+    and deleted with it.
     """
 
     class Status(models.TextChoices):
@@ -50,7 +53,7 @@ class Referral(models.Model):
     )
     consent = models.ForeignKey("consent.Consent", on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SENT)
-    note = models.TextField(max_length=500, blank=True)
+    note_sealed = models.TextField(blank=True, default="")
     snapshot_categories = models.JSONField(default=list)
     snapshot_sealed = models.TextField(blank=True, default="")
     reason = models.CharField(max_length=300, blank=True)
@@ -81,7 +84,7 @@ class Referral(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=OPEN_STATUSES)
                 | Q(status="converted")
-                | Q(snapshot_sealed=""),
+                | Q(snapshot_sealed="", note_sealed=""),
                 name="referral_closed_has_no_snapshot",
             ),
         ]
@@ -94,14 +97,25 @@ class Referral(models.Model):
     def __str__(self) -> str:
         return self.id
 
-    def _aad(self) -> bytes:
-        return crypto.associated_data(self._meta.db_table, "snapshot_sealed", self.pk)
+    def _aad(self, column: str = "snapshot_sealed") -> bytes:
+        return crypto.associated_data(self._meta.db_table, column, self.pk)
 
-    def seal_snapshot(self, data: dict[str, str], *, data_key: bytes) -> None:
+    def seal_snapshot(self, data: dict[str, str], *, note: str = "", data_key: bytes) -> None:
         self.snapshot_categories = sorted(data)
         self.snapshot_sealed = crypto.seal(json.dumps(data), data_key=data_key, aad=self._aad())
+        self.note_sealed = (
+            crypto.seal(note, data_key=data_key, aad=self._aad("note_sealed")) if note else ""
+        )
 
     def open_snapshot(self, *, data_key: bytes) -> dict[str, str]:
         if not self.snapshot_sealed:
             return {}
         return json.loads(crypto.unseal(self.snapshot_sealed, data_key=data_key, aad=self._aad()))
+
+    def open_note(self, *, data_key: bytes) -> str:
+        if not self.note_sealed:
+            return ""
+        return crypto.unseal(self.note_sealed, data_key=data_key, aad=self._aad("note_sealed"))
+
+    def forget_snapshot(self) -> None:
+        self.snapshot_sealed = self.note_sealed = ""

@@ -3,6 +3,8 @@ checked against the customer's consent, each told to the partners entitled to kn
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -27,6 +29,7 @@ from ecosystem.services.events import event_publish
 from partners.models import Partner, Referral
 
 R = Referral.Status
+L = PartnerLink.Status
 CONSENT_REQUESTS_PATH = "/api/v1/consent-requests"
 
 
@@ -70,13 +73,24 @@ def _tell(
         )
 
 
-def _recipient_link(customer: Customer, partner: Partner) -> PartnerLink:
+def _recipient_link(
+    customer: Customer, partner: Partner, consent: Consent, *, sender_ref: str
+) -> PartnerLink:
     """The referral consent counts as the customer's confirmation of a link to B: create or
-    confirm B's own link (B never learns A's id)."""
+    confirm B's own link (B never learns A's id). A link the customer refused or ended after
+    giving that consent stays as it is: their later word wins, so they are asked again."""
     link = (
         PartnerLink.objects.select_for_update().filter(customer=customer, partner=partner).first()
     )
     now = timezone.now()
+    if link is not None and _said_no_since(link, consent):
+        _consent_required(
+            customer_ref=sender_ref,
+            source_id=consent.source_id,
+            recipient_id=partner.pk,
+            now=now,
+            why="The customer declined a link with this partner after consenting to this.",
+        )
     if link is None:
         return PartnerLink.objects.create(
             customer=customer,
@@ -89,6 +103,12 @@ def _recipient_link(customer: Customer, partner: Partner) -> PartnerLink:
         link.status, link.confirmed_at, link.ended_at = PartnerLink.Status.ACTIVE, now, None
         link.save(update_fields=["status", "confirmed_at", "ended_at"])
     return link
+
+
+def _said_no_since(link: PartnerLink, consent: Consent) -> bool:
+    if link.status not in (L.REFUSED, L.ENDED) or consent.granted_at is None:
+        return False
+    return consent.granted_at <= (link.ended_at or link.created_at)
 
 
 def _check_rate(partner_id: str, customer_id: str) -> None:
@@ -134,23 +154,25 @@ def referral_create(
         _refuse(customer_id, from_partner_id, to_partner_id, now)
     consent, allowed = found
     recipient = consent.recipient  # active: the allowance checked both partners
+    pii = customer.pii()
+    available = {"contact.name": pii.name, "contact.email": pii.email, "contact.phone": pii.phone}
+    note = note.strip()
+    _check_note(note, available, allowed)
     _check_rate(from_partner_id, customer.pk)
-    recipient_link = _recipient_link(customer, recipient)
+    recipient_link = _recipient_link(customer, recipient, consent, sender_ref=customer_id)
     referral = Referral(
         from_partner_id=from_partner_id,
         to_partner=recipient,
         partnership=consent.partnership,
         customer=customer,
         consent=consent,
-        note=note.strip(),
         created_at=now,
         expires_at=now + timedelta(hours=settings.REFERRAL_EXPIRY_HOURS),
     )
-    pii = customer.pii()
-    available = {"contact.name": pii.name, "contact.email": pii.email, "contact.phone": pii.phone}
     # Data minimisation: only what the consent and the flow both allow, nothing a partner sent.
     referral.seal_snapshot(
         {code: value for code, value in available.items() if code in allowed and value},
+        note=note,
         data_key=customer.data_key(),
     )
     try:  # no savepoint: the refusal rolls the whole transaction back
@@ -167,6 +189,32 @@ def referral_create(
     return referral
 
 
+def _check_note(note: str, available: dict[str, str], allowed: set[str]) -> None:
+    """A note may not carry contact data the consent withholds: a word of the customer's
+    name, their email address, or their phone number."""
+    text = note.casefold()
+    for code in allowed:  # what may be shared anyway does not count (an email holds a name)
+        if available.get(code):
+            text = text.replace(available[code].casefold(), " ")
+    words = set(re.findall(r"\w+", text))
+    digits = re.sub(r"\D", "", text)
+    name = available["contact.name"].casefold()
+    email = available["contact.email"].casefold()
+    phone = re.sub(r"\D", "", available["contact.phone"])
+    reveals = {
+        "contact.name": any(part in words for part in re.findall(r"\w{2,}", name)),
+        "contact.email": bool(email) and email in text,
+        "contact.phone": len(phone) >= 7 and phone[-7:] in digits,
+    }
+    withheld = sorted(code for code, found in reveals.items() if found and code not in allowed)
+    if withheld:
+        raise ApplicationError(
+            f"The note gives away {', '.join(withheld)}, which the customer has not agreed to "
+            "share with this partner. Remove it and send the referral again.",
+            code="note_reveals_customer_data",
+        )
+
+
 def _refuse(customer_id: str, source_id: str, recipient_id: str, now: datetime) -> NoReturn:
     """Say why a referral may not be sent: the recipient is unknown or inactive, no
     partnership flow allows it, or the customer has not consented (and then how to ask)."""
@@ -175,6 +223,20 @@ def _refuse(customer_id: str, source_id: str, recipient_id: str, now: datetime) 
         raise ForbiddenError(
             "The partner you refer to does not exist or is not active.", code="recipient_inactive"
         )
+    _consent_required(
+        customer_ref=customer_id,
+        source_id=source_id,
+        recipient_id=recipient_id,
+        now=now,
+        why="The customer has not consented to this referral.",
+    )
+
+
+def _consent_required(
+    *, customer_ref: str, source_id: str, recipient_id: str, now: datetime, why: str
+) -> NoReturn:
+    """Refuse for want of consent, with a request the sender can post as it stands; or, when
+    no partnership flow allows the referral at all, say that instead."""
     allowance = flow_allowance(
         source_id=source_id,
         recipient_id=recipient_id,
@@ -186,19 +248,23 @@ def _refuse(customer_id: str, source_id: str, recipient_id: str, now: datetime) 
             "No active partnership lets you refer customers to this partner.",
             code="partnership_required",
         )
+    names = dict(Partner.objects.filter(pk__in=[source_id, recipient_id]).values_list("pk", "name"))
     raise ForbiddenError(
-        "The customer has not consented to this referral. Ask them with "
-        f"POST {CONSENT_REQUESTS_PATH} (purpose referral, recipient {recipient_id}).",
+        f"{why} Ask them with POST {CONSENT_REQUESTS_PATH} (purpose referral, recipient "
+        f"{recipient_id}), then send the referral with a new Idempotency-Key.",
         code="consent_required",
         extra={
             "consent_request": {
                 "method": "POST",
                 "path": CONSENT_REQUESTS_PATH,
                 "body": {
-                    "customer_id": customer_id,
+                    "customer_id": customer_ref,
                     "recipient": recipient_id,
                     "purpose": "referral",
                     "data_categories": sorted(allowance[1]),
+                    "message": (
+                        f"{names[source_id]} would like to introduce you to {names[recipient_id]}."
+                    ),
                 },
             }
         },
@@ -214,8 +280,9 @@ def _close(referral: Referral, *, to: str, reason: str, keep_snapshot: bool = Fa
     referral.status, referral.reason = to, reason[:300]
     referral.ended_at = now
     if not keep_snapshot:
-        referral.snapshot_sealed = ""
-    referral.save(update_fields=["status", "reason", "ended_at", "snapshot_sealed"])
+        referral.forget_snapshot()
+    fields = ["status", "reason", "answered_at", "ended_at", "snapshot_sealed", "note_sealed"]
+    referral.save(update_fields=fields)
 
 
 def _expect(referral: Referral, partner_id: str, party: str, allowed: set[str], verb: str) -> None:
@@ -224,7 +291,10 @@ def _expect(referral: Referral, partner_id: str, party: str, allowed: set[str], 
         who = "the partner it was sent to" if party == "recipient" else "the partner that sent it"
         raise ForbiddenError(f"Only {who} may {verb} a referral.", code="invalid_party")
     if referral.status not in allowed:
-        raise ReferralTransitionError(f"A {referral.status} referral cannot be {verb}ed.")
+        done = {"accept": "accepted", "decline": "declined", "convert": "converted"}
+        raise ReferralTransitionError(
+            f"A referral that is {referral.status} cannot be {done.get(verb, 'withdrawn')}."
+        )
 
 
 @transaction.atomic
@@ -299,14 +369,13 @@ def referrals_end_with_consent(*, consent: Consent, status: str, reason: str) ->
         _close(referral, to=R.WITHDRAWN, reason=f"The customer's consent was {status}.")
         audit_record(actor=None, action="referral.withdraw", obj=referral, data={"consent": status})
         _tell(referral, "referral.withdrawn", {referral.to_partner_id})
-    # A converted referral keeps its snapshot as B's record of the introduction, but B may no
-    # longer read it through us once the consent has ended.
+    # A converted referral kept its snapshot and note while the consent lasted; they go now.
     Referral.objects.filter(
         customer_id=consent.customer_id,
         from_partner_id=consent.source_id,
         to_partner_id=consent.recipient_id,
         status=R.CONVERTED,
-    ).update(snapshot_sealed="")
+    ).update(snapshot_sealed="", note_sealed="")
 
 
 def referrals_expire(*, batch_size: int = 500) -> int:
@@ -329,18 +398,26 @@ def referrals_expire(*, batch_size: int = 500) -> int:
             return done
 
 
-def referral_data_for(
-    *, referral: Referral, partner_id: str, client_id: str
-) -> dict[str, str] | None:
-    """The consented data B may read now, recording the disclosure; None for A, after the
-    consent ended, or once the referral is closed."""
-    if referral.to_partner_id != partner_id or not referral.snapshot_sealed:
-        return None
-    consent = referral.consent
-    if not consent.is_honoured():
-        return None
+@dataclass(frozen=True)
+class Disclosed:
+    """What one partner may read of a referral's customer data now (None: nothing)."""
+
+    data: dict[str, str] | None = None
+    note: str | None = None
+
+
+def referral_disclosed_to(*, referral: Referral, partner_id: str, client_id: str) -> Disclosed:
+    """For B, the consented data and A's note while the consent is honoured, recording the
+    read; for A, its own note back. Nothing once the referral is closed or the consent has
+    ended (the snapshot and the note are deleted then, or were never kept)."""
+    if not referral.snapshot_sealed or not referral.consent.is_honoured():
+        return Disclosed()
     customer = Customer.objects.select_related("key").get(pk=referral.customer_id)
-    data = referral.open_snapshot(data_key=customer.data_key())
+    data_key = customer.data_key()
+    note = referral.open_note(data_key=data_key) or None
+    if referral.to_partner_id != partner_id:
+        return Disclosed(note=note)
+    data = referral.open_snapshot(data_key=data_key)
     access_record(
         Access(
             customer_id=customer.pk,
@@ -348,8 +425,8 @@ def referral_data_for(
             actor=f"client:{client_id}",
             partner_id=partner_id,
             purpose="referral",
-            consent_id=consent.pk,
-            fields=tuple(sorted(data)),
+            consent_id=referral.consent_id,
+            fields=tuple(sorted(data)) + (("referral.note",) if note else ()),
         )
     )
-    return data
+    return Disclosed(data=data, note=note)

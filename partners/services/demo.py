@@ -209,7 +209,7 @@ def _consents(customers: list, partners: dict[str, Partner], created: list[str])
         referral=second, partner_id=grocer.pk, actor=None, amount=Decimal("25.00"), currency="EUR"
     )
     # Ben has an offers request from Harbor Mutual to answer in the portal; Pulse has not
-    # asked him about Fresh Basket yet (the referral walk in docs/referrals.md starts there).
+    # asked him about Fresh Basket yet, so referring him starts with consent_required.
     ben_at_insurer = PartnerLink.objects.create(
         customer=ben,
         partner=insurer,

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from consent.models import AccessEvent, Consent, PartnerLink, Purpose
 from consent.services.consents import consent_grant, consent_withdraw
+from consent.services.links import customer_link_refuse
 from ecosystem.models import EventPayload
 from partners.models import Partner, Referral
 from partners.referrals.api.serializers import ReferralOutput
@@ -95,6 +96,8 @@ def test_a_consented_referral_is_sent_and_the_recipient_sees_only_its_own_id(ref
         ref.gym_link.pk,
     )
     assert body["data"] is None  # the sender never reads the snapshot back
+    assert body["note"] == "Keen cook"  # but sees its own note
+    assert "Keen cook" not in Referral.objects.get().note_sealed  # sealed like the snapshot
     grocer_link = PartnerLink.objects.get(customer=ref.customer, partner=ref.grocer)
     assert (grocer_link.status, grocer_link.method) == ("active", "referral")
     received = payloads("referral.received")
@@ -120,12 +123,13 @@ def test_the_recipient_reads_exactly_the_consented_data_and_each_read_is_logged(
     assert body["customer_id"] == grocer_link.pk
     assert body["data"] == {"contact.email": "ada@mail.example"}  # not the name: not consented
     assert body["data_categories"] == ["contact.email"]
+    assert body["note"] == "Keen cook"
     assert ref.gym_link.pk not in json.dumps(body) and ref.third_link.pk not in json.dumps(body)
     (access,) = AccessEvent.objects.filter(purpose="referral")
     assert (access.partner_id, access.consent_id, access.fields) == (
         ref.grocer.pk,
         ref.consent.pk,
-        ["contact.email"],
+        ["contact.email", "referral.note"],
     )
 
 
@@ -140,6 +144,40 @@ def test_extra_fields_sent_by_the_referrer_never_reach_the_recipient(ref):
     assert "Someone Else" not in json.dumps(body) and "7700" not in json.dumps(body)
 
 
+@pytest.mark.parametrize(
+    ("note", "gives_away"),
+    [
+        ("Ada asked about meal plans.", "contact.name"),
+        ("LOVELACE wants a loyalty card", "contact.name"),
+        ("Call +44 7700 900123 after six", "contact.phone"),
+    ],
+)
+def test_a_note_that_gives_away_withheld_contact_data_is_refused(ref, note, gives_away):
+    ref.customer.seal_pii(
+        name="Ada Lovelace",
+        email="ada@mail.example",
+        phone="+44 7700 900123",
+        data_key=ref.customer.data_key(),
+    )
+    ref.customer.save()
+    events = EventPayload.objects.count()
+
+    response = send(ref, note=note)
+
+    assert response.status_code == 400
+    problem = response.json()
+    assert problem["code"] == "note_reveals_customer_data"
+    assert gives_away in problem["detail"] and "Ada" not in problem["detail"]
+    assert not Referral.objects.exists() and EventPayload.objects.count() == events
+
+
+def test_a_note_may_repeat_what_the_consent_shares(ref):
+    # The consent shares the email address; ordinary words that are not the name pass too.
+    response = send(ref, note="Reach them at ada@mail.example; keen on adaptive training")
+
+    assert response.status_code == 201, response.json()
+
+
 def test_without_consent_the_refusal_says_how_to_ask(ref):
     consent_withdraw(consent=ref.consent, customer=ref.customer)
 
@@ -151,6 +189,12 @@ def test_without_consent_the_refusal_says_how_to_ask(ref):
     assert problem["consent_request"]["path"] == "/api/v1/consent-requests"
     assert problem["consent_request"]["body"]["purpose"] == "referral"
     assert not Referral.objects.exists()
+
+    # The hint is a request the sender can post as it stands.
+    hint = problem["consent_request"]
+    asked = ref.gym_api.post(hint["path"], hint["body"], format="json")
+    assert asked.status_code == 201, asked.json()
+    assert hint["body"]["message"] == "Pulse Fitness would like to introduce you to Fresh Basket."
 
 
 def test_an_expired_consent_is_refused_at_read_time(ref):
@@ -298,6 +342,71 @@ def test_every_transition_by_each_party(ref, who, action, state, expected):
         assert response.json()["code"] in {"invalid_party", "invalid_transition"}
 
 
+def test_a_decline_is_kept_with_when_and_why(ref):
+    referral_id = send(ref).json()["id"]
+
+    act(ref.grocer_api, referral_id, "decline", {"reason": "Outside our area"})
+
+    referral = Referral.objects.get(pk=referral_id)
+    assert referral.answered_at is not None and referral.ended_at is not None
+    assert (referral.reason, referral.snapshot_sealed, referral.note_sealed) == (
+        "Outside our area",
+        "",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("steps", "action", "detail"),
+    [
+        (["accept", "convert"], "convert", "A referral that is converted cannot be converted."),
+        (["decline"], "accept", "A referral that is declined cannot be accepted."),
+        (["decline"], "withdraw", "A referral that is declined cannot be withdrawn."),
+        (["accept"], "decline", "A referral that is accepted cannot be declined."),
+    ],
+)
+def test_a_refused_transition_says_why_in_plain_words(ref, steps, action, detail):
+    referral_id = send(ref).json()["id"]
+    for step in steps:
+        act(ref.grocer_api, referral_id, step)
+    api = ref.gym_api if action == "withdraw" else ref.grocer_api
+
+    response = act(api, referral_id, action)
+
+    assert (response.status_code, response.json()["detail"]) == (409, detail)
+
+
+def test_a_link_the_customer_refused_after_consenting_is_not_switched_back_on(ref):
+    refused = make_link(ref.customer, ref.grocer, status="pending")
+    customer_link_refuse(link=refused, customer=ref.customer)
+
+    response = send(ref)
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "consent_required"
+    assert PartnerLink.objects.get(pk=refused.pk).status == "refused"
+    assert not Referral.objects.exists()
+
+    # Asked again, the customer's newer consent is their latest word: the referral goes.
+    consent_withdraw(consent=ref.consent, customer=ref.customer)
+    consent_grant(
+        customer=ref.customer,
+        purpose=Purpose.objects.get(pk="referral"),
+        source_id=ref.gym.pk,
+        recipient_id=ref.grocer.pk,
+        data_categories=["contact.email"],
+    )
+    assert send(ref).status_code == 201
+    assert PartnerLink.objects.get(pk=refused.pk).status == "active"
+
+
+def test_a_pending_invitation_is_confirmed_by_the_referral_consent(ref):
+    pending = make_link(ref.customer, ref.grocer, status="pending")
+
+    assert send(ref).status_code == 201
+    assert PartnerLink.objects.get(pk=pending.pk).status == "active"
+
+
 def test_expiry_tells_both_partners_and_drops_the_snapshot(ref):
     referral_id = send(ref).json()["id"]
     Referral.objects.filter(pk=referral_id).update(expires_at=timezone.now())
@@ -316,9 +425,14 @@ def test_withdrawing_the_consent_mid_flight_withdraws_the_referral_and_its_data(
     consent_withdraw(consent=ref.consent, customer=ref.customer)
 
     referral = Referral.objects.get(pk=referral_id)
-    assert (referral.status, referral.snapshot_sealed) == ("withdrawn", "")
+    assert (referral.status, referral.snapshot_sealed, referral.note_sealed) == (
+        "withdrawn",
+        "",
+        "",
+    )
     body = ref.grocer_api.get(f"{REFERRALS}/{referral_id}").json()
-    assert body["status"] == "withdrawn" and body["data"] is None
+    assert body["status"] == "withdrawn" and body["data"] is None and body["note"] is None
+    assert ref.gym_api.get(f"{REFERRALS}/{referral_id}").json()["note"] is None
     assert set(payloads("referral.withdrawn")) == {ref.grocer.pk}
     assert not AccessEvent.objects.filter(purpose="referral").exists()
 
@@ -362,7 +476,8 @@ def test_a_list_row_reads_as_the_detail_does(ref):
     referral = Referral.objects.get(pk=referral_id)
     as_drf_writes = serializers.DateTimeField().to_representation
     assert detail["data"] == {"contact.email": "ada@mail.example"}
-    assert row == {**detail, "data": None}
+    assert detail["note"] == "Keen cook"
+    assert row == {**detail, "data": None, "note": None}  # lists carry no customer data
     assert set(row) == set(ReferralOutput().fields)
     assert row["customer_id"] == PartnerLink.objects.get(partner=ref.grocer).pk
     assert row["value"] == {"amount": "12.50", "currency": "EUR"}

@@ -8,6 +8,9 @@ from typing import Any
 from rest_framework import serializers
 
 from partners.models import Referral
+from partners.referrals.services import Disclosed
+
+NOTHING = Disclosed()
 
 # Active ISO 4217 currency codes.
 ISO_4217 = frozenset(
@@ -175,7 +178,17 @@ ISO_4217 = frozenset(
 class ReferralCreateInput(serializers.Serializer):
     customer_id = serializers.CharField(max_length=40, help_text="Your pairwise id, cus_….")
     to_partner = serializers.CharField(max_length=40, help_text="The partner (par_…) you refer to.")
-    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=(
+            "Context for the recipient. Treated as data about the customer: shown to the "
+            "recipient only under the consent, deleted with the referral's data; a note that "
+            "gives away contact data the consent withholds is refused."
+        ),
+    )
 
 
 class MoneyInput(serializers.Serializer):
@@ -225,7 +238,6 @@ class ReferralOutput(serializers.Serializer):
         "to_partner_id",
         "pairwise_id",
         "status",
-        "note",
         "snapshot_categories",
         "value_amount",
         "value_currency",
@@ -242,7 +254,9 @@ class ReferralOutput(serializers.Serializer):
     from_partner = serializers.CharField()
     to_partner = serializers.CharField()
     status = serializers.ChoiceField(choices=Referral.Status.choices)
-    note = serializers.CharField()
+    note = serializers.CharField(
+        allow_null=True, help_text="The sender's note, where the referral's data is shown."
+    )
     data_categories = serializers.ListField(child=serializers.CharField())
     data = serializers.DictField(child=serializers.CharField(), allow_null=True)
     value = MoneyInput(allow_null=True)
@@ -255,6 +269,7 @@ class ReferralOutput(serializers.Serializer):
     def to_representation(self, referral: Referral | Mapping[str, Any]) -> dict[str, Any]:
         row = referral if isinstance(referral, Mapping) else _columns(referral, self.COLUMNS)
         amount = row["value_amount"]
+        disclosed = self.context.get("disclosed", {}).get(row["id"]) or NOTHING
         return {
             "id": row["id"],
             "direction": (
@@ -264,9 +279,9 @@ class ReferralOutput(serializers.Serializer):
             "from_partner": row["from_partner_id"],
             "to_partner": row["to_partner_id"],
             "status": row["status"],
-            "note": row["note"],
+            "note": disclosed.note,
             "data_categories": list(row["snapshot_categories"]),
-            "data": self.context.get("data", {}).get(row["id"]),
+            "data": disclosed.data,
             "value": (
                 None
                 if amount is None

@@ -44,14 +44,11 @@ def _referral(request: Request, referral_id: str) -> Referral:
     return referral
 
 
-def _shown(request: Request, referral: Referral, *, with_data: bool = False) -> Response:
-    partner_id = calling_partner_id(request)
-    data = {}
-    if with_data:
-        data[referral.pk] = services.referral_data_for(
-            referral=referral, partner_id=partner_id, client_id=calling_client_id(request)
-        )
-    return Response(ReferralOutput(referral, context={"partner_id": partner_id, "data": data}).data)
+def _shown(
+    request: Request, referral: Referral, disclosed: services.Disclosed | None = None
+) -> Response:
+    context = {"partner_id": calling_partner_id(request), "disclosed": {referral.pk: disclosed}}
+    return Response(ReferralOutput(referral, context=context).data)
 
 
 def _act(request: Request, referral_id: str, service, **fields) -> Response:
@@ -102,15 +99,16 @@ class ReferralsApi(IdempotentMixin, APIView):
     def post(self, request: Request) -> Response:
         data = ReferralCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
+        referral_note = data.validated_data["note"].strip()
         referral = services.referral_create(
             from_partner_id=calling_partner_id(request),
             client_id=calling_client_id(request),
             customer_id=data.validated_data["customer_id"],
             to_partner_id=data.validated_data["to_partner"],
-            note=data.validated_data["note"],
+            note=referral_note,
         )
         referral.pairwise_id = data.validated_data["customer_id"]  # the sender's own id
-        response = _shown(request, referral)
+        response = _shown(request, referral, services.Disclosed(note=referral_note or None))
         response.status_code = status.HTTP_201_CREATED
         return response
 
@@ -121,10 +119,19 @@ class ReferralDetailApi(APIView):
     @extend_schema(
         responses=ReferralOutput,
         summary="One referral",
-        description="The recipient sees the consented data while the consent is active.",
+        description=(
+            "While the consent is active, the recipient sees the consented data and the "
+            "sender's note (each read is recorded for the customer); the sender sees its note."
+        ),
     )
     def get(self, request: Request, referral_id: str) -> Response:
-        return _shown(request, _referral(request, referral_id), with_data=True)
+        referral = _referral(request, referral_id)
+        disclosed = services.referral_disclosed_to(
+            referral=referral,
+            partner_id=calling_partner_id(request),
+            client_id=calling_client_id(request),
+        )
+        return _shown(request, referral, disclosed)
 
 
 class ReferralAcceptApi(IdempotentMixin, APIView):
