@@ -41,9 +41,19 @@ class ReferralTransitionError(ConflictError):
 def _pairwise(customer_id: str, partner_ids: set[str]) -> dict[str, str]:
     return dict(
         PartnerLink.objects.filter(
-            customer_id=customer_id, partner_id__in=partner_ids, status=PartnerLink.Status.ACTIVE
+            customer_id=customer_id, partner_id__in=partner_ids, status=L.ACTIVE
         ).values_list("partner_id", "id")
     )
+
+
+def _pairwise_of(referrals: list[Referral]) -> dict[tuple[str, str], str]:
+    """Both parties' ids for a batch of referrals, in one query: (customer, partner) → id."""
+    links = PartnerLink.objects.filter(
+        customer_id__in={r.customer_id for r in referrals},
+        partner_id__in={p for r in referrals for p in (r.from_partner_id, r.to_partner_id)},
+        status=L.ACTIVE,
+    ).values_list("customer_id", "partner_id", "id")
+    return {(customer_id, partner_id): link_id for customer_id, partner_id, link_id in links}
 
 
 def _payload(referral: Referral, customer_id: str) -> dict[str, Any]:
@@ -65,7 +75,8 @@ def _tell(
     pairwise: dict[str, str] | None = None,
 ) -> None:
     """Each partner hears under its own pairwise id; payloads carry no customer data."""
-    pairwise = pairwise or _pairwise(referral.customer_id, partner_ids)
+    if pairwise is None:
+        pairwise = _pairwise(referral.customer_id, partner_ids)
     if pairwise:
         event_publish(
             type=event_type,
@@ -95,12 +106,12 @@ def _recipient_link(
         return PartnerLink.objects.create(
             customer=customer,
             partner=partner,
-            status=PartnerLink.Status.ACTIVE,
+            status=L.ACTIVE,
             method=PartnerLink.Method.REFERRAL,
             confirmed_at=now,
         )
-    if link.status != PartnerLink.Status.ACTIVE:
-        link.status, link.confirmed_at, link.ended_at = PartnerLink.Status.ACTIVE, now, None
+    if link.status != L.ACTIVE:
+        link.status, link.confirmed_at, link.ended_at = L.ACTIVE, now, None
         link.save(update_fields=["status", "confirmed_at", "ended_at"])
     return link
 
@@ -134,7 +145,7 @@ def referral_create(
     B will see is snapshotted now, limited to the categories the consent allows."""
     link = (
         PartnerLink.objects.select_related("customer__key")
-        .filter(pk=customer_id, partner_id=from_partner_id, status=PartnerLink.Status.ACTIVE)
+        .filter(pk=customer_id, partner_id=from_partner_id, status=L.ACTIVE)
         .first()
     )
     if link is None:
@@ -275,14 +286,25 @@ def _locked(referral: Referral) -> Referral:
     return Referral.objects.select_for_update().get(pk=referral.pk)
 
 
-def _close(referral: Referral, *, to: str, reason: str, keep_snapshot: bool = False) -> None:
-    now = timezone.now()
+CLOSING_FIELDS = ["status", "reason", "answered_at", "ended_at", "snapshot_sealed", "note_sealed"]
+
+
+def _close(
+    referral: Referral, *, to: str, reason: str, keep_snapshot: bool = False, also: tuple = ()
+) -> None:
     referral.status, referral.reason = to, reason[:300]
-    referral.ended_at = now
+    referral.ended_at = timezone.now()
     if not keep_snapshot:
         referral.forget_snapshot()
-    fields = ["status", "reason", "answered_at", "ended_at", "snapshot_sealed", "note_sealed"]
-    referral.save(update_fields=fields)
+    referral.save(update_fields=[*CLOSING_FIELDS, *also])
+
+
+PAST = {
+    "accept": "accepted",
+    "decline": "declined",
+    "convert": "converted",
+    "withdraw": "withdrawn",
+}
 
 
 def _expect(referral: Referral, partner_id: str, party: str, allowed: set[str], verb: str) -> None:
@@ -291,9 +313,8 @@ def _expect(referral: Referral, partner_id: str, party: str, allowed: set[str], 
         who = "the partner it was sent to" if party == "recipient" else "the partner that sent it"
         raise ForbiddenError(f"Only {who} may {verb} a referral.", code="invalid_party")
     if referral.status not in allowed:
-        done = {"accept": "accepted", "decline": "declined", "convert": "converted"}
         raise ReferralTransitionError(
-            f"A referral that is {referral.status} cannot be {done.get(verb, 'withdrawn')}."
+            f"A referral that is {referral.status} cannot be {PAST[verb]}."
         )
 
 
@@ -334,8 +355,13 @@ def referral_convert(
     referral = _locked(referral)
     _expect(referral, partner_id, "recipient", {R.ACCEPTED}, "convert")
     referral.value_amount, referral.value_currency = amount, currency
-    referral.save(update_fields=["value_amount", "value_currency"])
-    _close(referral, to=R.CONVERTED, reason="", keep_snapshot=True)
+    _close(
+        referral,
+        to=R.CONVERTED,
+        reason="",
+        keep_snapshot=True,
+        also=("value_amount", "value_currency"),
+    )
     audit_record(actor=actor, action="referral.convert", obj=referral)
     _tell(referral, "referral.converted", {referral.from_partner_id})
     return referral
@@ -388,11 +414,16 @@ def referrals_expire(*, batch_size: int = 500) -> int:
                 .filter(status=R.SENT, expires_at__lte=timezone.now())
                 .order_by("expires_at", "pk")[:batch_size]
             )
+            known = _pairwise_of(batch)
             for referral in batch:
                 _close(referral, to=R.EXPIRED, reason="Not answered in time.")
-                _tell(
-                    referral, "referral.expired", {referral.from_partner_id, referral.to_partner_id}
-                )
+                parties = (referral.from_partner_id, referral.to_partner_id)
+                pairwise = {
+                    pid: known[referral.customer_id, pid]
+                    for pid in parties
+                    if (referral.customer_id, pid) in known
+                }
+                _tell(referral, "referral.expired", set(parties), pairwise=pairwise)
         done += len(batch)
         if len(batch) < batch_size:
             return done

@@ -416,6 +416,11 @@ def test_expiry_tells_both_partners_and_drops_the_snapshot(ref):
     referral = Referral.objects.get(pk=referral_id)
     assert (referral.status, referral.snapshot_sealed) == ("expired", "")
     assert set(payloads("referral.expired")) == {ref.gym.pk, ref.grocer.pk}
+    grocer_link = PartnerLink.objects.get(customer=ref.customer, partner=ref.grocer)
+    assert {p: d["customer_id"] for p, d in payloads("referral.expired").items()} == {
+        ref.gym.pk: ref.gym_link.pk,
+        ref.grocer.pk: grocer_link.pk,
+    }
 
 
 def test_withdrawing_the_consent_mid_flight_withdraws_the_referral_and_its_data(ref):

@@ -93,13 +93,13 @@ class ReferralsApi(IdempotentMixin, APIView):
             "Needs an active partnership flow for referral and the customer's active referral "
             "consent. Refusals: 403 consent_required (the response says how to ask), "
             "partnership_required, recipient_inactive; 409 duplicate_referral; 429 "
-            "referral_limit_reached; 400 referral_self."
+            "referral_limit_reached; 400 referral_self, note_reveals_customer_data."
         ),
     )
     def post(self, request: Request) -> Response:
         data = ReferralCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        referral_note = data.validated_data["note"].strip()
+        referral_note = data.validated_data["note"]  # trimmed by the field
         referral = services.referral_create(
             from_partner_id=calling_partner_id(request),
             client_id=calling_client_id(request),
