@@ -85,23 +85,6 @@ class NoticeAdmin(admin.ModelAdmin):
         obj.pk, obj.version = published.pk, published.version
 
 
-# Consent and customer states, shown in the colour of the partner state they resemble.
-BADGE_LIKE = {
-    "requested": "pending",
-    "refused": "rejected",
-    "lapsed": "ended",
-    "withdrawn": "ended",
-    "expired": "ended",
-    "superseded": "ended",
-    "terminated": "suspended",
-    "erased": "offboarded",
-}
-
-
-def badge(value: str, label: str):
-    return status_badge(BADGE_LIKE.get(value, value), label)
-
-
 class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
@@ -223,7 +206,7 @@ class CustomerAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: Customer):
-        return badge(obj.status, obj.get_status_display())
+        return status_badge(obj.status, obj.get_status_display())
 
     @admin.display(description="Links", ordering="link_count")
     def link_count(self, obj: Customer) -> int:
@@ -301,7 +284,7 @@ class ConsentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         now_status = obj.effective_status(timezone.now())
         if now_status != obj.status:  # past its expiry or lapse time, not yet marked
             label = f"{label} (now {now_status})"
-        return badge(now_status, label)
+        return status_badge(now_status, label)
 
     @admin.action(description="Record withdrawal (customer's written request)")
     def withdraw_on_written_request(

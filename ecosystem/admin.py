@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from ecosystem.admin_helpers import ReadOnlyMixin
 from ecosystem.errors import ApplicationError
 from ecosystem.models import AuditEntry, Delivery, DeliveryAttempt, User, WebhookEndpoint
 from ecosystem.models.webhooks import ENDPOINT_DISCLOSED_FIELDS
@@ -25,35 +26,15 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("at", "action", "object_type", "object_id", "actor", "request_id")
     list_filter = ("action", "object_type")
     search_fields = ("=object_id", "=actor", "=request_id")
     date_hierarchy = "at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookEndpointAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "partner", "url", "enabled", "disabled_reason", "failing_since")
     list_filter = ("enabled", "disabled_reason", "signature_scheme")
     list_select_related = ("partner",)
@@ -62,14 +43,14 @@ class WebhookEndpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ("partner", *ENDPOINT_DISCLOSED_FIELDS)
 
 
-class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyMixin, admin.TabularInline):
     model = DeliveryAttempt
     fields = ("number", "at", "status_code", "latency_ms", "error", "response_body")
     extra = 0
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "partner",

@@ -12,14 +12,28 @@ from django.utils.html import format_html
 
 from ecosystem.errors import ApplicationError
 
+WAITING, LIVE, DONE, STOPPED = "#8a5a00", "#116329", "#6e7781", "#a4161a"
+# Every status the admins show (partners, partnerships, customers, consents, referrals).
 STATUS_COLOURS = {
-    "pending": "#8a5a00",
-    "active": "#116329",
-    "rejected": "#6e7781",
-    "suspended": "#a4161a",
-    "offboarded": "#6e7781",
-    "draft": "#8a5a00",
-    "ended": "#6e7781",
+    "pending": WAITING,
+    "draft": WAITING,
+    "requested": WAITING,
+    "sent": WAITING,
+    "active": LIVE,
+    "accepted": LIVE,
+    "converted": LIVE,
+    "rejected": DONE,
+    "refused": DONE,
+    "declined": DONE,
+    "offboarded": DONE,
+    "erased": DONE,
+    "ended": DONE,
+    "lapsed": DONE,
+    "withdrawn": DONE,
+    "expired": DONE,
+    "superseded": DONE,
+    "suspended": STOPPED,
+    "terminated": STOPPED,
 }
 
 

@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from ecosystem.admin_helpers import ReadOnlyMixin
 from ecosystem.errors import ApplicationError
 from ecosystem.models import Delivery, User, WebhookEndpoint
 from ecosystem.webhooks.console_admin import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
@@ -297,7 +298,7 @@ class DirectionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Referral, site=console_site)
-class ReferralConsoleAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
+class ReferralConsoleAdmin(ReadOnlyMixin, PartnerScopedAdminMixin, admin.ModelAdmin):
     """The referrals this partner sent or received, read-only (answers go through the API).
     The customer appears under this partner's own pairwise id only: never the internal id,
     the other partner's id, or the data and note the referral carries (the API shows those,
@@ -374,12 +375,6 @@ class ReferralConsoleAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
         if obj.value_amount is None:
             return "—"
         return f"{obj.value_amount:.2f} {obj.value_currency}"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # Webhook endpoints and deliveries live in ecosystem (below partners); their console admins
