@@ -1,20 +1,11 @@
 from __future__ import annotations
 
-from smtplib import SMTPException
-
 from celery import shared_task
 
 from consent import emails
 from consent.services.access import access_checkpoint
 from consent.services.consents import consent_requests_lapse, consents_expire
-
-EMAIL_RETRIES = {
-    "acks_late": True,
-    "autoretry_for": (SMTPException, OSError),
-    "retry_backoff": 30,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
+from ecosystem.tasks import EMAIL_RETRIES
 
 
 @shared_task(**EMAIL_RETRIES)

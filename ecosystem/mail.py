@@ -8,16 +8,18 @@ customer emails are written to carry no name (consent/emails.py).
 
 from __future__ import annotations
 
-import hashlib
 from email.utils import getaddresses
 
 from django.core.mail.backends.console import EmailBackend as ConsoleBackend
 from django.core.mail.backends.filebased import EmailBackend as FileBackend
 from django.core.mail.message import EmailMessage
 
+from ecosystem.crypto import blind_index
+
 
 def redact(address: str) -> str:
-    digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:8]
+    # Keyed, as the email lookup index is: a plain hash of a guessable address confirms it.
+    digest = blind_index(address, purpose="mail.redact")[:8]
     return f"redacted-{digest}@redacted.invalid"
 
 

@@ -11,6 +11,15 @@ from ecosystem.services.idempotency import idempotency_purge
 from ecosystem.webhooks.alerts import endpoint_disabled_notify
 from ecosystem.webhooks.delivery import deliveries_dispatch_due, endpoint_deliver
 
+# Every task that sends one email: retried with backoff while the mail server is away.
+EMAIL_RETRIES = {
+    "acks_late": True,
+    "autoretry_for": (SMTPException, OSError),
+    "retry_backoff": 30,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
 
 @shared_task(acks_late=True)
 def idempotency_purge_task() -> int:
@@ -36,13 +45,7 @@ def webhook_sweep_task() -> int:
     return deliveries_dispatch_due()
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=30,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(**EMAIL_RETRIES)
 def webhook_endpoint_disabled_email_task(endpoint_id: str) -> int:
     return endpoint_disabled_notify(endpoint_id=endpoint_id)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpResponse
+from django.utils.crypto import salted_hmac
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -39,8 +37,7 @@ def body_fingerprint(request: Request) -> str:
     """A keyed digest of the body: bodies carry customer emails, and a plain hash of a
     guessable body could be confirmed by anyone holding the table."""
     canonical = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
-    key = hashlib.sha256(b"idempotency-fingerprint" + settings.SECRET_KEY.encode()).digest()
-    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+    return salted_hmac("idempotency-fingerprint", canonical, algorithm="sha256").hexdigest()
 
 
 class IdempotentMixin:
