@@ -8,7 +8,14 @@ from django.utils import timezone
 
 from consent.models import Consent, ConsentEvent, Customer, CustomerKey
 from ecosystem.models import AuditEntry, User
-from tests.builders import make_admin, make_consent, make_customer, make_partner, make_staff
+from tests.builders import (
+    make_admin,
+    make_consent,
+    make_customer,
+    make_link,
+    make_partner,
+    make_staff,
+)
 
 CUSTOMERS = "/admin/consent/customer/"
 CONSENTS = "/admin/consent/consent/"
@@ -293,7 +300,18 @@ def test_receipts_and_access_events_are_listed_read_only_by_customer(
         recipient_id=flow.recipient.pk,
         data_categories=["activity.visits"],
     )
+    # Another customer with receipts and access events of their own, which the filter hides.
     other = make_customer()
+    make_link(other, flow.source)
+    make_link(other, flow.recipient)
+    consent_grant(
+        customer=other,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=flow.source.pk,
+        recipient_id=flow.recipient.pk,
+        data_categories=["activity.visits"],
+    )
+    assert AccessEvent.objects.filter(customer=other).exists()
 
     page = client.get(f"{CUSTOMERS}{quote(flow.customer.pk)}/change/").content.decode()
     assert f"/admin/consent/consentreceipt/?q={flow.customer.pk}" in page

@@ -207,9 +207,13 @@ def test_expiry_lapse_and_termination_are_told_to_the_partners_entitled(flow):
     partnership_end(partnership=flow.partnership, actor=None)
 
     assert set(payloads("consent.expired")) == {flow.source.pk, flow.recipient.pk}
-    assert payloads("consent.lapsed") == {
-        flow.source.pk: {**payloads("consent.lapsed")[flow.source.pk], "consent_id": asked.pk}
-    }
+    lapsed = payloads("consent.lapsed")
+    assert set(lapsed) == {flow.source.pk}
+    assert (lapsed[flow.source.pk]["consent_id"], lapsed[flow.source.pk]["customer_id"]) == (
+        asked.pk,
+        flow.source_link.pk,
+    )
+    assert lapsed[flow.source.pk]["status"] == "lapsed"
     ended = payloads("consent.terminated")
     assert set(ended) == {flow.source.pk, flow.recipient.pk}
     assert ended[flow.recipient.pk]["consent_id"] == terminated.pk
