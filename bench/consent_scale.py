@@ -598,10 +598,14 @@ def report(small: Dataset, large: Dataset) -> None:
     )
     by_round = []
     large_samples = round_samples(large)
+    # A failed request is fast and proves nothing: an API row with failures gets no verdict.
+    api_failed = sum(run.failures for ds in (small, large) for run in ds.api_runs)
     for name, small_rounds in round_samples(small).items():
         pooled, ratios = compare(small_rounds, large_samples[name])
         medians = [statistics.median(ratios[q]) for q in (50, 99)]
         verdict = "PASS" if max(medians) <= TARGET else "MISS"
+        if api_failed and name.startswith("GET"):
+            verdict = "INVALID"
         figures = " ".join(f"{ms:>8.3f}" for ms in pooled)
         print(f"{name:<30} {figures}   {medians[0]:>6.2f} {medians[1]:>6.2f}  {verdict}")
         by_round += [

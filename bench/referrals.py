@@ -18,8 +18,9 @@ Then, under gunicorn (2 sync workers) driven by wrk from loopback, in interleave
   - GET /api/v1/referrals?direction=inbound as B1 (a page of 50);
 and prints req/s and p50/p99 of each (all rounds pooled), then referral create ÷ one-row
 write and inbound list ÷ authenticated no-op in req/s: the median of the rounds' ratios (each
-round measures the two sides of a ratio back to back). Target: both ≥ 0.5 (PASS or MISS; the
-exit status stays 0).
+round measures the two sides of a ratio back to back). Target: both ≥ 0.5: PASS or MISS, or
+INVALID when any request of the pair failed (failed requests never count in req/s); the exit
+status stays 0.
 
     .venv/bin/python -m bench.referrals [--seconds 8] [--rounds 5] [--connections 4] [--keep]
 
@@ -342,17 +343,22 @@ class Endpoint:
         return headers
 
     def rps(self, run: WrkRun) -> float:
-        return run.requests / run.seconds
+        """Answered requests per second: a refusal (409, 429) is fast and proves nothing."""
+        return (run.requests - run.failures) / run.seconds
+
+    def failed(self) -> int:
+        return sum(run.failures for run in self.runs)
 
     def summary(self) -> harness.Result:
         """req/s over all rounds; p50 and p99 of all rounds' requests pooled."""
         samples = api_samples(self.runs)
+        answered = sum(run.requests - run.failures for run in self.runs)
         return harness.Result(
             self.name,
-            sum(run.requests for run in self.runs) / sum(run.seconds for run in self.runs),
+            answered / sum(run.seconds for run in self.runs),
             percentile(samples, 50),
             percentile(samples, 99),
-            sum(run.failures for run in self.runs),
+            self.failed(),
         )
 
 
@@ -491,9 +497,9 @@ def ratios(baseline: Endpoint, measured: Endpoint) -> list[float]:
     ]
 
 
-def ratio_line(label: str, per_round: list[float]) -> str:
+def ratio_line(label: str, per_round: list[float], *, failed: int) -> str:
     median = statistics.median(per_round)
-    verdict = "PASS" if median >= TARGET else "MISS"
+    verdict = "INVALID" if failed else "PASS" if median >= TARGET else "MISS"
     rounds = " ".join(f"{r:.2f}" for r in per_round)
     return f"{label:<38} {median:>5.2f}  (target ≥ {TARGET:.2f})  {verdict}   rounds: {rounds}"
 
@@ -558,10 +564,14 @@ def main() -> None:
             print(endpoint.summary().line())
         print("\nreq/s ratios, median of the rounds (each round runs both sides back to back):")
         for label, (baseline, measured) in zip(RATIOS, pairs, strict=True):
-            print(ratio_line(label, ratios(baseline, measured)))
-        failures = sum(run.failures for e in (write, create, noop, inbound) for run in e.runs)
+            failed = baseline.failed() + measured.failed()
+            print(ratio_line(label, ratios(baseline, measured), failed=failed))
+        failures = sum(e.failed() for e in (write, create, noop, inbound))
         if failures:
-            print(f"WARNING: {failures} requests failed (non-2xx or socket errors)")
+            print(
+                f"INVALID: {failures} requests failed (non-2xx or socket errors); they are left "
+                "out of req/s, and a ratio with failures on either side is no verdict"
+            )
     finally:
         if not args.keep:
             consent_scale.drop_database(db)
