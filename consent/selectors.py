@@ -9,6 +9,7 @@ from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from consent.models import (
+    LIVE_STATUSES,
     AccessEvent,
     Consent,
     ConsentEvent,
@@ -231,11 +232,20 @@ def portal_links(customer_id: str) -> QuerySet[PartnerLink]:
     )
 
 
-def portal_consents(customer_id: str) -> QuerySet[Consent]:
-    """The customer's live records (active and requested), with both brands and the
-    purpose, for the home page; the caller separates them by their status as it stands now."""
+def consents_live(customer_id: str, *, partner_id: str | None = None) -> QuerySet[Consent]:
+    """The customer's live records (active and requested; some may be past their expiry or
+    lapse time), optionally only those with one brand as source or recipient."""
+    consents = Consent.objects.filter(customer_id=customer_id, status__in=LIVE_STATUSES)
+    if partner_id is not None:
+        consents = consents.filter(Q(source_id=partner_id) | Q(recipient_id=partner_id))
+    return consents
+
+
+def portal_consents(customer_id: str, *, partner_id: str | None = None) -> QuerySet[Consent]:
+    """consents_live with both brands and the purpose, for the portal's pages; the caller
+    separates them by their status as it stands now."""
     return (
-        Consent.objects.filter(customer_id=customer_id, status__in=["active", "requested"])
+        consents_live(customer_id, partner_id=partner_id)
         .select_related("source", "recipient", "purpose")
         .order_by("source__name", "recipient__name", "purpose_id")
     )

@@ -87,7 +87,7 @@ def home(request: HttpRequest) -> HttpResponse:
         active = [
             {"consent": c, "sentence": wording.consent_sentence(c, names)}
             for c in consents
-            if c.effective_status(now) == "active" and partner.pk in (c.source_id, c.recipient_id)
+            if c.is_honoured(now) and partner.pk in (c.source_id, c.recipient_id)
         ]
         brands.append({"link": link, "partner": partner, "active": active})
     requests = [c for c in consents if c.effective_status(now) == "requested"]
@@ -235,8 +235,8 @@ def brand_stop(request: HttpRequest, partner_id: str) -> HttpResponse:
     names = wording.category_names()
     active = [
         wording.consent_sentence(c, names)
-        for c in portal_consents(customer.pk).filter(status="active")
-        if partner.pk in (c.source_id, c.recipient_id) and c.is_honoured()
+        for c in portal_consents(customer.pk, partner_id=partner.pk)
+        if c.is_honoured()
     ]
     return render(request, "portal/brand_stop.html", {"partner": partner, "active": active})
 
@@ -287,7 +287,7 @@ def referrals(request: HttpRequest) -> HttpResponse:
         "from_partner", "to_partner", "consent"
     ).order_by("-created_at", "id")
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"nav": "referrals", "page": page, "now": timezone.now()}
+    context = {"nav": "referrals", "page": page}
     return render(request, "portal/referrals.html", context)
 
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from django.utils.formats import date_format
-
 from consent.models import AccessEvent, Consent, ConsentEvent, DataCategory
 
 CONSENT_DETAILS = "your consent: what it covers, whether it is active and until when"
@@ -27,10 +23,6 @@ TRANSITIONS = {
     "terminated": "Your consent ended",
     "superseded": "Your consent was replaced by a changed one",
 }
-
-
-def day(value: datetime | None) -> str:
-    return date_format(value, "j F Y") if value else ""
 
 
 def join(words: list[str]) -> str:

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from consent import hooks
@@ -28,7 +27,7 @@ from consent.models import (
     PartnerLink,
     Purpose,
 )
-from consent.selectors import flow_allowance
+from consent.selectors import consents_live, flow_allowance
 from consent.services.access import Access, access_record
 from consent.services.receipts import receipts_issue
 from consent.taxonomy import notice_hash, notice_render
@@ -546,10 +545,7 @@ def consents_withdraw_with_partner(
     by = by or Actor.customer(customer)
     events = []
     open_consents = (
-        Consent.objects.select_for_update()
-        .filter(customer=customer, status__in=[S.REQUESTED, S.ACTIVE])
-        .filter(Q(source_id=partner_id) | Q(recipient_id=partner_id))
-        .order_by("pk")
+        consents_live(customer.pk, partner_id=partner_id).select_for_update().order_by("pk")
     )
     now = timezone.now()
     reason = "Stopped all sharing with this partner."
