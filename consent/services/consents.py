@@ -70,6 +70,10 @@ class ConsentTransitionError(ConflictError):
     title = "The consent is not in a state that allows this."
 
 
+class RequestLapsedError(ConsentTransitionError):
+    code = "request_lapsed"
+
+
 class ConsentError(ApplicationError):
     code = "invalid_consent"
     title = "The consent is not valid."
@@ -103,6 +107,22 @@ class Actor:
 
 def _lock(consent: Consent) -> Consent:
     return Consent.objects.select_for_update().get(pk=consent.pk)
+
+
+# What the beat jobs write when they mark an overdue record, and what every service writes
+# when it meets one first.
+OVERDUE_REASONS: dict[str, str] = {S.EXPIRED: "Reached its expiry.", S.LAPSED: "Not answered in time."}
+
+
+def consent_settle(consent: Consent, *, now: datetime) -> str:
+    """The (locked) consent's status as it stands at ``now``. An expiry or lapse the beat
+    jobs have not marked yet is recorded first, exactly as they would record it, so no
+    service acts on an active consent that has expired or a request that has lapsed."""
+    state = consent.effective_status(now)
+    if state != consent.status:
+        reason = OVERDUE_REASONS[state]
+        consent_transition(consent, to=state, by=Actor.system(), reason=reason, now=now)
+    return state
 
 
 def consent_transition(
@@ -396,15 +416,9 @@ def consent_request_approve(
         consent = _lock(consent)
         _check_owner(consent, customer)
         now = timezone.now()
-        if consent.effective_status(now) == S.LAPSED:
-            consent_transition(
-                consent, to=S.LAPSED, by=Actor.system(), reason="Not answered in time.", now=now
-            )
-        else:
+        if consent_settle(consent, now=now) != S.LAPSED:
             return _approve(consent, customer, data_categories, days, now)
-    raise ConsentTransitionError(
-        "This request was not answered in time and has lapsed.", code="request_lapsed"
-    )
+    raise RequestLapsedError("This request was not answered in time and has lapsed.")
 
 
 def _approve(
@@ -441,14 +455,20 @@ def _check_owner(consent: Consent, customer: Customer) -> None:
         raise NotFoundError("No such consent.")
 
 
-@transaction.atomic
 def consent_request_refuse(*, consent: Consent, customer: Customer, reason: str = "") -> Consent:
-    consent = _lock(consent)
-    _check_owner(consent, customer)
-    if consent.status != S.REQUESTED:
-        raise ConsentTransitionError(f"This request is already {consent.status}.")
-    consent_transition(consent, to=S.REFUSED, by=Actor.customer(customer), reason=reason)
-    return consent
+    """The customer says no. A request past its lapse time is marked lapsed instead (that
+    commits) and the refusal reported as too late."""
+    with transaction.atomic():
+        consent = _lock(consent)
+        _check_owner(consent, customer)
+        now = timezone.now()
+        if consent_settle(consent, now=now) != S.LAPSED:
+            if consent.status != S.REQUESTED:
+                raise ConsentTransitionError(f"This request is already {consent.status}.")
+            by = Actor.customer(customer)
+            consent_transition(consent, to=S.REFUSED, by=by, reason=reason, now=now)
+            return consent
+    raise RequestLapsedError("This request was not answered in time and has lapsed.")
 
 
 @transaction.atomic
@@ -481,17 +501,24 @@ def consent_grant(
     return consent
 
 
-@transaction.atomic
 def consent_amend(
     *, consent: Consent, customer: Customer, data_categories: list[str], days: int | None = None
 ) -> Consent:
     """Change an active consent's categories: a new active record replaces it, and the old
-    one becomes ``superseded`` (its receipt still proves what was agreed before)."""
-    old = _lock(consent)
-    _check_owner(old, customer)
-    if not old.is_honoured():
-        raise ConsentTransitionError("Only an active consent can be amended.")
-    now = timezone.now()
+    one becomes ``superseded`` (its receipt still proves what was agreed before). A consent
+    past its expiry is marked expired instead (that commits) and the change refused."""
+    with transaction.atomic():
+        old = _lock(consent)
+        _check_owner(old, customer)
+        now = timezone.now()
+        if consent_settle(old, now=now) == S.ACTIVE:
+            return _amend(old, customer, data_categories, days, now)
+    raise ConsentTransitionError("Only an active consent can be amended.")
+
+
+def _amend(
+    old: Consent, customer: Customer, data_categories: list[str], days: int | None, now: datetime
+) -> Consent:
     by = Actor.customer(customer)
     consent_transition(old, to=S.SUPERSEDED, by=by, reason="Amended by the customer.", now=now)
     new = _new_record(
@@ -522,13 +549,9 @@ def consent_withdraw(
         consent = _lock(consent)
         _check_owner(consent, customer)
         now = timezone.now()
-        if consent.effective_status(now) == S.EXPIRED:
-            consent_transition(
-                consent, to=S.EXPIRED, by=Actor.system(), reason="Reached its expiry.", now=now
-            )
-        elif consent.status != S.ACTIVE:
-            raise ConsentTransitionError(f"This consent is {consent.status}, not active.")
-        else:
+        if consent_settle(consent, now=now) != S.EXPIRED:
+            if consent.status != S.ACTIVE:
+                raise ConsentTransitionError(f"This consent is {consent.status}, not active.")
             by = by or Actor.customer(customer)
             event = consent_transition(consent, to=S.WITHDRAWN, by=by, reason=reason, now=now)
             audit_record(actor=by.label, action="consent.withdraw", obj=consent)
@@ -550,20 +573,12 @@ def consents_withdraw_with_partner(
     now = timezone.now()
     reason = "Stopped all sharing with this partner."
     for consent in open_consents:
-        state = consent.effective_status(now)
-        if state == S.EXPIRED:
-            consent_transition(
-                consent, to=S.EXPIRED, by=Actor.system(), reason="Reached its expiry.", now=now
-            )
-        elif state == S.LAPSED:
-            consent_transition(
-                consent, to=S.LAPSED, by=Actor.system(), reason="Not answered in time.", now=now
-            )
-        elif state == S.ACTIVE:
+        state = consent_settle(consent, now=now)
+        if state == S.ACTIVE:
             events.append(
                 consent_transition(consent, to=S.WITHDRAWN, by=by, reason=reason, now=now)
             )
-        else:  # an open request from or to this partner
+        elif state == S.REQUESTED:  # an open request from or to this partner
             consent_transition(consent, to=S.REFUSED, by=by, reason=reason, now=now)
     audit_record(
         actor=by.label,
@@ -596,17 +611,15 @@ def consents_expire(*, now: datetime | None = None, batch_size: int = 500) -> in
     """Mark active consents past their expiry and tell the partners (beat). The consent
     check never depended on this having run."""
     due = {"status": S.ACTIVE, "expires_at__lte": now or timezone.now()}
-    return _sweep(
-        due, to=S.EXPIRED, reason="Reached its expiry.", order="expires_at", batch_size=batch_size
-    )
+    reason = OVERDUE_REASONS[S.EXPIRED]
+    return _sweep(due, to=S.EXPIRED, reason=reason, order="expires_at", batch_size=batch_size)
 
 
 def consent_requests_lapse(*, now: datetime | None = None, batch_size: int = 500) -> int:
     """Requests nobody answered in time lapse (beat); approving one after is refused anyway."""
     due = {"status": S.REQUESTED, "lapses_at__lte": now or timezone.now()}
-    return _sweep(
-        due, to=S.LAPSED, reason="Not answered in time.", order="lapses_at", batch_size=batch_size
-    )
+    reason = OVERDUE_REASONS[S.LAPSED]
+    return _sweep(due, to=S.LAPSED, reason=reason, order="lapses_at", batch_size=batch_size)
 
 
 def consents_terminate(consents: Iterable[Consent], *, reason: str) -> list[Consent]:
@@ -614,12 +627,14 @@ def consents_terminate(consents: Iterable[Consent], *, reason: str) -> list[Cons
     ``partners.lifecycle`` inside the partner service's transaction); open requests for them
     lapse. The customers are emailed why once the change commits."""
     ended = []
+    now = timezone.now()
     for consent in consents:
-        if consent.status == S.ACTIVE:
-            consent_transition(consent, to=S.TERMINATED, by=Actor.system(), reason=reason)
+        state = consent_settle(consent, now=now)
+        if state == S.ACTIVE:
+            consent_transition(consent, to=S.TERMINATED, by=Actor.system(), reason=reason, now=now)
             ended.append(consent)
-        elif consent.status == S.REQUESTED:
-            consent_transition(consent, to=S.LAPSED, by=Actor.system(), reason=reason)
+        elif state == S.REQUESTED:
+            consent_transition(consent, to=S.LAPSED, by=Actor.system(), reason=reason, now=now)
     if ended:
         from consent.tasks import consents_terminated_email_task
 

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent.models import Consent, Customer, CustomerKey, PartnerLink
-from consent.services.consents import Actor, consent_transition
+from consent.services.consents import Actor, consent_settle, consent_transition
 from ecosystem.errors import ConflictError
 from ecosystem.services.audit import audit_record
 from ecosystem.services.events import event_publish
@@ -34,13 +34,11 @@ def customer_erase(*, customer: Customer, by: Actor | None = None) -> list[str]:
         customer=customer, status__in=[S.REQUESTED, S.ACTIVE]
     )
     for consent in live.order_by("pk"):
-        state = consent.effective_status(now)
+        state = consent_settle(consent, now=now)
         if state == S.ACTIVE:
             consent_transition(consent, to=S.WITHDRAWN, by=by, reason=ERASED_REASON, now=now)
         elif state == S.REQUESTED:
             consent_transition(consent, to=S.REFUSED, by=by, reason=ERASED_REASON, now=now)
-        else:  # past expiry or lapse time: record what already happened
-            consent_transition(consent, to=state, by=Actor.system(), now=now)
     links = list(
         PartnerLink.objects.select_for_update().filter(
             customer=customer, status__in=[PartnerLink.Status.PENDING, PartnerLink.Status.ACTIVE]

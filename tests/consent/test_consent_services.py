@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from consent.services.consents import (
     consents_expire,
     consents_withdraw_with_partner,
 )
+from consent.services.erasure import customer_erase
 from ecosystem.errors import ApplicationError
 from partners.models import Partner
 from partners.services.partners import partner_offboard
@@ -222,6 +224,48 @@ def test_a_request_past_its_lapse_time_lapses_when_answered(flow):
     assert error.code == "request_lapsed"
     consent.refresh_from_db()
     assert consent.status == "lapsed"  # committed, although the approval was refused
+
+
+@pytest.mark.parametrize("answer", [consent_request_approve, consent_request_refuse])
+def test_any_answer_to_a_request_past_its_lapse_time_records_the_lapse(flow, answer):
+    consent = request(flow)
+    Consent.objects.filter(pk=consent.pk).update(lapses_at=timezone.now() - timedelta(seconds=1))
+
+    error = refusal(lambda: answer(consent=consent, customer=flow.customer))
+
+    assert error.code == "request_lapsed"
+    assert ConsentEvent.objects.filter(consent=consent).latest("id").reason == (
+        "Not answered in time."
+    )
+    consent.refresh_from_db()
+    assert consent.status == "lapsed"
+
+
+@pytest.mark.parametrize("act", ["withdraw", "amend", "end the partnership", "erase"])
+def test_whatever_meets_an_overdue_consent_first_records_its_expiry(flow, act):
+    consent = grant(flow)
+    now = timezone.now()
+    Consent.objects.filter(pk=consent.pk).update(
+        granted_at=now - timedelta(days=20), expires_at=now - timedelta(seconds=1)
+    )
+    consent.refresh_from_db()
+    acts = {
+        "withdraw": lambda: consent_withdraw(consent=consent, customer=flow.customer),
+        "amend": lambda: consent_amend(
+            consent=consent, customer=flow.customer, data_categories=list(VISITS)
+        ),
+        "end the partnership": lambda: partnership_end(partnership=flow.partnership, actor=None),
+        "erase": lambda: customer_erase(customer=flow.customer),
+    }
+
+    with contextlib.suppress(ApplicationError):  # withdraw and amend refuse, after recording
+        acts[act]()
+
+    consent.refresh_from_db()
+    assert consent.status == "expired"
+    assert ConsentEvent.objects.filter(consent=consent).latest("id").reason == (
+        "Reached its expiry."
+    )
 
 
 def test_the_lapse_job_lapses_only_due_requests(flow):
