@@ -33,9 +33,9 @@ def on_partner_suspended(partner: Partner) -> None:
 
 
 def on_partner_offboarded(partner: Partner) -> None:
-    """Everything that depended on the partner ends: its clients are revoked and its
-    partnerships ended (terminating their consents) by partner_offboard before this runs;
-    here its single-partner consents (link, offers) end too."""
+    """Every consent the partner is party to ends, under its partnerships or not (link,
+    offers): partner_offboard runs this before ending the partnerships, which then find
+    nothing left to end, so each customer is emailed once."""
     consents = _live().filter(Q(source=partner) | Q(recipient=partner))
     consents_terminate(consents, reason=f"{partner.name} has left the ecosystem.")
 
@@ -52,22 +52,20 @@ def on_partnership_ended(partnership: Partnership) -> None:
 def on_flows_narrowed(partnership: Partnership, removed: list[RemovedFlow]) -> None:
     """Flows, or categories of flows, were removed from an active partnership: consents
     that carry any removed category end (the customer may consent again to what remains)."""
-    for flow in removed:
-        affected = [
-            consent
-            for consent in _live().filter(
-                partnership=partnership,
-                source_id=flow.source_id,
-                recipient_id=flow.recipient_id,
-                purpose_id=flow.purpose_id,
+    by_flow = {(f.source_id, f.recipient_id, f.purpose_id): f for f in removed}
+    in_flows = Q()
+    for source_id, recipient_id, purpose_id in by_flow:
+        in_flows |= Q(source_id=source_id, recipient_id=recipient_id, purpose_id=purpose_id)
+    affected = {}
+    for consent in _live().filter(in_flows, partnership=partnership):
+        flow = by_flow[consent.source_id, consent.recipient_id, consent.purpose_id]
+        if flow.categories & set(consent.data_categories):
+            affected[consent] = (
+                f"The partnership no longer allows {', '.join(sorted(flow.categories))} "
+                f"to flow for {flow.purpose_id}."
             )
-            if flow.categories & set(consent.data_categories)
-        ]
-        consents_terminate(
-            affected,
-            reason=f"The partnership no longer allows {', '.join(sorted(flow.categories))} "
-            f"to flow for {flow.purpose_id}.",
-        )
+    # One call for all the flows: a customer with consents under several hears once.
+    consents_terminate(affected, reason=affected.__getitem__)
 
 
 def _live():

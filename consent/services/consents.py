@@ -7,7 +7,7 @@ pairwise customer id.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -111,7 +111,10 @@ def _lock(consent: Consent) -> Consent:
 
 # What the beat jobs write when they mark an overdue record, and what every service writes
 # when it meets one first.
-OVERDUE_REASONS: dict[str, str] = {S.EXPIRED: "Reached its expiry.", S.LAPSED: "Not answered in time."}
+OVERDUE_REASONS: dict[str, str] = {
+    S.EXPIRED: "Reached its expiry.",
+    S.LAPSED: "Not answered in time.",
+}
 
 
 def consent_settle(consent: Consent, *, now: datetime) -> str:
@@ -622,19 +625,25 @@ def consent_requests_lapse(*, now: datetime | None = None, batch_size: int = 500
     return _sweep(due, to=S.LAPSED, reason=reason, order="lapses_at", batch_size=batch_size)
 
 
-def consents_terminate(consents: Iterable[Consent], *, reason: str) -> list[Consent]:
+def consents_terminate(
+    consents: Iterable[Consent], *, reason: str | Callable[[Consent], str]
+) -> list[Consent]:
     """End consents whose partnership, flow or partner went away (called from
     ``partners.lifecycle`` inside the partner service's transaction); open requests for them
-    lapse. The customers are emailed why once the change commits."""
+    lapse. ``reason`` may differ per consent. Each customer is emailed once, listing why,
+    once the change commits."""
     ended = []
     now = timezone.now()
+    why = reason if callable(reason) else lambda _consent: reason
     for consent in consents:
         state = consent_settle(consent, now=now)
         if state == S.ACTIVE:
-            consent_transition(consent, to=S.TERMINATED, by=Actor.system(), reason=reason, now=now)
+            by, text = Actor.system(), why(consent)
+            consent_transition(consent, to=S.TERMINATED, by=by, reason=text, now=now)
             ended.append(consent)
         elif state == S.REQUESTED:
-            consent_transition(consent, to=S.LAPSED, by=Actor.system(), reason=reason, now=now)
+            by, text = Actor.system(), why(consent)
+            consent_transition(consent, to=S.LAPSED, by=by, reason=text, now=now)
     if ended:
         from consent.tasks import consents_terminated_email_task
 

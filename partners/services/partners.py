@@ -208,9 +208,10 @@ def partner_offboard(*, partner: Partner, actor: Any, reason: str = "") -> Partn
     )
     for client in partner.clients.filter(revoked_at__isnull=True):
         client_revoke(client=client, actor=actor)
+    # First, so each customer hears once, for the one reason, before the partnerships end.
+    lifecycle.on_partner_offboarded(partner)
     for partnership in Partnership.objects.involving(partner.pk).exclude(
         status=Partnership.Status.ENDED
     ):
         partnership_end(partnership=partnership, actor=actor)
-    lifecycle.on_partner_offboarded(partner)
     return partner

@@ -27,7 +27,13 @@ from ecosystem.errors import ApplicationError
 from partners.models import Partner
 from partners.services.partners import partner_offboard
 from partners.services.partnerships import FlowSpec, partnership_end, partnership_set_flows
-from tests.builders import make_consent, make_customer, make_link
+from tests.builders import (
+    make_consent,
+    make_customer,
+    make_link,
+    make_partner,
+    make_partnership,
+)
 
 VISITS = ["activity.visits"]
 BOTH = ["activity.purchases", "activity.visits"]
@@ -465,6 +471,64 @@ def test_offboarding_a_partner_terminates_its_single_partner_consents_too(flow):
 
     assert set(Consent.objects.values_list("status", flat=True)) == {"terminated"}
     assert {offers.pk, rewards.pk} == set(Consent.objects.values_list("pk", flat=True))
+
+
+def test_offboarding_emails_each_customer_once_whatever_ended(
+    flow, mailbox, eager_tasks, django_capture_on_commit_callbacks
+):
+    third = make_partner(name="Fresh Basket")
+    make_partnership(flow.source, third)
+    make_link(flow.customer, third)
+    grant(flow)
+    consent_grant(
+        customer=flow.customer,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=flow.source.pk,
+        recipient_id=third.pk,
+        data_categories=VISITS,
+    )
+    consent_grant(
+        customer=flow.customer,
+        purpose=Purpose.objects.get(pk="offers"),
+        source_id=flow.source.pk,
+        recipient_id=flow.source.pk,
+        data_categories=[],
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        partner_offboard(partner=flow.source, actor=None)
+
+    assert set(Consent.objects.values_list("status", flat=True)) == {"terminated"}
+    (email,) = mailbox  # two partnerships and an offers consent ended: one email
+    assert email.body.count("Pulse Fitness has left the ecosystem.") == 3
+
+
+def test_narrowing_several_flows_emails_each_customer_once(
+    flow, mailbox, eager_tasks, django_capture_on_commit_callbacks
+):
+    partnership_set_flows(
+        partnership=flow.partnership,
+        flows=[
+            FlowSpec(flow.source.pk, flow.recipient.pk, "rewards", frozenset(BOTH)),
+            FlowSpec(flow.recipient.pk, flow.source.pk, "rewards", frozenset(BOTH)),
+        ],
+        actor=None,
+    )
+    grant(flow, categories=BOTH)
+    consent_grant(
+        customer=flow.customer,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=flow.recipient.pk,
+        recipient_id=flow.source.pk,
+        data_categories=BOTH,
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        partnership_set_flows(partnership=flow.partnership, flows=[], actor=None)
+
+    assert set(Consent.objects.values_list("status", flat=True)) == {"terminated"}
+    (email,) = mailbox
+    assert email.body.count("The partnership no longer allows") == 2
 
 
 def test_suspending_a_partner_keeps_its_consents(flow):
