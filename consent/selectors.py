@@ -19,17 +19,9 @@ from consent.models import (
     Purpose,
 )
 from ecosystem.models import Delivery
-from partners.models import Partner, Partnership, PartnershipFlow
+from partners.models import Partner, Partnership, PartnershipFlow, partnership_current_q
 
 ACTIVE = Partner.Status.ACTIVE
-
-
-def _partnership_current(partnership: Partnership, at: datetime) -> bool:
-    return (
-        partnership.status == Partnership.Status.ACTIVE
-        and partnership.valid_from <= at
-        and (partnership.valid_until is None or partnership.valid_until > at)
-    )
 
 
 def flow_allowance(
@@ -51,10 +43,8 @@ def flow_allowance(
             purpose=purpose,
             source__status=ACTIVE,
             recipient__status=ACTIVE,
-            partnership__status=Partnership.Status.ACTIVE,
-            partnership__valid_from__lte=at,
         )
-        .filter(Q(partnership__valid_until__isnull=True) | Q(partnership__valid_until__gt=at))
+        .filter(partnership_current_q(at, prefix="partnership__"))
         .first()
     )
     if flow is None:
@@ -93,13 +83,13 @@ def consent_allowance(
     )
     if consent is None:
         return None
-    if consent.source.status != ACTIVE or consent.recipient.status != ACTIVE:
+    if not (consent.source.is_active and consent.recipient.is_active):
         return None
     consented = set(consent.data_categories)
     if consent.is_single_partner:
         return consent, consented
     partnership = consent.partnership
-    if partnership is None or not _partnership_current(partnership, at):
+    if partnership is None or not partnership.is_current(at):
         return None
     through = PartnershipFlow.data_categories.through
     flow = set(
@@ -140,9 +130,24 @@ def consent_check(
     return consent if set(categories) <= allowed else None
 
 
-def link_of_partner(*, partner_id: str, customer_id: str) -> PartnerLink | None:
-    """A partner's link by the pairwise id it knows; None for anyone else's id."""
-    return PartnerLink.objects.filter(pk=customer_id, partner_id=partner_id).first()
+def link_of_partner(
+    *, partner_id: str, customer_id: str, active: bool = False
+) -> PartnerLink | None:
+    """A partner's link by the pairwise id it knows, with the customer and their key; None
+    for anyone else's id (and, with ``active``, for a link not confirmed or ended)."""
+    links = PartnerLink.objects.select_related("customer__key")
+    if active:
+        links = links.filter(status=PartnerLink.Status.ACTIVE)
+    return links.filter(pk=customer_id, partner_id=partner_id).first()
+
+
+def pairwise_ids(*, customer_id: str, partner_ids: set[str]) -> dict[str, str]:
+    """Each of these partners' own id for the customer, where its link is active."""
+    return dict(
+        PartnerLink.objects.filter(
+            customer_id=customer_id, partner_id__in=partner_ids, status=PartnerLink.Status.ACTIVE
+        ).values_list("partner_id", "id")
+    )
 
 
 def consents_visible_to(*, partner_id: str, customer_id: str) -> QuerySet[Consent]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -144,9 +146,20 @@ class PartnerClient(models.Model):
         return parse_scopes(self.scopes)
 
 
+def partnership_current_q(at: datetime, *, prefix: str = "") -> Q:
+    """Partnerships in force at ``at``: active and inside their validity window (``prefix``
+    reaches them through a relation, e.g. ``"partnership__"``)."""
+    return Q(**{f"{prefix}status": "active", f"{prefix}valid_from__lte": at}) & (
+        Q(**{f"{prefix}valid_until__isnull": True}) | Q(**{f"{prefix}valid_until__gt": at})
+    )
+
+
 class PartnershipQuerySet(models.QuerySet):
     def involving(self, partner_id: str) -> PartnershipQuerySet:
         return self.filter(Q(partner_a_id=partner_id) | Q(partner_b_id=partner_id))
+
+    def current(self, at: datetime) -> PartnershipQuerySet:
+        return self.filter(partnership_current_q(at))
 
 
 class Partnership(models.Model):
@@ -199,6 +212,14 @@ class Partnership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_a} ↔ {self.partner_b} (v{self.version})"
+
+    def is_current(self, at: datetime) -> bool:
+        """As partnership_current_q, for a row already loaded."""
+        return (
+            self.status == self.Status.ACTIVE
+            and self.valid_from <= at
+            and (self.valid_until is None or self.valid_until > at)
+        )
 
 
 class PartnershipFlow(models.Model):

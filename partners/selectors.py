@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from partners.models import Partnership, PartnershipFlow
@@ -12,11 +12,9 @@ def partnerships_active_for(*, partner_id: str) -> QuerySet[Partnership]:
     """Active partnerships that include the partner and are inside their validity window now,
     with both partners and every flow (with its categories) loaded in a fixed number of
     queries."""
-    now = timezone.now()
     return (
         Partnership.objects.involving(partner_id)
-        .filter(status=Partnership.Status.ACTIVE, valid_from__lte=now)
-        .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+        .current(timezone.now())
         .select_related("partner_a", "partner_b")
         .prefetch_related(
             Prefetch(

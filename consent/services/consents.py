@@ -27,7 +27,7 @@ from consent.models import (
     PartnerLink,
     Purpose,
 )
-from consent.selectors import consents_live, flow_allowance
+from consent.selectors import consents_live, flow_allowance, link_of_partner, pairwise_ids
 from consent.services.access import Access, access_record
 from consent.services.receipts import receipts_issue
 from consent.taxonomy import notice_hash, notice_render
@@ -173,13 +173,7 @@ def _record(
     if to not in REQUESTER_ONLY:
         parties.add(consent.recipient_id)
     # Only partners the customer is linked to take part, each under its own pairwise id.
-    pairwise = dict(
-        PartnerLink.objects.filter(
-            customer_id=consent.customer_id,
-            partner_id__in=parties,
-            status=PartnerLink.Status.ACTIVE,
-        ).values_list("partner_id", "id")
-    )
+    pairwise = pairwise_ids(customer_id=consent.customer_id, partner_ids=parties)
     receipts_issue(consent, event, pairwise=pairwise)
     if to in EVENT_FOR_STATUS and pairwise:
         _tell_partners(consent, event, pairwise)
@@ -346,11 +340,7 @@ def _new_record(
 
 def _active_link(*, partner_id: str, customer_id: str) -> PartnerLink:
     """The partner's link named by its pairwise id; 404 for another partner's id."""
-    link = (
-        PartnerLink.objects.select_related("customer")
-        .filter(pk=customer_id, partner_id=partner_id)
-        .first()
-    )
+    link = link_of_partner(partner_id=partner_id, customer_id=customer_id)
     if link is None:
         raise NotFoundError("No customer with this id is linked to you.")
     if link.status != PartnerLink.Status.ACTIVE:

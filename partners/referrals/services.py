@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from consent.hooks import on_consent_ended
 from consent.models import Consent, Customer, PartnerLink, Purpose
-from consent.selectors import consent_allowance, flow_allowance
+from consent.selectors import consent_allowance, flow_allowance, link_of_partner, pairwise_ids
 from consent.services.access import Access, access_record
 from ecosystem.errors import (
     ApplicationError,
@@ -36,14 +36,6 @@ CONSENT_REQUESTS_PATH = "/api/v1/consent-requests"
 class ReferralTransitionError(ConflictError):
     code = "invalid_transition"
     title = "The referral is not in a state that allows this."
-
-
-def _pairwise(customer_id: str, partner_ids: set[str]) -> dict[str, str]:
-    return dict(
-        PartnerLink.objects.filter(
-            customer_id=customer_id, partner_id__in=partner_ids, status=L.ACTIVE
-        ).values_list("partner_id", "id")
-    )
 
 
 def _pairwise_of(referrals: list[Referral]) -> dict[tuple[str, str], str]:
@@ -76,7 +68,7 @@ def _tell(
 ) -> None:
     """Each partner hears under its own pairwise id; payloads carry no customer data."""
     if pairwise is None:
-        pairwise = _pairwise(referral.customer_id, partner_ids)
+        pairwise = pairwise_ids(customer_id=referral.customer_id, partner_ids=partner_ids)
     if pairwise:
         event_publish(
             type=event_type,
@@ -143,11 +135,7 @@ def referral_create(
     """A refers the customer it knows as ``customer_id`` to B. Allowed only under an active
     partnership flow A→B for ``referral`` and an active ``referral`` consent A→B; the data
     B will see is snapshotted now, limited to the categories the consent allows."""
-    link = (
-        PartnerLink.objects.select_related("customer__key")
-        .filter(pk=customer_id, partner_id=from_partner_id, status=L.ACTIVE)
-        .first()
-    )
+    link = link_of_partner(partner_id=from_partner_id, customer_id=customer_id, active=True)
     if link is None:
         raise NotFoundError("No customer with this id is linked to you.")
     if to_partner_id == from_partner_id:
