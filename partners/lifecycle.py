@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from consent.models import LIVE_STATUSES, Consent
-from consent.services.consents import consents_terminate
+from consent.models import LIVE_STATUSES
+from consent.services.consents import consents_locked, consents_terminate
 from partners.models import Partner, Partnership
 
 
@@ -69,4 +69,4 @@ def on_flows_narrowed(partnership: Partnership, removed: list[RemovedFlow]) -> N
 
 
 def _live():
-    return Consent.objects.select_for_update().filter(status__in=LIVE_STATUSES).order_by("pk")
+    return consents_locked().filter(status__in=LIVE_STATUSES).order_by("pk")

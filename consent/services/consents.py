@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from consent import hooks
@@ -32,7 +33,6 @@ from consent.services.access import Access, access_record
 from consent.services.receipts import receipts_issue
 from consent.taxonomy import notice_hash, notice_render
 from ecosystem.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
-from ecosystem.models import Delivery
 from ecosystem.services.audit import actor_label, audit_record
 from ecosystem.services.events import event_publish
 from partners.models import Partner
@@ -105,8 +105,17 @@ class Actor:
         return cls(actor_label(actor), method)
 
 
+def consents_locked(**options: Any) -> QuerySet[Consent]:
+    """Consents to move, row-locked, with what every transition reads (both partners and the
+    purpose for the receipts) joined in rather than fetched per row; only the consents are
+    locked."""
+    return Consent.objects.select_related("source", "recipient", "purpose").select_for_update(
+        of=("self",), **options
+    )
+
+
 def _lock(consent: Consent) -> Consent:
-    return Consent.objects.select_for_update().get(pk=consent.pk)
+    return consents_locked().get(pk=consent.pk)
 
 
 # What the beat jobs write when they mark an overdue record, and what every service writes
@@ -204,13 +213,12 @@ def _tell_partners(consent: Consent, event: ConsentEvent, pairwise: dict[str, st
             for partner_id, customer_id in pairwise.items()
         },
     )
-    subscribed = set(Delivery.objects.filter(event=published).values_list("partner_id", flat=True))
     ConsentNotification.objects.bulk_create(
         ConsentNotification(
             consent_event=event,
             partner_id=partner_id,
             event_id=published.id,
-            subscribed=partner_id in subscribed,
+            subscribed=partner_id in published.delivered_to,
         )
         for partner_id in pairwise
     )
@@ -561,7 +569,9 @@ def consents_withdraw_with_partner(
     by = by or Actor.customer(customer)
     events = []
     open_consents = (
-        consents_live(customer.pk, partner_id=partner_id).select_for_update().order_by("pk")
+        consents_locked()
+        .filter(pk__in=consents_live(customer.pk, partner_id=partner_id))
+        .order_by("pk")
     )
     now = timezone.now()
     reason = "Stopped all sharing with this partner."
@@ -589,9 +599,7 @@ def _sweep(due: dict[str, Any], *, to: str, reason: str, order: str, batch_size:
     while True:
         with transaction.atomic():
             batch = list(
-                Consent.objects.select_for_update(skip_locked=True)
-                .filter(**due)
-                .order_by(order, "pk")[:batch_size]
+                consents_locked(skip_locked=True).filter(**due).order_by(order, "pk")[:batch_size]
             )
             for consent in batch:
                 consent_transition(consent, to=to, by=Actor.system(), reason=reason)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from consent.models import Consent, Customer, CustomerKey, PartnerLink
-from consent.services.consents import Actor, consent_settle, consent_transition
+from consent.models import LIVE_STATUSES, Consent, Customer, CustomerKey, PartnerLink
+from consent.services.consents import Actor, consent_settle, consent_transition, consents_locked
 from ecosystem.errors import ConflictError
 from ecosystem.services.audit import audit_record
 from ecosystem.services.events import event_publish
@@ -30,9 +30,7 @@ def customer_erase(*, customer: Customer, by: Actor | None = None) -> list[str]:
         raise ConflictError("This account is already erased.", code="already_erased")
     by = by or Actor.customer(customer)
     now = timezone.now()
-    live = Consent.objects.select_for_update().filter(
-        customer=customer, status__in=[S.REQUESTED, S.ACTIVE]
-    )
+    live = consents_locked().filter(customer=customer, status__in=LIVE_STATUSES)
     for consent in live.order_by("pk"):
         state = consent_settle(consent, now=now)
         if state == S.ACTIVE:

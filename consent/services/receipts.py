@@ -27,12 +27,11 @@ def receipt_claims(
     *,
     receipt_id: str,
     principal_id: str,
-    partners: dict[str, Partner],
 ) -> dict[str, object]:
     """The Kantara Consent Receipt v1.1 fields, plus the consent's state after this
     transition (``consent``): status, expiry, the notice's hash and the partnership version,
     and where the customer reviews and withdraws it."""
-    source, recipient = partners[consent.source_id], partners[consent.recipient_id]
+    source, recipient = consent.source, consent.recipient  # loaded with the locked consent
     shared = source.pk != recipient.pk
     controllers = [_controller(source)] + ([_controller(recipient)] if shared else [])
     return {
@@ -95,14 +94,11 @@ def receipts_issue(
 ) -> list[ConsentReceipt]:
     """The customer's copy (principal: the opaque customer id) and one copy for each partner
     in ``pairwise`` (partner id → its pairwise id), each naming only its own id."""
-    partners = Partner.objects.in_bulk({consent.source_id, consent.recipient_id})
     copies = [(None, consent.customer_id), *pairwise.items()]
     rows = []
     for partner_id, principal in copies:
         receipt_id = new_id("rcp")
-        claims = receipt_claims(
-            consent, event, receipt_id=receipt_id, principal_id=principal, partners=partners
-        )
+        claims = receipt_claims(consent, event, receipt_id=receipt_id, principal_id=principal)
         rows.append(
             ConsentReceipt(
                 id=receipt_id,

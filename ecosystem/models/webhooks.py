@@ -122,6 +122,10 @@ class Event(models.Model):
     type = models.CharField(max_length=40, choices=[(name, name) for name in EVENT_TYPES])
     created_at = models.DateTimeField(db_index=True)
 
+    # Not stored: set by event_publish to the partners it created deliveries for, so the
+    # caller need not read them back.
+    delivered_to: frozenset[str] = frozenset()
+
     class Meta:
         ordering = ("-created_at", "id")
 

@@ -82,6 +82,7 @@ def event_publish(
         )
         if deliveries:
             kick_on_commit(delivery.endpoint_id for delivery in deliveries)
+    event.delivered_to = frozenset(delivery.partner_id for delivery in deliveries)
     return event
 
 
