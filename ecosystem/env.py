@@ -52,7 +52,9 @@ class Env:
             f"{name} must be a boolean (one of 1/0, true/false, yes/no, on/off), got {value!r}."
         )
 
-    def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def integer(
+        self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
         value = self.raw(name)
         if not value:
             return default
@@ -62,6 +64,8 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}.") from None
         if minimum is not None and number < minimum:
             raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}.")
+        if maximum is not None and number > maximum:
+            raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {number}.")
         return number
 
     def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:

@@ -342,9 +342,7 @@ CELERY_BEAT_SCHEDULE["purge-events"] = {
 
 # --- Consent --------------------------------------------------------------------------------
 # Days a consent lasts when granted (at most 365, also a database constraint).
-CONSENT_DEFAULT_DAYS = env.integer("CONSENT_DEFAULT_DAYS", 365, minimum=1)
-if CONSENT_DEFAULT_DAYS > 365:
-    raise ImproperlyConfigured("CONSENT_DEFAULT_DAYS must be at most 365.")
+CONSENT_DEFAULT_DAYS = env.integer("CONSENT_DEFAULT_DAYS", 365, minimum=1, maximum=365)
 CONSENT_REQUEST_LAPSE_HOURS = env.integer("CONSENT_REQUEST_LAPSE_HOURS", 14 * 24, minimum=1)
 CUSTOMER_INVITATION_SECONDS = env.integer("CUSTOMER_INVITATION_SECONDS", 7 * 86_400, minimum=3600)
 CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY = env.integer(

@@ -50,7 +50,7 @@ class Consent(models.Model):
     ======================================  =================================================
     27560 element                           here
     ======================================  =================================================
-    record identifier / schema version      ``id`` (``con_…``); ``SCHEMA_VERSION``
+    record identifier                       ``id`` (``con_…``)
     PII principal identifier                ``customer`` (opaque ``cst_…``; partners see their
                                             pairwise ``cus_…``)
     PII controller(s), recipients           ``source`` and ``recipient`` partners
@@ -66,8 +66,6 @@ class Consent(models.Model):
     records it replaces                     ``supersedes``
     ======================================  =================================================
     """
-
-    SCHEMA_VERSION = "eg-consent-1"
 
     class Status(models.TextChoices):
         REQUESTED = "requested", "Requested"

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from consent import hooks
 from consent.models import (
+    MAX_CONSENT_DAYS,
     Consent,
     ConsentEvent,
     ConsentNotification,
@@ -291,8 +292,10 @@ def _categories(purpose: Purpose, requested: Iterable[str], allowed: set[str]) -
 
 def _expiry(granted_at: datetime, days: int | None) -> datetime:
     days = settings.CONSENT_DEFAULT_DAYS if days is None else days
-    if not 1 <= days <= 365:
-        raise ConsentError("A consent lasts between 1 and 365 days.", code="invalid_duration")
+    if not 1 <= days <= MAX_CONSENT_DAYS:
+        raise ConsentError(
+            f"A consent lasts between 1 and {MAX_CONSENT_DAYS} days.", code="invalid_duration"
+        )
     return granted_at + timedelta(days=days)
 
 
@@ -480,11 +483,10 @@ def consent_grant(
     source_id: str,
     recipient_id: str,
     data_categories: list[str],
-    method: str = Consent.Method.PORTAL,
     days: int | None = None,
     language: str = "en",
 ) -> Consent:
-    """The customer consents without being asked (the portal, or the connect screen)."""
+    """The customer consents without being asked (in the portal)."""
     now = timezone.now()
     consent = _new_record(
         customer=customer,
@@ -493,7 +495,7 @@ def consent_grant(
         recipient_id=recipient_id,
         categories=data_categories,
         status=S.REQUESTED,  # born requested for a moment, so the grant is a transition
-        method=method,
+        method=Consent.Method.PORTAL,
         language=language,
         now=now,
     )

@@ -138,6 +138,14 @@ def test_number_outside_its_range_fails():
         )
 
 
+@pytest.mark.parametrize(("value", "message"), [("0", "at least 1"), ("366", "at most 365")])
+def test_integer_outside_its_range_fails(value, message):
+    with pytest.raises(ImproperlyConfigured, match=f"CONSENT_DEFAULT_DAYS must be {message}"):
+        Env({"CONSENT_DEFAULT_DAYS": value}).integer(
+            "CONSENT_DEFAULT_DAYS", 365, minimum=1, maximum=365
+        )
+
+
 def test_number_that_is_not_a_number_fails():
     with pytest.raises(ImproperlyConfigured, match="must be a number"):
         Env({"X": "fast"}).number("X", 1.0, minimum=0, maximum=1)
