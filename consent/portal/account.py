@@ -18,7 +18,6 @@ from django.contrib.auth.password_validation import (
 )
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.forms.boundfield import BoundField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -50,21 +49,7 @@ PASSWORD_RESET_PERIOD = 60 * 60
 INCORRECT = "Email or password is incorrect."
 
 
-class _DescribedField(BoundField):
-    """Points the input at the help text and error ids that partners/_field.html renders."""
-
-    @property
-    def aria_describedby(self) -> str | None:
-        if not self.auto_id or self.is_hidden:
-            return None
-        ids = [f"{self.auto_id}_help"] if self.help_text else []
-        ids += [f"{self.auto_id}_error"] if self.errors else []
-        return " ".join(ids) or None
-
-
 class LoginForm(forms.Form):
-    bound_field_class = _DescribedField
-
     email = forms.EmailField(
         label="Email address",
         max_length=254,
@@ -78,8 +63,6 @@ class LoginForm(forms.Form):
 
 
 class ResetRequestForm(CustomerPasswordResetForm):
-    bound_field_class = _DescribedField
-
     email = forms.EmailField(
         label="Email address",
         max_length=254,
@@ -95,8 +78,6 @@ class NewPasswordForm(SetPasswordForm):
     """Django's form, with the validators' rules as plain help text and their refusals shown
     on the password itself rather than on its confirmation, as one message: each error
     partners/_field.html renders carries the same id."""
-
-    bound_field_class = _DescribedField
 
     new_password1 = forms.CharField(
         label="New password",

@@ -325,7 +325,9 @@ def test_an_invitation_explains_who_asks_and_what_linking_means(client, invited)
 
     assert page.count("<h1>") == 1 and "Harbor Mutual wants to link your account" in page
     assert "private customer id" in page and "at any time" in page
-    assert 'for="id_new_password1"' in page and 'aria-describedby="id_new_password1_help"' in page
+    assert (
+        'for="id_new_password1"' in page and 'aria-describedby="id_new_password1_helptext"' in page
+    )
     assert 'name="answer" value="confirm"' in page and 'name="answer" value="refuse"' in page
 
 

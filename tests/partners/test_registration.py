@@ -1,5 +1,7 @@
 """Applying to join: the public form and POST /api/v1/partner-registrations."""
 
+import re
+
 import pytest
 from django.core.cache import cache
 
@@ -118,3 +120,14 @@ def test_applications_are_throttled_per_address(db, settings, client):
     form = client.post("/partners/apply/", {**GOOD, "slug": "c", "contact_email": "c@c.example"})
     assert form.status_code == 400 and b"Too many applications" in form.content
     assert Partner.objects.count() == 1
+
+
+def test_every_field_description_points_at_text_on_the_page(client):
+    page = client.post("/partners/apply/", {}).content.decode()  # errors and help text
+
+    described = re.findall(r'aria-describedby="([^"]+)"', page)
+
+    assert described  # the page has fields with help text or errors
+    for ids in described:
+        for element_id in ids.split():
+            assert f'id="{element_id}"' in page, element_id
