@@ -4,7 +4,6 @@ services; these views only choose what to show and say it plainly."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -33,6 +32,7 @@ from consent.selectors import (
     portal_links,
 )
 from consent.services.consents import (
+    consent_expiry,
     consent_request_approve,
     consent_request_refuse,
     consents_withdraw_with_partner,
@@ -133,6 +133,9 @@ def link_answer(request: HttpRequest, link_id: str) -> HttpResponse:
     return redirect("portal:home")
 
 
+NOTHING_TICKED = "Tick at least one, or refuse the request if you want to share nothing."
+
+
 class ApproveForm(forms.Form):
     categories = forms.MultipleChoiceField(
         label="What you agree to share",
@@ -147,15 +150,6 @@ class ApproveForm(forms.Form):
             (code, names.get(code, code)) for code in consent.data_categories
         ]
         self.fields["categories"].initial = consent.data_categories
-        self.needs_one = bool(consent.data_categories)
-
-    def clean_categories(self) -> list[str]:
-        chosen = self.cleaned_data["categories"]
-        if self.needs_one and not chosen and self.data.get("answer") == "approve":
-            raise forms.ValidationError(
-                "Tick at least one, or refuse the request if you want to share nothing."
-            )
-        return chosen
 
 
 @customer_required
@@ -181,7 +175,10 @@ def consent_request(request: HttpRequest, consent_id: str) -> HttpResponse:
                 )
                 messages.success(request, "Thank you: your consent is active.")
         except ApplicationError as refused:
-            form.add_error(None, refused.detail)
+            if refused.code == "invalid_categories":  # the service's rule, in the portal's words
+                form.add_error("categories", NOTHING_TICKED)
+            else:
+                form.add_error(None, refused.detail)
         else:
             return redirect("portal:home")
     return render(
@@ -191,7 +188,7 @@ def consent_request(request: HttpRequest, consent_id: str) -> HttpResponse:
             "consent": consent,
             "form": form,
             "sentence": wording.consent_sentence(consent, names),
-            "until": timezone.now() + timedelta(days=settings.CONSENT_DEFAULT_DAYS),
+            "until": consent_expiry(timezone.now()),
             "notice_text": notice_shown(consent.notice, consent.source_id, consent.recipient_id),
         },
         status=400 if form.errors else 200,

@@ -290,7 +290,9 @@ def _categories(purpose: Purpose, requested: Iterable[str], allowed: set[str]) -
     return chosen
 
 
-def _expiry(granted_at: datetime, days: int | None) -> datetime:
+def consent_expiry(granted_at: datetime, days: int | None = None) -> datetime:
+    """When a consent granted at ``granted_at`` for ``days`` (the default length if None)
+    ends; refused outside 1 to MAX_CONSENT_DAYS."""
     days = settings.CONSENT_DEFAULT_DAYS if days is None else days
     if not 1 <= days <= MAX_CONSENT_DAYS:
         raise ConsentError(
@@ -449,7 +451,7 @@ def _approve(
     )
     _categories(consent.purpose, chosen, allowed)
     consent.data_categories = chosen
-    consent.expires_at = _expiry(now, days)
+    consent.expires_at = consent_expiry(now, days)
     consent_transition(consent, to=S.ACTIVE, by=Actor.customer(customer), now=now)
     return consent
 
@@ -499,7 +501,7 @@ def consent_grant(
         language=language,
         now=now,
     )
-    consent.expires_at = _expiry(now, days)
+    consent.expires_at = consent_expiry(now, days)
     consent_transition(consent, to=S.ACTIVE, by=Actor.customer(customer), now=now)
     return consent
 
@@ -536,7 +538,7 @@ def _amend(
         now=now,
         supersedes=old,
     )
-    new.expires_at = _expiry(now, days)
+    new.expires_at = consent_expiry(now, days)
     consent_transition(new, to=S.ACTIVE, by=by, now=now)
     return new
 
