@@ -51,6 +51,7 @@ DEMO_CUSTOMERS = {
         "Ben Demo",
         {
             "pulse-fitness": ("pulse-1002", PartnerLink.Status.ACTIVE),
+            "harbor-mutual": ("harbor-2002", PartnerLink.Status.ACTIVE),
             "fresh-basket": ("basket-2002", PartnerLink.Status.PENDING),
         },
     ),
@@ -210,14 +211,7 @@ def _consents(customers: list, partners: dict[str, Partner], created: list[str])
     )
     # Ben has an offers request from Harbor Mutual to answer in the portal; Pulse has not
     # asked him about Fresh Basket yet, so referring him starts with consent_required.
-    ben_at_insurer = PartnerLink.objects.create(
-        customer=ben,
-        partner=insurer,
-        external_ref="harbor-2002",
-        status=PartnerLink.Status.ACTIVE,
-        invited_at=timezone.now(),
-        confirmed_at=timezone.now(),
-    )
+    ben_at_insurer = PartnerLink.objects.get(customer=ben, partner=insurer)
     consent_request_create(
         partner_id=insurer.pk,
         client_id=DEMO_PARTNERS["harbor-mutual"][2],
