@@ -8,6 +8,7 @@ customer emails are written to carry no name (consent/emails.py).
 
 from __future__ import annotations
 
+import copy
 from email.utils import getaddresses
 
 from django.core.mail.backends.console import EmailBackend as ConsoleBackend
@@ -23,16 +24,18 @@ def redact(address: str) -> str:
     return f"redacted-{digest}@redacted.invalid"
 
 
+def _redacted(addresses: list[str]) -> list[str]:
+    return [redact(address) for _name, address in getaddresses(addresses)]
+
+
 class _Redacting:
     def write_message(self, message: EmailMessage) -> None:
-        redacted = EmailMessage(
-            subject=message.subject,
-            body=message.body,
-            from_email=message.from_email,
-            to=[redact(addr) for _name, addr in getaddresses(message.to)],
-            cc=[redact(addr) for _name, addr in getaddresses(message.cc)],
-            bcc=[redact(addr) for _name, addr in getaddresses(message.bcc)],
-            reply_to=message.reply_to,
+        # A copy with only the recipients replaced: alternatives, attachments and headers stay.
+        redacted = copy.copy(message)
+        redacted.to, redacted.cc, redacted.bcc = (
+            _redacted(message.to),
+            _redacted(message.cc),
+            _redacted(message.bcc),
         )
         super().write_message(redacted)  # type: ignore[misc]
 

@@ -1,6 +1,6 @@
 """Development mail backends never print or store a recipient's address."""
 
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 
 from ecosystem.mail import RedactingConsoleBackend, RedactingFileBackend
 
@@ -26,3 +26,14 @@ def test_the_file_mail_backend_stores_no_address(tmp_path):
     (written,) = [path.read_text() for path in tmp_path.iterdir()]
     assert "Body text" in written
     assert EMAIL.lower() not in written.lower() and "redacted-" in written
+
+
+def test_redaction_keeps_the_html_part_and_leaves_the_message_as_sent(capsys):
+    message = EmailMultiAlternatives("Hello", "Body text", "gw@example.com", [EMAIL])
+    message.attach_alternative("<p>Body <b>html</b></p>", "text/html")
+
+    RedactingConsoleBackend().send_messages([message])
+
+    printed = capsys.readouterr().out
+    assert "<b>html</b>" in printed and EMAIL.lower() not in printed.lower()
+    assert message.to == [EMAIL]  # the caller's message is not changed
