@@ -1,4 +1,5 @@
-"""The gateway's one outbound HTTP seam: POSTing a webhook to a partner's endpoint.
+"""The gateway's one outbound HTTP seam: POSTing a webhook to a partner's endpoint (and
+fetching a JWKS an operator names, for verify_receipt).
 
 urllib3 directly, not ``requests``: it neither follows redirects nor reads proxy settings
 from the environment unless asked, and it lets the connection go to an address the SSRF
@@ -136,3 +137,23 @@ def post(
             return HttpResult(None, "", elapsed_ms(), _describe(exc, timeout))
         return HttpResult(response.status, text, elapsed_ms())
     return HttpResult(None, "", elapsed_ms(), error or f"timed out after {timeout:g} s")
+
+
+def get_json(url: str, *, timeout: float = 10) -> object:
+    """GET a JSON document an operator named (verify_receipt's --jwks URL): no SSRF guard,
+    since no partner chooses the address; redirects are not followed. Raises OSError on a
+    network failure or a non-200 answer, ValueError on a body that is not JSON."""
+    try:
+        response = urllib3.request(
+            "GET",
+            url,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            timeout=urllib3.Timeout(total=timeout),
+            redirect=False,
+            retries=False,
+        )
+    except HTTPError as exc:
+        raise OSError(f"{url}: {_describe(exc, timeout)}") from None
+    if response.status != 200:
+        raise OSError(f"{url}: HTTP {response.status}")
+    return response.json()

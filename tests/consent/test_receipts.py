@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import os
+import threading
 from io import StringIO
 
 import jwt
@@ -189,6 +191,40 @@ def test_verify_receipt_command_checks_a_file_against_a_jwks(tmp_path, granted):
     receipt.write_text(copies(granted)[None].jws[:-3] + "abc")
     with pytest.raises(CommandError, match="INVALID"):
         call_command("verify_receipt", str(receipt), "--jwks", str(keys), stdout=StringIO())
+
+
+@pytest.fixture
+def jwks_server():
+    """A real HTTP server publishing this deployment's keys at /jwks.json (404 elsewhere)."""
+    body = json.dumps(published_jwks()).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            found = self.path == "/jwks.json"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body if found else b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_verify_receipt_command_fetches_the_keys_from_a_url(tmp_path, granted, jwks_server):
+    receipt = tmp_path / "receipt.jws"
+    receipt.write_text(copies(granted)[None].jws)
+    out = StringIO()
+
+    call_command("verify_receipt", str(receipt), "--jwks", f"{jwks_server}/jwks.json", stdout=out)
+
+    assert out.getvalue().startswith("VALID: receipt rcp_")
+    with pytest.raises(CommandError, match=r"Could not fetch the JWKS: .*HTTP 404"):
+        call_command("verify_receipt", str(receipt), "--jwks", f"{jwks_server}/nothing")
 
 
 def test_partners_get_their_receipt_in_the_consent_api(flow, granted):

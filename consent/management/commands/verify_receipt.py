@@ -1,13 +1,13 @@
 """Verify a consent receipt (a file holding the compact JWS) against a JWKS alone."""
 
 import json
-import urllib.request
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from consent.receipts import ReceiptInvalid, published_jwks, receipt_verify
+from ecosystem.webhooks.http import get_json
 
 
 class Command(BaseCommand):
@@ -27,8 +27,10 @@ class Command(BaseCommand):
         if source is None:
             jwks, where = published_jwks(), f"{settings.SITE_URL}/.well-known/jwks.json"
         elif source.startswith(("https://", "http://")):
-            with urllib.request.urlopen(source, timeout=10) as response:  # noqa: S310
-                jwks, where = json.load(response), source
+            try:
+                jwks, where = get_json(source), source
+            except (OSError, ValueError) as error:
+                raise CommandError(f"Could not fetch the JWKS: {error}") from None
         else:
             jwks, where = json.loads(Path(source).read_text()), source
         try:
