@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -133,10 +135,13 @@ def access_chains_verify() -> list[str]:
         cid: (seq, digest)
         for cid, seq, digest in AccessChainHead.objects.values_list("customer_id", "seq", "hash")
     }
+    # One ordered pass over the log, not a query per chain.
+    rows = AccessEvent.objects.order_by("customer_id", "seq").iterator(chunk_size=2000)
+    verified = {cid: _verify_chain(cid, group) for cid, group in groupby(rows, key=_customer)}
     chains: dict[str, dict[int, str]] = {}
     broken: set[str] = set()
     for customer_id in sorted(set(tips) | set(pinned)):
-        problem, hashes = _verify_chain(customer_id)
+        problem, hashes = verified.get(customer_id, ("", {}))
         chains[customer_id] = hashes
         if problem:  # the first broken row is what matters; later rows cannot verify
             problems.append(problem)
@@ -158,11 +163,16 @@ def access_chains_verify() -> list[str]:
     return problems
 
 
-def _verify_chain(customer_id: str) -> tuple[str, dict[int, str]]:
+def _customer(row: AccessEvent) -> str:
+    return row.customer_id
+
+
+def _verify_chain(customer_id: str, rows: Iterable[AccessEvent]) -> tuple[str, dict[int, str]]:
+    """The first problem in one customer's rows (in ``seq`` order), and the hashes verified
+    up to it."""
     hashes: dict[int, str] = {}
     previous = GENESIS
-    rows = AccessEvent.objects.filter(customer_id=customer_id).order_by("seq")
-    for expected, row in enumerate(rows.iterator(), start=1):
+    for expected, row in enumerate(rows, start=1):
         if row.seq != expected:
             return f"{customer_id}: row #{expected} missing (next is #{row.seq})", hashes
         access = Access(

@@ -110,12 +110,14 @@ def email_index_rebuild(*, batch_size: int = 500) -> int:
         batch = list(queryset.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
         if not batch:
             return updated
-        with transaction.atomic():
-            for customer in batch:
-                index = crypto.blind_index(customer.pii().email, purpose=EMAIL_INDEX_PURPOSE)
-                if index != customer.email_index:
-                    Customer.objects.filter(pk=customer.pk).update(email_index=index)
-                    updated += 1
+        changed = []
+        for customer in batch:
+            index = crypto.blind_index(customer.pii().email, purpose=EMAIL_INDEX_PURPOSE)
+            if index != customer.email_index:
+                customer.email_index = index
+                changed.append(customer)
+        Customer.objects.bulk_update(changed, ["email_index"])
+        updated += len(changed)
         last_pk = batch[-1].pk
 
 

@@ -53,6 +53,17 @@ def chains(db):
     return ada, ben
 
 
+def test_verifying_reads_the_log_in_one_pass_however_many_chains(
+    chains, django_assert_max_num_queries
+):
+    access_checkpoint()
+    for _ in range(5):
+        note(make_customer(), 2)
+
+    with django_assert_max_num_queries(3):  # checkpoints, chain tips, the log itself
+        assert access_chains_verify() == []
+
+
 def test_intact_chains_and_checkpoints_verify(chains):
     access_checkpoint()
     note(chains[0])
