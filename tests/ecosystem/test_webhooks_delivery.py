@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from ecosystem.celery import app as celery_app
 from ecosystem.models import Delivery, EventPayload, WebhookEndpoint
 from ecosystem.services.events import event_publish
 from ecosystem.tasks import webhook_sweep_task
@@ -369,8 +370,10 @@ def test_a_slow_endpoint_does_not_hold_up_other_partners_deliveries(settings):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_tasks_for_one_endpoint_never_send_a_delivery_twice(receiver, settings):
     settings.WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT = 3
-    # Only the three calls below send: tasks are not eager here, so a follow-up kick only
-    # queues a task that no worker runs during the test.
+    # Only the three calls below may send. This module runs tasks eagerly, which would make a
+    # follow-up kick a fourth, uncounted sender: here the real kick only queues its task
+    # (the eager_tasks fixture restores the setting afterwards).
+    celery_app.conf.task_always_eager = False
     endpoint, _secret = subscribe(receiver.url)
     deliveries = [make_delivery(endpoint, {"n": n}) for n in range(50)]
     sent = []
