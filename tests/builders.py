@@ -98,6 +98,21 @@ def api_client_for(raw_token: str | None = None) -> APIClient:
     return client
 
 
+def make_api(partner: Partner | None = None, *, scopes: str | None = None) -> APIClient:
+    """An API client calling as a new client of ``partner`` (a fresh partner if None) with a
+    real token: ``.partner``, ``.partner_client``, ``.client_id`` and ``.token`` say who."""
+    client = make_client(partner)
+    token, raw = make_token(client, scopes=scopes)
+    api = api_client_for(raw)
+    api.partner, api.partner_client, api.client_id, api.token = (
+        client.partner,
+        client,
+        client.pk,
+        token,
+    )
+    return api
+
+
 def make_customer(*, email: str | None = None, name: str = "Test Customer", password=None):
     """A customer through the service (it seals the PII under a fresh data key)."""
     from consent.services.customers import customer_create

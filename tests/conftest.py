@@ -79,15 +79,9 @@ def mailbox(settings) -> Iterator[list]:
 def partner_api(db):
     """An authenticated API client for a fresh active partner: ``partner_api.partner``,
     ``.partner_client`` and ``.token`` say who is calling."""
-    from tests.builders import api_client_for, make_client, make_token
+    from tests.builders import make_api
 
-    client = make_client()
-    token, raw = make_token(client)
-    api = api_client_for(raw)
-    api.partner = client.partner
-    api.partner_client = client
-    api.token = token
-    return api
+    return make_api()
 
 
 def seed_taxonomy() -> None:

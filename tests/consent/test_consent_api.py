@@ -12,12 +12,11 @@ from consent.services.links import customer_link_confirm, invitation_link
 from ecosystem.models import IdempotencyRecord
 from tests.builders import (
     api_client_for,
-    make_client,
+    make_api,
     make_consent,
     make_customer,
     make_link,
     make_partner,
-    make_token,
 )
 
 LINKS = "/api/v1/customer-links"
@@ -28,15 +27,10 @@ def consents_url(customer_id: str) -> str:
     return f"/api/v1/customers/{customer_id}/consents"
 
 
-def api_for(partner, scopes=None):
-    _token, raw = make_token(make_client(partner), scopes=scopes)
-    return api_client_for(raw)
-
-
 @pytest.fixture
 def apis(flow):
-    flow.source_api = api_for(flow.source)
-    flow.recipient_api = api_for(flow.recipient)
+    flow.source_api = make_api(flow.source)
+    flow.recipient_api = make_api(flow.recipient)
     return flow
 
 
@@ -93,7 +87,7 @@ def test_an_existing_customers_email_looks_exactly_like_a_new_one(partner_api):
 
 
 def test_pairwise_ids_differ_per_partner_for_the_same_customer(partner_api):
-    other_api = api_for(make_partner())
+    other_api = make_api(make_partner())
 
     mine = partner_api.post(LINKS, link_body(), format="json").json()["customer_id"]
     theirs = other_api.post(LINKS, link_body(), format="json").json()["customer_id"]
@@ -276,7 +270,7 @@ def routes(flow, consent_id):
 
 def test_another_partner_gets_404_for_every_object_of_this_one(apis):
     consent_id = apis.source_api.post(REQUESTS, request_body(apis), format="json").json()["id"]
-    intruder = api_for(make_partner())
+    intruder = make_api(make_partner())
 
     for method, url, body in routes(apis, consent_id):
         response = getattr(intruder, method)(url, body, format="json")
@@ -296,7 +290,7 @@ def test_another_partner_gets_404_for_every_object_of_this_one(apis):
     ],
 )
 def test_every_route_needs_its_scope(flow, method, url, scope):
-    api = api_for(flow.source, scopes="partner:read")
+    api = make_api(flow.source, scopes="partner:read")
 
     response = getattr(api, method)(url, {}, format="json")
 

@@ -14,7 +14,7 @@ from consent.models import Consent, PartnerLink
 from consent.services.consents import consent_request_approve, consent_withdraw
 from consent.services.links import customer_link_confirm, invitation_link
 from ecosystem.celery import app as celery_app
-from tests.builders import api_client_for, make_client, make_partner, make_partnership, make_token
+from tests.builders import make_api, make_partner, make_partnership
 
 EMAIL = "Marguerite.Perey@Radium.example"
 NAME = "Marguerite Perey"
@@ -51,7 +51,7 @@ def test_no_plaintext_pii_anywhere_after_the_main_flows(settings, capsys, publis
     settings.EMAIL_BACKEND = "ecosystem.mail.RedactingConsoleBackend"
     gym, insurer = make_partner(), make_partner()
     make_partnership(gym, insurer)
-    gym_api = api_client_for(make_token(make_client(gym))[1])
+    gym_api = make_api(gym)
 
     # a partner links the customer (the invitation goes out through a task)
     response = gym_api.post(

@@ -228,9 +228,9 @@ def test_verify_receipt_command_fetches_the_keys_from_a_url(tmp_path, granted, j
 
 
 def test_partners_get_their_receipt_in_the_consent_api(flow, granted):
-    from tests.builders import api_client_for, make_client, make_token
+    from tests.builders import make_api
 
-    api = api_client_for(make_token(make_client(flow.recipient))[1])
+    api = make_api(flow.recipient)
 
     body = api.get(f"/api/v1/customers/{flow.recipient_link.pk}/consents").json()
 

@@ -17,23 +17,14 @@ from partners.models import Partner, Referral
 from partners.referrals.api.serializers import ReferralOutput
 from partners.referrals.services import referrals_expire
 from tests.builders import (
-    api_client_for,
-    make_client,
+    make_api,
     make_customer,
     make_link,
     make_partner,
     make_partnership,
-    make_token,
 )
 
 REFERRALS = "/api/v1/referrals"
-
-
-def api_for(partner, scopes=None):
-    client = make_client(partner)
-    api = api_client_for(make_token(client, scopes=scopes)[1])
-    api.client_id = client.pk
-    return api
 
 
 @pytest.fixture
@@ -61,7 +52,7 @@ def ref(db):
         recipient_id=r.grocer.pk,
         data_categories=["contact.email"],
     )
-    r.gym_api, r.grocer_api, r.third_api = (api_for(p) for p in (r.gym, r.grocer, r.third))
+    r.gym_api, r.grocer_api, r.third_api = (make_api(p) for p in (r.gym, r.grocer, r.third))
     return r
 
 
@@ -530,7 +521,7 @@ def test_a_third_partner_gets_404_on_every_route(ref):
     ],
 )
 def test_each_route_needs_its_scope(ref, method, url, scope):
-    api = api_for(ref.gym, scopes="partner:read")
+    api = make_api(ref.gym, scopes="partner:read")
 
     response = getattr(api, method)(url, {}, format="json")
 
