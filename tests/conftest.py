@@ -76,6 +76,16 @@ def mailbox(settings) -> Iterator[list]:
 
 
 @pytest.fixture
+def ecosystem_admin(db, client):
+    """An ecosystem admin, signed in on ``client``."""
+    from tests.builders import make_admin
+
+    admin = make_admin()
+    client.force_login(admin)
+    return admin
+
+
+@pytest.fixture
 def partner_api(db):
     """An authenticated API client for a fresh active partner: ``partner_api.partner``,
     ``.partner_client`` and ``.token`` say who is calling."""

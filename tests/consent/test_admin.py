@@ -9,7 +9,6 @@ from django.utils import timezone
 from consent.models import Consent, ConsentEvent, Customer, CustomerKey
 from ecosystem.models import AuditEntry, User
 from tests.builders import (
-    make_admin,
     make_consent,
     make_customer,
     make_link,
@@ -20,13 +19,6 @@ from tests.builders import (
 CUSTOMERS = "/admin/consent/customer/"
 CONSENTS = "/admin/consent/consent/"
 WITHDRAW = "withdraw_on_written_request"
-
-
-@pytest.fixture
-def ecosystem_admin(db, client):
-    admin = make_admin()
-    client.force_login(admin)
-    return admin
 
 
 def _messages(response) -> list[str]:

@@ -13,7 +13,6 @@ from consent.services.consents import consent_grant
 from partners.models import Referral
 from partners.referrals.services import referral_create, referral_decline
 from tests.builders import (
-    make_admin,
     make_client,
     make_customer,
     make_link,
@@ -88,8 +87,9 @@ def queries_for(client, url):
 
 
 @pytest.fixture
-def admin_client(ref, client):
-    client.force_login(make_admin())
+def as_admin(ref, client, ecosystem_admin):
+    """``client``, signed in as an ecosystem admin (pytest-django's as_admin is not
+    used: it builds its own superuser)."""
     return client
 
 
@@ -101,10 +101,10 @@ def console_for(client, partner):
 # --- /admin/ -------------------------------------------------------------------------------
 
 
-def test_the_admin_list_shows_referrals_without_customer_data_or_notes(ref, admin_client):
+def test_the_admin_list_shows_referrals_without_customer_data_or_notes(ref, as_admin):
     more_referrals(ref, 3)
 
-    page = admin_client.get(ADMIN).content.decode()
+    page = as_admin.get(ADMIN).content.decode()
 
     assert ref.out.pk in page and ref.inbound.pk in page
     assert "Pulse Fitness" in page and "Fresh Basket" in page
@@ -114,20 +114,20 @@ def test_the_admin_list_shows_referrals_without_customer_data_or_notes(ref, admi
 
 
 def test_the_admin_list_makes_the_same_number_of_queries_for_more_rows(
-    ref, admin_client, django_assert_max_num_queries
+    ref, as_admin, django_assert_max_num_queries
 ):
-    few, _ = queries_for(admin_client, ADMIN)
+    few, _ = queries_for(as_admin, ADMIN)
     more_referrals(ref, 6)
 
     with django_assert_max_num_queries(10):
-        many, page = queries_for(admin_client, ADMIN)
+        many, page = queries_for(as_admin, ADMIN)
 
     assert page.count('class="field-id"') == Referral.objects.count() == 8
     assert many == few
 
 
-def test_the_admin_change_page_shows_neither_the_note_nor_the_snapshot(ref, admin_client):
-    page = admin_client.get(f"{ADMIN}{quote(ref.out.pk)}/change/").content.decode()
+def test_the_admin_change_page_shows_neither_the_note_nor_the_snapshot(ref, as_admin):
+    page = as_admin.get(f"{ADMIN}{quote(ref.out.pk)}/change/").content.decode()
 
     assert ref.customer.pk in page and ref.out.note_sealed
     assert NOTE not in page and ref.out.note_sealed not in page
@@ -147,7 +147,7 @@ def test_the_admin_change_page_shows_neither_the_note_nor_the_snapshot(ref, admi
         ("q={out}", "out", "inbound"),
     ],
 )
-def test_the_admin_list_filters(ref, admin_client, query, shown, hidden):
+def test_the_admin_list_filters(ref, as_admin, query, shown, hidden):
     referral_decline(referral=ref.inbound, partner_id=ref.gym.pk, actor=None)
     ids = {
         "gym": ref.gym.pk,
@@ -155,18 +155,18 @@ def test_the_admin_list_filters(ref, admin_client, query, shown, hidden):
         "out": ref.out.pk,
     }
 
-    page = admin_client.get(f"{ADMIN}?{query.format(**ids)}").content.decode()
+    page = as_admin.get(f"{ADMIN}?{query.format(**ids)}").content.decode()
 
     assert getattr(ref, shown).pk in page and getattr(ref, hidden).pk not in page
 
 
-def test_admins_cannot_add_change_or_delete_referrals(ref, admin_client):
+def test_admins_cannot_add_change_or_delete_referrals(ref, as_admin):
     change_url = f"{ADMIN}{quote(ref.out.pk)}/change/"
 
-    add = admin_client.get(f"{ADMIN}add/")
-    delete = admin_client.get(f"{ADMIN}{quote(ref.out.pk)}/delete/")
-    change = admin_client.post(change_url, {"status": "withdrawn"})
-    bulk_delete = admin_client.post(
+    add = as_admin.get(f"{ADMIN}add/")
+    delete = as_admin.get(f"{ADMIN}{quote(ref.out.pk)}/delete/")
+    change = as_admin.post(change_url, {"status": "withdrawn"})
+    bulk_delete = as_admin.post(
         ADMIN, {"action": "delete_selected", "_selected_action": [ref.out.pk]}
     )
 
@@ -175,8 +175,8 @@ def test_admins_cannot_add_change_or_delete_referrals(ref, admin_client):
     ref.out.refresh_from_db()
     assert ref.out.status == "sent"
     assert Referral.objects.count() == 2
-    assert 'value="delete_selected"' not in admin_client.get(ADMIN).content.decode()
-    page = admin_client.get(change_url).content.decode()
+    assert 'value="delete_selected"' not in as_admin.get(ADMIN).content.decode()
+    page = as_admin.get(change_url).content.decode()
     assert 'name="_save"' not in page and "deletelink" not in page
 
 
