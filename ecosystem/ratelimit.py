@@ -39,6 +39,19 @@ def ratelimit_hit(key: str, *, limit: int, period: int) -> Window:
     return Window(limit=limit, remaining=max(0, limit - count), reset=reset, allowed=count <= limit)
 
 
+def lockout_wait(key: str) -> float:
+    """Seconds until ``key``'s lockout ends (0: not locked)."""
+    return max(0.0, (cache.get(f"{key}:locked") or 0) - time.time())
+
+
+def lockout_hit(key: str, *, limit: int, period: int) -> None:
+    """Count one attempt against ``key``. The attempt that reaches ``limit`` in a window locks
+    ``key`` for a whole ``period`` from then: the fixed window alone would let a burst at its
+    end go on at the next one's start (sign-in failures, password-reset emails)."""
+    if ratelimit_hit(key, limit=limit, period=period).remaining == 0:
+        cache.set(f"{key}:locked", time.time() + period, timeout=period)
+
+
 def client_address(meta: dict) -> str:
     """The caller's address as the web server saw it (behind a proxy, configure the proxy to
     set REMOTE_ADDR, e.g. gunicorn's --forwarded-allow-ips)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 from django import forms
 from django.conf import settings
@@ -16,7 +15,6 @@ from django.contrib.auth.password_validation import (
     password_validators_help_texts,
     validate_password,
 )
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -37,7 +35,7 @@ from consent.services.links import (
 from ecosystem.crypto import blind_index
 from ecosystem.errors import ApplicationError
 from ecosystem.models import User
-from ecosystem.ratelimit import client_address, ratelimit_hit
+from ecosystem.ratelimit import client_address, lockout_hit, lockout_wait
 
 CUSTOMER_BACKEND = "consent.auth.CustomerEmailBackend"
 LOGIN_FAILURES_PER_EMAIL = 5
@@ -127,20 +125,14 @@ def _login_counters(request: HttpRequest, email: str) -> list[tuple[str, int]]:
     ]
 
 
-def _login_wait(counters: list[tuple[str, int]]) -> float:
-    """Seconds until these counters allow another attempt (0: now)."""
-    now = time.time()
-    return max([cache.get(f"{key}:locked", 0) - now for key, _limit in counters] + [0])
+def _wait(counters: list[tuple[str, int]]) -> float:
+    """Seconds until none of these counters is locked (0: now)."""
+    return max(lockout_wait(key) for key, _limit in counters)
 
 
-def _login_failed(counters: list[tuple[str, int]]) -> None:
+def _count(counters: list[tuple[str, int]], period: int) -> None:
     for key, limit in counters:
-        window = ratelimit_hit(key, limit=limit, period=LOGIN_FAILURE_PERIOD)
-        if window.remaining == 0:
-            # A lock of a whole period from the failure that reached the limit: the counter's
-            # fixed window alone would let a burst at its end go on at the next one's start.
-            until = time.time() + LOGIN_FAILURE_PERIOD
-            cache.set(f"{key}:locked", until, timeout=LOGIN_FAILURE_PERIOD)
+        lockout_hit(key, limit=limit, period=period)
 
 
 def _authenticate(request: HttpRequest, email: str, password: str) -> User | None:
@@ -161,14 +153,14 @@ def login(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         counters = _login_counters(request, form.cleaned_data["email"])
-        if wait := _login_wait(counters):
+        if wait := _wait(counters):
             form.add_error(None, f"Too many attempts. Try again in {_minutes(wait)}.")
             status = 429
         elif user := _authenticate(request, **form.cleaned_data):
             auth_login(request, user, backend=CUSTOMER_BACKEND)
             return redirect(next_url or "portal:home")
         else:
-            _login_failed(counters)
+            _count(counters, LOGIN_FAILURE_PERIOD)
             form.add_error(None, INCORRECT)
     if form.errors and status == 200:
         status = 400
@@ -183,22 +175,17 @@ def logout(request: HttpRequest) -> HttpResponse:
     return redirect("portal:login")
 
 
-def _reset_wait(request: HttpRequest, email: str) -> int:
-    """Counts a reset request; seconds to wait when one of its limits is passed (0: none)."""
+def _reset_wait(request: HttpRequest, email: str) -> float:
+    """Counts a reset request; seconds to wait when its email or address is locked (0: go)."""
     digest = blind_index(email, purpose="password_reset.throttle")
-    windows = [
-        ratelimit_hit(
-            f"password-reset:email:{digest}",
-            limit=PASSWORD_RESETS_PER_EMAIL,
-            period=PASSWORD_RESET_PERIOD,
-        ),
-        ratelimit_hit(
-            f"password-reset:address:{client_address(request.META)}",
-            limit=PASSWORD_RESETS_PER_ADDRESS,
-            period=PASSWORD_RESET_PERIOD,
-        ),
+    counters = [
+        (f"password-reset:email:{digest}", PASSWORD_RESETS_PER_EMAIL),
+        (f"password-reset:address:{client_address(request.META)}", PASSWORD_RESETS_PER_ADDRESS),
     ]
-    return max([window.reset for window in windows if not window.allowed] + [0])
+    if wait := _wait(counters):
+        return wait
+    _count(counters, PASSWORD_RESET_PERIOD)
+    return 0
 
 
 @require_http_methods(["GET", "POST"])

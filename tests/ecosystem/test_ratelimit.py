@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.conf import settings
 
-from ecosystem.ratelimit import ratelimit_hit
+from ecosystem.ratelimit import lockout_hit, lockout_wait, ratelimit_hit
 
 
 def test_a_window_counts_up_to_its_limit_then_refuses():
@@ -42,3 +42,14 @@ def test_concurrent_first_requests_of_a_window_are_each_counted_once():
         thread.join()
 
     assert sorted(seen) == list(range(92, 100))
+
+
+def test_reaching_the_limit_locks_the_key_for_a_whole_period():
+    key = f"test:{uuid.uuid4()}"
+
+    lockout_hit(key, limit=2, period=600)
+    assert lockout_wait(key) == 0  # one attempt of two: not locked
+    lockout_hit(key, limit=2, period=600)
+
+    assert 599 <= lockout_wait(key) <= 600
+    assert lockout_wait(f"test:{uuid.uuid4()}") == 0
