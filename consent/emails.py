@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from consent.models import Consent, Customer, PartnerLink
-from consent.services.links import invitation_url
+from consent.services.links import invitation_days, invitation_url
 
 
 def _send(customer: Customer, subject: str, body: str) -> int:
@@ -26,7 +26,7 @@ def link_invitation_send(*, link_id: str) -> int:
     )
     if link is None:
         return 0  # answered or gone before the email went out
-    days = settings.CUSTOMER_INVITATION_SECONDS // 86_400
+    days = invitation_days()
     partner = link.partner.name
     body = (
         "Hello,\n\n"

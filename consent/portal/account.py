@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
@@ -30,6 +29,7 @@ from consent.auth import CustomerEmailBackend, CustomerPasswordResetForm
 from consent.services.links import (
     customer_link_refuse,
     invitation_accept,
+    invitation_days,
     invitation_link,
 )
 from ecosystem.crypto import blind_index
@@ -235,8 +235,7 @@ def password_reset_complete(request: HttpRequest) -> HttpResponse:
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     link = invitation_link(token)
     if link is None:
-        days = settings.CUSTOMER_INVITATION_SECONDS // 86_400
-        return render(request, "portal/account/invitation_gone.html", {"days": days}, status=410)
+        return _invitation_gone(request)
     customer, user, partner = link.customer, link.customer.user, link.partner
     # Without a password yet (a new customer), confirming also chooses one.
     form = None if user.has_usable_password() else NewPasswordForm(user, request.POST or None)
@@ -248,13 +247,16 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         if answer == "confirm" and (form is None or form.is_valid()):
             password = form.cleaned_data["new_password1"] if form is not None else None
             invitation_accept(link=link, password=password)
+            auth_login(request, user, backend=CUSTOMER_BACKEND)
+            messages.success(request, f"You are now linked with {partner.name}.")
+            return redirect("portal:home")
     except ApplicationError:  # answered a moment ago, e.g. a double click
-        days = settings.CUSTOMER_INVITATION_SECONDS // 86_400
-        return render(request, "portal/account/invitation_gone.html", {"days": days}, status=410)
-    if answer == "confirm" and (form is None or form.is_valid()):
-        auth_login(request, user, backend=CUSTOMER_BACKEND)
-        messages.success(request, f"You are now linked with {partner.name}.")
-        return redirect("portal:home")
+        return _invitation_gone(request)
     status = 400 if request.method == "POST" else 200
     context = {"partner": partner, "form": form}
     return render(request, "portal/account/invitation.html", context, status=status)
+
+
+def _invitation_gone(request: HttpRequest) -> HttpResponse:
+    context = {"days": invitation_days()}
+    return render(request, "portal/account/invitation_gone.html", context, status=410)

@@ -29,6 +29,11 @@ class LinkTransitionError(ConflictError):
     title = "The link is not in a state that allows this."
 
 
+def invitation_days() -> int:
+    """How many days an invitation stays valid, as customers are told."""
+    return settings.CUSTOMER_INVITATION_SECONDS // 86_400
+
+
 def invitation_token(link: PartnerLink) -> str:
     return signing.dumps({"l": link.pk}, salt=INVITATION_SALT)
 
