@@ -99,7 +99,8 @@ class NewPasswordForm(SetPasswordForm):
         return self.cleaned_data
 
 
-def _is_customer(user: object) -> bool:
+def is_customer(user: object) -> bool:
+    """A signed-in customer (not an admin or partner staff, not anonymous)."""
     return bool(getattr(user, "is_authenticated", False)) and user.kind == User.Kind.CUSTOMER
 
 
@@ -139,7 +140,7 @@ def _authenticate(request: HttpRequest, email: str, password: str) -> User | Non
     # The customer backend alone: ModelBackend would let an admin whose username looks like
     # an email address in, and hash the password a second time on every attempt.
     user = CustomerEmailBackend().authenticate(request, username=email, password=password)
-    return user if _is_customer(user) else None
+    return user if is_customer(user) else None
 
 
 @sensitive_post_parameters("password")
@@ -147,7 +148,7 @@ def _authenticate(request: HttpRequest, email: str, password: str) -> User | Non
 @require_http_methods(["GET", "POST"])
 def login(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request)
-    if _is_customer(request.user):
+    if is_customer(request.user):
         return redirect(next_url or "portal:home")
     form = LoginForm(request.POST or None)
     status = 200

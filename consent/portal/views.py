@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from consent.models import Consent, ConsentEvent, ConsentReceipt, Customer, PartnerLink
 from consent.portal import wording
+from consent.portal.account import is_customer
 from consent.selectors import (
     NOTIFICATION_STATES,
     notification_states,
@@ -54,10 +55,9 @@ def customer_required(view):
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not (user.is_authenticated and user.kind == "customer"):
+        if not is_customer(request.user):
             return redirect_to_login(request.get_full_path(), "portal:login")
-        request.customer = Customer.objects.select_related("key").get(user=user)
+        request.customer = Customer.objects.select_related("key").get(user=request.user)
         return view(request, *args, **kwargs)
 
     return wrapper
