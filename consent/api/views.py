@@ -20,12 +20,14 @@ from consent.api.serializers import (
     CustomerLinkOutput,
 )
 from consent.models import PartnerLink
-from consent.selectors import consent_request_of, consents_visible_to, link_of_partner
-from consent.services.access import Access, access_record
-from consent.services.consents import CONSENT_RECORD_FIELDS, consent_request_create
-from consent.services.links import LINK_FIELDS, customer_link_create
+from consent.selectors import consents_visible_to, link_of_partner
+from consent.services.consents import (
+    consent_request_create,
+    consent_request_read,
+    consents_disclosed,
+)
+from consent.services.links import customer_link_create, customer_link_read
 from ecosystem.api.common import (
-    calling_client,
     calling_client_id,
     calling_partner_id,
     page_of,
@@ -34,23 +36,6 @@ from ecosystem.api.common import (
 from ecosystem.api.idempotency import IdempotentMixin
 from ecosystem.api.pagination import CursorPagination
 from ecosystem.errors import NotFoundError
-
-
-def _disclosed(
-    request: Request, customer_id: str, fields: tuple[str, ...], purpose: str, consent_id=None
-) -> None:
-    """Record in the customer's access log that this response carries their data."""
-    access_record(
-        Access(
-            customer_id=customer_id,
-            channel="api",
-            actor=calling_client(request),
-            partner_id=calling_partner_id(request),
-            purpose=purpose,
-            consent_id=consent_id,
-            fields=fields,
-        )
-    )
 
 
 def _link(request: Request, customer_id: str) -> PartnerLink:
@@ -81,8 +66,6 @@ class CustomerLinkCreateApi(IdempotentMixin, APIView):
             client_id=calling_client_id(request),
             **data.validated_data,
         )
-        if not created:  # an existing link's status is the customer's answer
-            _disclosed(request, link.customer_id, LINK_FIELDS, "link")
         return Response(
             CustomerLinkOutput(link).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -94,8 +77,11 @@ class CustomerLinkDetailApi(APIView):
 
     @extend_schema(responses=CustomerLinkOutput, summary="A customer link's status")
     def get(self, request: Request, customer_id: str) -> Response:
-        link = _link(request, customer_id)
-        _disclosed(request, link.customer_id, LINK_FIELDS, "link")
+        link = customer_link_read(
+            partner_id=calling_partner_id(request),
+            customer_id=customer_id,
+            client_id=calling_client_id(request),
+        )
         return Response(CustomerLinkOutput(link).data)
 
 
@@ -123,8 +109,12 @@ class CustomerConsentListApi(APIView):
         response = paginated(
             self, consents, ConsentOutput, context=context, pagination=ConsentPagination
         )
-        if response.data["results"]:
-            _disclosed(request, link.customer_id, CONSENT_RECORD_FIELDS, "consent")
+        if response.data["results"]:  # an empty page carries nothing of the customer's
+            consents_disclosed(
+                customer_id=link.customer_id,
+                partner_id=link.partner_id,
+                client_id=calling_client_id(request),
+            )
         return response
 
 
@@ -166,8 +156,9 @@ class ConsentRequestDetailApi(APIView):
 
     @extend_schema(responses=ConsentOutput, summary="A consent request you made, as it stands")
     def get(self, request: Request, consent_id: str) -> Response:
-        consent = consent_request_of(partner_id=calling_partner_id(request), consent_id=consent_id)
-        if consent is None:
-            raise NotFoundError("No consent request with this id is yours.")
-        _disclosed(request, consent.customer_id, CONSENT_RECORD_FIELDS, "consent", consent.pk)
+        consent = consent_request_read(
+            partner_id=calling_partner_id(request),
+            consent_id=consent_id,
+            client_id=calling_client_id(request),
+        )
         return Response(ConsentOutput(consent, context={"customer_id": consent.pairwise_id}).data)

@@ -64,6 +64,29 @@ def _locked_head(customer_id: str) -> AccessChainHead:
     return AccessChainHead.objects.select_for_update().get(customer_id=customer_id)
 
 
+def access_record_api(
+    *,
+    customer_id: str,
+    client_id: str,
+    partner_id: str,
+    purpose: str,
+    fields: tuple[str, ...],
+    consent_id: str | None = None,
+) -> None:
+    """Record that an API response to this partner's client carries the customer's data."""
+    access_record(
+        Access(
+            customer_id=customer_id,
+            channel="api",
+            actor=f"client:{client_id}",
+            partner_id=partner_id,
+            purpose=purpose,
+            consent_id=consent_id,
+            fields=fields,
+        )
+    )
+
+
 @transaction.atomic
 def access_record(*accesses: Access) -> list[AccessEvent]:
     """Append each access to its customer's chain (in the caller's transaction, if any)."""

@@ -29,8 +29,14 @@ from consent.models import (
     PartnerLink,
     Purpose,
 )
-from consent.selectors import consents_live, flow_allowance, link_of_partner, pairwise_ids
-from consent.services.access import Access, access_record
+from consent.selectors import (
+    consent_request_of,
+    consents_live,
+    flow_allowance,
+    link_of_partner,
+    pairwise_ids,
+)
+from consent.services.access import Access, access_record, access_record_api
 from consent.services.receipts import receipts_issue
 from consent.taxonomy import notice_hash, notice_render
 from ecosystem.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
@@ -406,6 +412,32 @@ def consent_request_create(
     by = Actor(f"client:{client_id}", M.API)
     _record(consent, before="", to=S.REQUESTED, by=by, reason="", now=now)
     return consent
+
+
+def consent_request_read(*, partner_id: str, consent_id: str, client_id: str) -> Consent:
+    """A consent request the partner made, as it stands (its record disclosed, and recorded
+    as such); 404 for anyone else's."""
+    consent = consent_request_of(partner_id=partner_id, consent_id=consent_id)
+    if consent is None:
+        raise NotFoundError("No consent request with this id is yours.")
+    consents_disclosed(
+        customer_id=consent.customer_id, partner_id=partner_id, client_id=client_id, consent=consent
+    )
+    return consent
+
+
+def consents_disclosed(
+    *, customer_id: str, partner_id: str, client_id: str, consent: Consent | None = None
+) -> None:
+    """Record that an API response carried the customer's consent records (one, or a page)."""
+    access_record_api(
+        customer_id=customer_id,
+        client_id=client_id,
+        partner_id=partner_id,
+        purpose="consent",
+        fields=CONSENT_RECORD_FIELDS,
+        consent_id=consent.pk if consent is not None else None,
+    )
 
 
 def consent_request_approve(

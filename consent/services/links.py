@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent.models import Customer, PartnerLink
-from consent.services.access import Access, access_record
+from consent.selectors import link_of_partner
+from consent.services.access import Access, access_record, access_record_api
 from consent.services.customers import customer_get_or_create
 from ecosystem.errors import ConflictError, NotFoundError, RateLimitedError
 from ecosystem.services.audit import audit_record
@@ -91,12 +92,14 @@ def customer_link_create(
             existing.invited_at = timezone.now()
             existing.save(update_fields=["invited_at"])
             _send_invitation(existing)
+        _link_disclosed(existing, client_id)  # its status is the customer's answer
         return existing, False
     _check_invitation_cap(partner)
     actor = f"client:{client_id}"
     customer, _new = customer_get_or_create(email=email, name=name, actor=actor)
     existing = PartnerLink.objects.filter(partner=partner, customer=customer).first()
     if existing is not None:
+        _link_disclosed(existing, client_id)
         return existing, False
     link = PartnerLink.objects.create(
         customer=customer,
@@ -108,6 +111,26 @@ def customer_link_create(
     audit_record(actor=actor, action="link.create", obj=link)
     _send_invitation(link)
     return link, True
+
+
+def customer_link_read(*, partner_id: str, customer_id: str, client_id: str) -> PartnerLink:
+    """The partner's link by its pairwise id, its status disclosed (and recorded as such);
+    404 for anyone else's id."""
+    link = link_of_partner(partner_id=partner_id, customer_id=customer_id)
+    if link is None:
+        raise NotFoundError("No customer with this id is linked to you.")
+    _link_disclosed(link, client_id)
+    return link
+
+
+def _link_disclosed(link: PartnerLink, client_id: str) -> None:
+    access_record_api(
+        customer_id=link.customer_id,
+        client_id=client_id,
+        partner_id=link.partner_id,
+        purpose="link",
+        fields=LINK_FIELDS,
+    )
 
 
 def _invitation_lapsed(link: PartnerLink) -> bool:

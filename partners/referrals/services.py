@@ -16,7 +16,7 @@ from django.utils import timezone
 from consent.hooks import on_consent_ended
 from consent.models import Consent, Customer, PartnerLink, Purpose
 from consent.selectors import consent_allowance, flow_allowance, link_of_partner, pairwise_ids
-from consent.services.access import Access, access_record
+from consent.services.access import access_record_api
 from ecosystem.errors import (
     ApplicationError,
     ConflictError,
@@ -437,15 +437,12 @@ def referral_disclosed_to(*, referral: Referral, partner_id: str, client_id: str
     if referral.to_partner_id != partner_id:
         return Disclosed(note=note)
     data = referral.open_snapshot(data_key=data_key)
-    access_record(
-        Access(
-            customer_id=customer.pk,
-            channel="api",
-            actor=f"client:{client_id}",
-            partner_id=partner_id,
-            purpose="referral",
-            consent_id=referral.consent_id,
-            fields=tuple(sorted(data)) + (("referral.note",) if note else ()),
-        )
+    access_record_api(
+        customer_id=customer.pk,
+        client_id=client_id,
+        partner_id=partner_id,
+        purpose="referral",
+        consent_id=referral.consent_id,
+        fields=tuple(sorted(data)) + (("referral.note",) if note else ()),
     )
     return Disclosed(data=data, note=note)
