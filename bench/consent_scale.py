@@ -496,14 +496,25 @@ def wrk_paths(base: str, ds: Dataset, *, seconds: int, connections: int) -> WrkR
     lua = WRK_SCRIPT.replace("AUTHORIZATION", json.dumps(f"Bearer {ds.token}")).replace(
         "PATHS", "{" + ", ".join(json.dumps(path) for path in ds.paths) + "}"
     )
+    lines = run_wrk_script(
+        lua, base, seconds=seconds, connections=connections, threads=min(2, connections)
+    )
+    return wrk_run(lines["RESULT"])
+
+
+def run_wrk_script(
+    lua: str, url: str, *, seconds: int, connections: int, threads: int
+) -> dict[str, list[str]]:
+    """Run wrk with this Lua script against ``url``; the lines its done() printed, by their
+    first word (RESULT, …)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua)
     try:
         out = subprocess.run(
             [
                 harness.ensure_wrk(),
-                *("-t", str(min(2, connections)), "-c", str(connections)),
-                *("-d", f"{seconds}s", "-s", script.name, base),
+                *("-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"),
+                *("-s", script.name, url),
             ],
             check=True,
             capture_output=True,
@@ -511,13 +522,15 @@ def wrk_paths(base: str, ds: Dataset, *, seconds: int, connections: int) -> WrkR
         ).stdout
     finally:
         os.unlink(script.name)
-    [result] = [line.split()[1:] for line in out.splitlines() if line.startswith("RESULT ")]
+    return {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+
+
+def wrk_run(result: list[str]) -> WrkRun:
+    """A RESULT line: requests, duration (µs), non-2xx, socket errors, then the latency at
+    every tenth of a percentile (µs)."""
     requests, duration_us, non_2xx, socket_errors = (int(float(v)) for v in result[:4])
     return WrkRun(
-        requests,
-        duration_us / 1e6,
-        non_2xx + socket_errors,
-        [float(v) / 1000 for v in result[4:]],
+        requests, duration_us / 1e6, non_2xx + socket_errors, [float(v) / 1000 for v in result[4:]]
     )
 
 

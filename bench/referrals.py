@@ -39,7 +39,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -50,7 +49,7 @@ import psycopg
 from psycopg import sql
 
 from bench import consent_scale, harness
-from bench.consent_scale import WrkRun, api_samples, percentile
+from bench.consent_scale import WrkRun, api_samples, percentile, run_wrk_script, wrk_run
 
 CUSTOMERS = 10_000
 RECIPIENTS = 10  # consents: CUSTOMERS times RECIPIENTS
@@ -366,7 +365,6 @@ def drive(base: str, endpoint: Endpoint, *, seconds: int, connections: int, bloc
     """Drive ``endpoint`` for ``seconds``; a POST with bodies gets the next ``block`` of them,
     which no earlier run used."""
     threads = min(2, connections)
-    files = []
     bodies_path = None
     if endpoint.bodies is not None:
         chunk = endpoint.bodies[endpoint.used : endpoint.used + block]
@@ -374,7 +372,6 @@ def drive(base: str, endpoint: Endpoint, *, seconds: int, connections: int, bloc
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as file:
             file.write("\n".join(chunk) + "\n")
         bodies_path = file.name
-        files.append(file.name)
     prelude = {
         "METHOD": endpoint.method,
         "HEADERS": endpoint.headers(),
@@ -385,31 +382,21 @@ def drive(base: str, endpoint: Endpoint, *, seconds: int, connections: int, bloc
     }
     script = "".join(f"local {name} = {lua(value)}\n" for name, value in prelude.items())
     script += WRK_SCRIPT
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
-        file.write(script)
-    files.append(file.name)
     try:
-        out = subprocess.run(
-            [
-                harness.ensure_wrk(),
-                *("-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"),
-                *("-s", file.name, base + endpoint.path),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        lines = run_wrk_script(
+            script,
+            base + endpoint.path,
+            seconds=seconds,
+            connections=connections,
+            threads=threads,
+        )
     finally:
-        for path in files:
-            os.unlink(path)
-    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
-    result, sent = lines["RESULT"], [int(float(n)) for n in lines["SENT"]]
+        if bodies_path:
+            os.unlink(bodies_path)
+    sent = [int(float(n)) for n in lines["SENT"]]
     if bodies_path and max(sent) > block // threads:
         print(f"  warning: {endpoint.name} reused request bodies (raise the pairs per run)")
-    requests, duration_us, non_2xx, socket_errors = (int(float(v)) for v in result[:4])
-    return WrkRun(
-        requests, duration_us / 1e6, non_2xx + socket_errors, [float(v) / 1000 for v in result[4:]]
-    )
+    return wrk_run(lines["RESULT"])
 
 
 def seed(db: Database) -> dict[str, float]:
