@@ -690,6 +690,7 @@ def consents_terminate(
                     consents_terminated_email_task.delay,
                     customer_id=customer_id,
                     consent_ids=consent_ids,
-                )
+                ),
+                robust=True,  # the terminations are committed; a broker outage is logged
             )
     return ended

@@ -143,7 +143,10 @@ def _invitation_lapsed(link: PartnerLink) -> bool:
 def _send_invitation(link: PartnerLink) -> None:
     from consent.tasks import link_invitation_email_task  # tasks import the services
 
-    transaction.on_commit(lambda: link_invitation_email_task.delay(link_id=link.pk))
+    # Robust, as the webhook kick is: the link is committed; a broker outage then is logged
+    # rather than turned into a 500 for work already done (re-posting after the invitation
+    # expires sends another).
+    transaction.on_commit(lambda: link_invitation_email_task.delay(link_id=link.pk), robust=True)
 
 
 def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:
