@@ -4,7 +4,7 @@ JWKS alone (``/.well-known/jwks.json``).
 Verify a receipt you hold::
 
     import json, urllib.request
-    from consent.receipts import receipt_verify
+    from consent.jws import receipt_verify
 
     jwks = json.load(urllib.request.urlopen("https://gateway.example.com/.well-known/jwks.json"))
     claims = receipt_verify(open("receipt.jws").read().strip(), jwks)

@@ -1,38 +1,25 @@
-"""The one place later features react to partners and partnerships changing.
+"""What consents do when the partner directory changes under them.
 
-Services call these inside their own transaction, after the change is written: consents
-that depended on an ended partnership, a removed flow or an offboarded partner are
-terminated here (their customers emailed why). Keep each reaction a plain call to that
-feature's service.
+The partner services send partners.signals inside their own transaction, after the change is
+written; these receivers, connected in ConsentConfig.ready(), terminate the consents that
+depended on an ended partnership, a removed flow or an offboarded partner (their customers
+emailed why), in that same transaction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q
 
 from consent.models import LIVE_STATUSES
 from consent.services.consents import consents_locked, consents_terminate
+from partners import signals
 from partners.models import Partner, Partnership
+from partners.signals import RemovedFlow
 
 
-@dataclass(frozen=True)
-class RemovedFlow:
-    """A flow, or some of its categories, that a partnership no longer allows."""
-
-    source_id: str
-    recipient_id: str
-    purpose_id: str
-    categories: frozenset[str]
-
-
-def on_partner_suspended(partner: Partner) -> None:
-    """A suspended partner's calls are refused (the token cache sees the status change) while
-    its consents and partnerships stay, so reinstating restores everything."""
-
-
-def on_partner_offboarded(partner: Partner) -> None:
+def on_partner_offboarded(sender: Any, *, partner: Partner, **_: Any) -> None:
     """Every consent the partner is party to ends, under its partnerships or not (link,
     offers): partner_offboard runs this before ending the partnerships, which then find
     nothing left to end, so each customer is emailed once."""
@@ -40,7 +27,7 @@ def on_partner_offboarded(partner: Partner) -> None:
     consents_terminate(consents, reason=f"{partner.name} has left the ecosystem.")
 
 
-def on_partnership_ended(partnership: Partnership) -> None:
+def on_partnership_ended(sender: Any, *, partnership: Partnership, **_: Any) -> None:
     """No flow of this partnership may be used any more."""
     consents_terminate(
         _live().filter(partnership=partnership),
@@ -49,7 +36,9 @@ def on_partnership_ended(partnership: Partnership) -> None:
     )
 
 
-def on_flows_narrowed(partnership: Partnership, removed: list[RemovedFlow]) -> None:
+def on_flows_narrowed(
+    sender: Any, *, partnership: Partnership, removed: list[RemovedFlow], **_: Any
+) -> None:
     """Flows, or categories of flows, were removed from an active partnership: consents
     that carry any removed category end (the customer may consent again to what remains)."""
     by_flow = {(f.source_id, f.recipient_id, f.purpose_id): f for f in removed}
@@ -70,3 +59,9 @@ def on_flows_narrowed(partnership: Partnership, removed: list[RemovedFlow]) -> N
 
 def _live():
     return consents_locked().filter(status__in=LIVE_STATUSES).order_by("pk")
+
+
+def connect() -> None:
+    signals.partner_offboarded.connect(on_partner_offboarded, dispatch_uid="consent.offboarded")
+    signals.partnership_ended.connect(on_partnership_ended, dispatch_uid="consent.ended")
+    signals.partnership_flows_narrowed.connect(on_flows_narrowed, dispatch_uid="consent.narrowed")

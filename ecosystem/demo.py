@@ -15,17 +15,17 @@ from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.models import Application
 
-from consent.models import Consent, PartnerLink, Purpose
+from consent.models import Consent, PartnerLink
 from consent.services.consents import consent_grant, consent_request_create
 from consent.services.customers import customer_create, customer_find_by_email
 from ecosystem.models import User
-from partners.models import Partner, PartnerClient, Partnership, PartnerStaff
-from partners.referrals.services import (
+from exchanges.referrals.services import (
     referral_accept,
     referral_convert,
     referral_create,
     referral_decline,
 )
+from partners.models import Partner, PartnerClient, Partnership, PartnerStaff, Purpose
 from partners.scopes import SCOPES, format_scopes
 from partners.services.partnerships import (
     FlowSpec,

@@ -23,7 +23,7 @@ from urllib3.exceptions import (
     SSLError,
 )
 
-from ecosystem.webhooks import ssrf
+from ecosystem import ssrf
 
 USER_AGENT = "EcosystemGateway-Webhooks/1"
 RESPONSE_BODY_LIMIT = 2048

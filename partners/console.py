@@ -10,18 +10,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.db import models
-from django.db.models import Case, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from ecosystem.admin_helpers import ReadOnlyMixin
 from ecosystem.errors import ApplicationError
-from ecosystem.models import Delivery, User, WebhookEndpoint
-from ecosystem.webhooks.console_admin import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
-from partners.models import Partner, PartnerClient, Referral
-from partners.referrals.selectors import referrals_for
+from ecosystem.models import User
+from partners.models import Partner, PartnerClient
 from partners.scopes import SCOPES
 from partners.services.clients import (
     client_create,
@@ -29,6 +25,8 @@ from partners.services.clients import (
     client_rotate_secret,
     client_set_scopes,
 )
+from partners.webhooks.console import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
+from partners.webhooks.models import Delivery, WebhookEndpoint
 
 CONSOLE_STATUSES = {Partner.Status.ACTIVE, Partner.Status.SUSPENDED}
 
@@ -284,100 +282,8 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
         )
 
 
-class DirectionFilter(admin.SimpleListFilter):
-    title = "direction"
-    parameter_name = "direction"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        # Not "Sent": that is also a status.
-        return [("inbound", "Inbound (received)"), ("outbound", "Outbound (sent)")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        # The queryset is already the partner's own; ``direction`` is annotated on it.
-        return queryset.filter(direction=self.value()) if self.value() else queryset
-
-
-@admin.register(Referral, site=console_site)
-class ReferralConsoleAdmin(ReadOnlyMixin, PartnerScopedAdminMixin, admin.ModelAdmin):
-    """The referrals this partner sent or received, read-only (answers go through the API).
-    The customer appears under this partner's own pairwise id only: never the internal id,
-    the other partner's id, or the data and note the referral carries (the API shows those,
-    and records that it did)."""
-
-    list_display = (
-        "id",
-        "direction_display",
-        "other_partner",
-        "customer_pairwise_id",
-        "status",
-        "created_at",
-        "expires_at",
-    )
-    list_filter = (DirectionFilter, "status")
-    search_fields = ("=id",)
-    search_help_text = "A referral id (ref_…)."
-    fields = (
-        "id",
-        "direction_display",
-        "other_partner",
-        "customer_pairwise_id",
-        "status",
-        "data_categories",
-        "reason",
-        "value",
-        "created_at",
-        "expires_at",
-        "answered_at",
-        "ended_at",
-    )
-    readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        # Sender or recipient, not one partner column: the selector both filters to this
-        # partner and annotates its own pairwise id.
-        partner = staff_partner(request)
-        if partner is None:
-            return Referral.objects.none()
-        queryset = (
-            referrals_for(partner_id=partner.pk)
-            .annotate(
-                direction=Case(
-                    When(to_partner_id=partner.pk, then=Value("inbound")),
-                    default=Value("outbound"),
-                )
-            )
-            .select_related("from_partner", "to_partner")
-        )
-        ordering = self.get_ordering(request)
-        return queryset.order_by(*ordering) if ordering else queryset
-
-    @admin.display(description="Direction", ordering="direction")
-    def direction_display(self, obj: Referral) -> str:
-        return "Inbound" if obj.direction == "inbound" else "Outbound"  # type: ignore[attr-defined]
-
-    @admin.display(description="Other partner")
-    def other_partner(self, obj: Referral) -> str:
-        inbound = obj.direction == "inbound"  # type: ignore[attr-defined]
-        return str(obj.from_partner if inbound else obj.to_partner)
-
-    # Not named ``customer``: a model field of that name would win and show the internal id.
-    @admin.display(description="Customer (your id)", ordering="pairwise_id")
-    def customer_pairwise_id(self, obj: Referral) -> str:
-        return obj.pairwise_id or "—"  # type: ignore[attr-defined]
-
-    @admin.display(description="Data categories")
-    def data_categories(self, obj: Referral) -> str:
-        # The names of the consented categories; the data itself is read through the API.
-        return ", ".join(obj.snapshot_categories) or "—"
-
-    @admin.display(description="Value")
-    def value(self, obj: Referral) -> str:
-        if obj.value_amount is None:
-            return "—"
-        return f"{obj.value_amount:.2f} {obj.value_currency}"
-
-
-# Webhook endpoints and deliveries live in ecosystem (below partners); their console admins
-# find the partner through the signed-in staff member, like the ones above.
+# Webhook endpoints and deliveries (partners.webhooks); their console admins find the
+# partner through the signed-in staff member, like the ones above. Each exchange registers
+# its own pages on this site from its admin module (exchanges/referrals/console.py).
 console_site.register(WebhookEndpoint, ConsoleWebhookEndpointAdmin)
 console_site.register(Delivery, ConsoleDeliveryAdmin)

@@ -1,7 +1,6 @@
-"""The seeded consent taxonomy. The data migration loads exactly this; admins may edit and
-extend it later in /admin/, so code must not assume the rows are unchanged."""
-
-import hashlib
+"""The seeded taxonomy: data categories, purposes, and each purpose's first notice text. The
+data migrations (partners 0002, consent 0002) load exactly this; admins may edit and extend
+it later in /admin/, so code must not assume the rows are unchanged."""
 
 TAXONOMY_VERSION = "2026.1"
 
@@ -49,17 +48,3 @@ PURPOSES: dict[str, tuple[str, str, bool, list[str], str]] = {
         "ecosystem. No data about you is shared to do this.",
     ),
 }
-
-
-def notice_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def notice_render(text: str, *, source: str, recipient: str) -> str:
-    """The exact text a customer is shown: the notice with the brands' names filled in. Its
-    SHA-256 is what a consent keeps, so the customer can check the words they agreed to."""
-    return (
-        text.replace("{partner}", source)
-        .replace("{source}", source)
-        .replace("{recipient}", recipient)
-    )

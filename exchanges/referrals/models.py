@@ -65,6 +65,8 @@ class Referral(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # The table keeps the name it had when referrals lived in the partners app.
+        db_table = "partners_referral"
         ordering = ("-created_at", "id")
         constraints = [
             models.CheckConstraint(

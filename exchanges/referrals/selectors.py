@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from consent.models import PartnerLink
-from partners.models import Referral
+from exchanges.referrals.models import Referral
 
 
 def _with_pairwise(queryset: QuerySet[Referral], partner_id: str) -> QuerySet[Referral]:

@@ -13,8 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from consent.hooks import on_consent_ended
-from consent.models import Consent, Customer, PartnerLink, Purpose
+from consent.models import Consent, Customer, PartnerLink
 from consent.selectors import consent_allowance, flow_allowance, link_of_partner, pairwise_ids
 from consent.services.access import access_record_api
 from ecosystem.errors import (
@@ -25,8 +24,9 @@ from ecosystem.errors import (
     RateLimitedError,
 )
 from ecosystem.services.audit import audit_record
-from ecosystem.services.events import event_publish
-from partners.models import Partner, Referral
+from exchanges.referrals.models import Referral
+from partners.models import Partner, Purpose
+from partners.webhooks.events import event_publish
 
 R = Referral.Status
 L = PartnerLink.Status
@@ -367,7 +367,6 @@ def referral_withdraw(
     return referral
 
 
-@on_consent_ended
 def referrals_end_with_consent(*, consent: Consent, status: str, reason: str) -> None:
     """The customer's consent ended: its open referrals are withdrawn, their snapshots
     deleted, and B told. Runs inside the consent service's transaction."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from partners.referrals.services import referrals_expire
+from exchanges.referrals.services import referrals_expire
 
 
 @shared_task(acks_late=True)

@@ -229,8 +229,8 @@ class PartnershipFlow(models.Model):
     partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="flows")
     source = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
     recipient = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
-    purpose = models.ForeignKey("consent.Purpose", on_delete=models.PROTECT, related_name="+")
-    data_categories = models.ManyToManyField("consent.DataCategory", blank=True, related_name="+")
+    purpose = models.ForeignKey("partners.Purpose", on_delete=models.PROTECT, related_name="+")
+    data_categories = models.ManyToManyField("partners.DataCategory", blank=True, related_name="+")
 
     class Meta:
         ordering = ("partnership_id", "source_id", "purpose_id", "id")
@@ -246,10 +246,3 @@ class PartnershipFlow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id} → {self.recipient_id}: {self.purpose_id}"
-
-
-# Referrals live in their own module (partners/referrals/); importing them here registers
-# them with the partners app.
-from partners.referrals.models import Referral  # noqa: E402
-
-__all__ = ["Partner", "PartnerClient", "PartnerStaff", "Partnership", "PartnershipFlow", "Referral"]

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils.module_loading import import_string
 
-from ecosystem.models import WebhookEndpoint
+from partners.webhooks.models import WebhookEndpoint
 
 
 def partner_contact_recipients(endpoint: WebhookEndpoint) -> list[str]:

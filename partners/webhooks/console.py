@@ -20,11 +20,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from ecosystem import ssrf
 from ecosystem.errors import ApplicationError
-from ecosystem.models import Delivery, DeliveryAttempt, WebhookEndpoint
-from ecosystem.models.webhooks import SUBSCRIBABLE_EVENT_TYPES
-from ecosystem.webhooks import services, ssrf
-from ecosystem.webhooks.selectors import webhook_endpoints_for
+from partners.webhooks import services
+from partners.webhooks.models import (
+    SUBSCRIBABLE_EVENT_TYPES,
+    Delivery,
+    DeliveryAttempt,
+    WebhookEndpoint,
+)
+from partners.webhooks.selectors import webhook_endpoints_for
 
 
 class PartnerScopedAdmin(admin.ModelAdmin):

@@ -29,9 +29,9 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ecosystem.models import Delivery, DeliveryAttempt, WebhookEndpoint
-from ecosystem.webhooks import http, ssrf
-from ecosystem.webhooks.signing import webhook_headers
+from ecosystem import http, ssrf
+from partners.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from partners.webhooks.signing import webhook_headers
 
 logger = logging.getLogger(__name__)
 Status = Delivery.Status
@@ -64,7 +64,7 @@ def _queued_key(endpoint_id: str) -> str:
 def kick(endpoint_ids: Iterable[str], *, force: bool = False) -> None:
     """Queue a delivery task for each endpoint, unless one is already queued (``force``
     queues anyway: the sweep's answer to a task lost with its broker or worker)."""
-    from ecosystem.tasks import webhook_deliver_task  # the tasks module imports this one
+    from partners.webhooks.tasks import webhook_deliver_task  # the tasks module imports this one
 
     ttl = int(lease().total_seconds())
     for endpoint_id in endpoint_ids:
@@ -174,7 +174,7 @@ def _send_batch(
 
 
 def _record_batch(endpoint: WebhookEndpoint, batch: list[Delivery], sent: list[_Sent]) -> None:
-    from ecosystem.webhooks.services import webhook_endpoint_disable
+    from partners.webhooks.services import webhook_endpoint_disable
 
     now = timezone.now()
     with transaction.atomic():

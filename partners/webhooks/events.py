@@ -14,9 +14,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from ecosystem.models import Delivery, Event, EventPayload, WebhookEndpoint
-from ecosystem.models.webhooks import EVENT_TYPES
-from ecosystem.webhooks.delivery import kick_on_commit
+from partners.webhooks.delivery import kick_on_commit
+from partners.webhooks.models import EVENT_TYPES, Delivery, Event, EventPayload, WebhookEndpoint
 
 
 def render_body(event_type: str, at: datetime, data: Mapping[str, Any]) -> str:

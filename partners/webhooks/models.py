@@ -1,6 +1,8 @@
 """The event outbox and webhook delivery (DESIGN.md, WebhookEndpoint / Delivery).
 
-``partners`` sits above ``ecosystem``, so partners are referenced by model string only.
+An endpoint belongs to a partner, and consent and the exchanges publish events, so this app
+sits in the partner directory, above the partners it serves and below every publisher. The
+tables keep the names they had when this lived in the ecosystem app.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class WebhookEndpoint(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "ecosystem_webhookendpoint"
         ordering = ("-created_at", "id")
         constraints = [
             models.CheckConstraint(
@@ -127,6 +130,7 @@ class Event(models.Model):
     delivered_to: frozenset[str] = frozenset()
 
     class Meta:
+        db_table = "ecosystem_event"
         ordering = ("-created_at", "id")
 
     def __str__(self) -> str:
@@ -143,6 +147,7 @@ class EventPayload(models.Model):
     created_at = models.DateTimeField(help_text="The event's time, copied for the partner's log.")
 
     class Meta:
+        db_table = "ecosystem_eventpayload"
         ordering = ("-created_at", "-id")
         constraints = [
             models.UniqueConstraint(fields=["event", "partner"], name="event_payload_unique"),
@@ -187,6 +192,7 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "ecosystem_delivery"
         ordering = ("-created_at", "id")
         verbose_name_plural = "deliveries"
         constraints = [
@@ -224,6 +230,7 @@ class DeliveryAttempt(models.Model):
     error = models.CharField(max_length=300, blank=True)
 
     class Meta:
+        db_table = "ecosystem_deliveryattempt"
         ordering = ("delivery_id", "number", "id")
 
     def __str__(self) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ecosystem.models import Delivery, EventPayload, WebhookEndpoint
+from partners.webhooks.models import Delivery, EventPayload, WebhookEndpoint
 
 EVENT_LOG_DAYS = 30
 

@@ -10,13 +10,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ecosystem import ssrf
 from ecosystem.errors import ApplicationError, ConflictError
-from ecosystem.models import Delivery, WebhookEndpoint
-from ecosystem.models.webhooks import SUBSCRIBABLE_EVENT_TYPES
 from ecosystem.services.audit import audit_record
-from ecosystem.services.events import event_publish
-from ecosystem.webhooks import signing, ssrf
-from ecosystem.webhooks.delivery import kick_on_commit
+from partners.webhooks import signing
+from partners.webhooks.delivery import kick_on_commit
+from partners.webhooks.events import event_publish
+from partners.webhooks.models import SUBSCRIBABLE_EVENT_TYPES, Delivery, WebhookEndpoint
 
 MAX_ENDPOINTS_PER_PARTNER = 20
 Scheme = WebhookEndpoint.SignatureScheme
@@ -191,7 +191,7 @@ def _fail_open_deliveries(endpoint_id: str) -> None:
 def webhook_endpoint_disable(*, endpoint_id: str, reason: str) -> bool:
     """Disable an endpoint automatically (410 Gone, or failing for too long): its waiting
     deliveries fail and the partner is emailed. Returns False if it was already disabled."""
-    from ecosystem.tasks import webhook_endpoint_disabled_email_task
+    from partners.webhooks.tasks import webhook_endpoint_disabled_email_task
 
     disabled = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).update(
         enabled=False, disabled_reason=reason, updated_at=timezone.now()

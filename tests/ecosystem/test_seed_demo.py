@@ -105,6 +105,6 @@ def test_seed_demo_adds_customers_who_can_sign_in_with_linked_brands_and_consent
         == rewards
     )
     assert Consent.objects.filter(status="requested", purpose="offers").count() == 1
-    from partners.models import Referral
+    from exchanges.referrals.models import Referral
 
     assert sorted(Referral.objects.values_list("status", flat=True)) == ["converted", "declined"]

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from partners.services.demo import demo_seed
+from ecosystem.demo import demo_seed
 
 
 class Command(BaseCommand):

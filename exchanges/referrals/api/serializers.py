@@ -7,8 +7,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from partners.models import Referral
-from partners.referrals.services import Disclosed
+from exchanges.referrals.models import Referral
+from exchanges.referrals.services import Disclosed
 
 NOTHING = Disclosed()
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from partners.referrals.api import views
+from exchanges.referrals.api import views
 
 urlpatterns = [
     path("referrals", views.ReferralsApi.as_view(), name="referrals"),

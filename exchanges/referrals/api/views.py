@@ -19,15 +19,15 @@ from ecosystem.api.common import (
 )
 from ecosystem.api.idempotency import IdempotentMixin
 from ecosystem.errors import NotFoundError
-from partners.models import Referral
-from partners.referrals import services
-from partners.referrals.api.serializers import (
+from exchanges.referrals import services
+from exchanges.referrals.api.serializers import (
     ReasonInput,
     ReferralConvertInput,
     ReferralCreateInput,
     ReferralOutput,
 )
-from partners.referrals.selectors import referral_of, referrals_for
+from exchanges.referrals.models import Referral
+from exchanges.referrals.selectors import referral_of, referrals_for
 
 READ, WRITE = ["referrals:read"], ["referrals:write"]
 

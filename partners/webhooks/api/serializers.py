@@ -5,11 +5,13 @@ from typing import Any
 
 from rest_framework import serializers
 
-from ecosystem.models import Delivery, EventPayload, WebhookEndpoint
-from ecosystem.models.webhooks import (
+from partners.webhooks.models import (
     ENDPOINT_DISCLOSED_FIELDS,
     EVENT_TYPES,
     SUBSCRIBABLE_EVENT_TYPES,
+    Delivery,
+    EventPayload,
+    WebhookEndpoint,
 )
 
 

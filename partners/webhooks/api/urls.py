@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ecosystem.api.webhooks import views
+from partners.webhooks.api import views
 
 urlpatterns = [
     path("webhook-endpoints", views.WebhookEndpointsApi.as_view(), name="webhook-endpoints"),

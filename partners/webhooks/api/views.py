@@ -16,7 +16,8 @@ from rest_framework.views import APIView
 
 from ecosystem.api.common import calling_client, calling_partner_id, page_of, paginated
 from ecosystem.api.idempotency import IdempotentMixin
-from ecosystem.api.webhooks.serializers import (
+from partners.webhooks import selectors, services
+from partners.webhooks.api.serializers import (
     DeliveryListInput,
     DeliverySerializer,
     EventListInput,
@@ -26,8 +27,7 @@ from ecosystem.api.webhooks.serializers import (
     WebhookEndpointUpdateInput,
     WebhookEndpointWithSecretSerializer,
 )
-from ecosystem.models import Delivery, WebhookEndpoint
-from ecosystem.webhooks import selectors, services
+from partners.webhooks.models import Delivery, WebhookEndpoint
 
 SCOPES = ["webhooks:manage"]
 

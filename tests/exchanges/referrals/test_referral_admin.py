@@ -8,10 +8,11 @@ from django.contrib.admin.utils import quote
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from consent.models import PartnerLink, Purpose
+from consent.models import PartnerLink
 from consent.services.consents import consent_grant
-from partners.models import Referral
-from partners.referrals.services import referral_create, referral_decline
+from exchanges.referrals.models import Referral
+from exchanges.referrals.services import referral_create, referral_decline
+from partners.models import Purpose
 from tests.builders import (
     make_client,
     make_customer,
@@ -21,8 +22,8 @@ from tests.builders import (
     make_staff,
 )
 
-ADMIN = "/admin/partners/referral/"
-CONSOLE = "/partner-admin/partners/referral/"
+ADMIN = "/admin/referrals/referral/"
+CONSOLE = "/partner-admin/referrals/referral/"
 NOTE = "Keen cook, ask for Ada"
 
 

@@ -9,13 +9,14 @@ import pytest
 from django.utils import timezone
 from rest_framework import serializers
 
-from consent.models import AccessEvent, Consent, PartnerLink, Purpose
+from consent.models import AccessEvent, Consent, PartnerLink
 from consent.services.consents import consent_grant, consent_withdraw
 from consent.services.links import customer_link_refuse
-from ecosystem.models import EventPayload
-from partners.models import Partner, Referral
-from partners.referrals.api.serializers import ReferralOutput
-from partners.referrals.services import referrals_expire
+from exchanges.referrals.api.serializers import ReferralOutput
+from exchanges.referrals.models import Referral
+from exchanges.referrals.services import referrals_expire
+from partners.models import Partner, Purpose
+from partners.webhooks.models import EventPayload
 from tests.builders import (
     make_api,
     make_customer,

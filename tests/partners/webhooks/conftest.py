@@ -1,1 +1,1 @@
-from tests.ecosystem.webhooks_support import committed, eager_tasks, receiver  # noqa: F401
+from tests.partners.webhooks.webhooks_support import committed, eager_tasks, receiver  # noqa: F401

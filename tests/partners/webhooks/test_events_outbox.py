@@ -8,11 +8,11 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from ecosystem.models import Delivery, Event, EventPayload, WebhookEndpoint
-from ecosystem.services.events import event_publish, events_purge
-from ecosystem.tasks import webhook_sweep_task
+from partners.webhooks.events import event_publish, events_purge
+from partners.webhooks.models import Delivery, Event, EventPayload, WebhookEndpoint
+from partners.webhooks.tasks import webhook_sweep_task
 from tests.builders import make_partner
-from tests.ecosystem.webhooks_support import make_delivery, make_due, subscribe
+from tests.partners.webhooks.webhooks_support import make_delivery, make_due, subscribe
 
 
 class Boom(Exception):

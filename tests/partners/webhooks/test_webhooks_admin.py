@@ -5,14 +5,15 @@ import pytest
 from django.contrib.admin.utils import quote
 from django.urls import path
 
-from ecosystem.models import AuditEntry, Delivery, DeliveryAttempt, WebhookEndpoint
+from ecosystem import ssrf
+from ecosystem.models import AuditEntry
 from ecosystem.urls import urlpatterns as project_urlpatterns
-from ecosystem.webhooks import ssrf
-from ecosystem.webhooks.console_admin import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
 from partners.console import PartnerConsoleSite
 from partners.models import Partner
+from partners.webhooks.console import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
+from partners.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from tests.builders import make_admin, make_partner, make_staff
-from tests.ecosystem.webhooks_support import make_delivery, subscribe
+from tests.partners.webhooks.webhooks_support import make_delivery, subscribe
 
 # The partner console's own site class, mounted here with only the webhook pages on it.
 console_site = PartnerConsoleSite(name="test-console")
@@ -21,7 +22,7 @@ console_site.register(Delivery, ConsoleDeliveryAdmin)
 urlpatterns = [path("console/", console_site.urls), *project_urlpatterns]
 
 pytestmark = pytest.mark.urls(__name__)
-CONSOLE = "/console/ecosystem"
+CONSOLE = "/console/webhooks"
 
 
 @pytest.fixture(autouse=True)
@@ -52,9 +53,9 @@ def failed_delivery(db):
 def test_admins_see_deliveries_and_their_attempt_log_read_only(client, failed_delivery):
     client.force_login(make_admin())
 
-    listing = client.get("/admin/ecosystem/delivery/")
-    detail = client.get(f"/admin/ecosystem/delivery/{quote(failed_delivery.pk)}/change/")
-    change = client.post(f"/admin/ecosystem/delivery/{quote(failed_delivery.pk)}/change/", {})
+    listing = client.get("/admin/webhooks/delivery/")
+    detail = client.get(f"/admin/webhooks/delivery/{quote(failed_delivery.pk)}/change/")
+    change = client.post(f"/admin/webhooks/delivery/{quote(failed_delivery.pk)}/change/", {})
 
     assert listing.status_code == 200 and failed_delivery.pk in listing.text
     assert detail.status_code == 200
@@ -71,7 +72,7 @@ def test_admins_retry_deliveries_with_an_action(
 
     with django_capture_on_commit_callbacks() as dispatched:
         response = client.post(
-            "/admin/ecosystem/delivery/",
+            "/admin/webhooks/delivery/",
             {"action": "retry", "_selected_action": [failed_delivery.pk]},
             follow=True,
         )
@@ -88,8 +89,8 @@ def test_admins_see_endpoints_read_only_and_never_their_secrets(client, db):
     endpoint, secret = subscribe("https://hooks.mine.example/in")
     client.force_login(make_admin())
 
-    detail = client.get(f"/admin/ecosystem/webhookendpoint/{quote(endpoint.pk)}/change/")
-    add = client.get("/admin/ecosystem/webhookendpoint/add/")
+    detail = client.get(f"/admin/webhooks/webhookendpoint/{quote(endpoint.pk)}/change/")
+    add = client.get("/admin/webhooks/webhookendpoint/add/")
 
     assert detail.status_code == 200 and "hooks.mine.example" in detail.text
     assert secret not in detail.text and secret.removeprefix("whsec_") not in detail.text

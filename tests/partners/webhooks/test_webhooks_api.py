@@ -7,11 +7,12 @@ import pytest
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from ecosystem.models import AuditEntry, Delivery, EventPayload, IdempotencyRecord, WebhookEndpoint
-from ecosystem.services.events import event_publish
-from ecosystem.webhooks import ssrf
+from ecosystem import ssrf
+from ecosystem.models import AuditEntry, IdempotencyRecord
+from partners.webhooks.events import event_publish
+from partners.webhooks.models import Delivery, EventPayload, WebhookEndpoint
 from tests.builders import api_client_for, make_client, make_partner, make_token
-from tests.ecosystem.webhooks_support import make_delivery, subscribe
+from tests.partners.webhooks.webhooks_support import make_delivery, subscribe
 
 ENDPOINTS = "/api/v1/webhook-endpoints"
 DELIVERIES = "/api/v1/webhook-deliveries"

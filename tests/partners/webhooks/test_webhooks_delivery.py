@@ -10,16 +10,16 @@ from django.db import connection
 from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from ecosystem import ssrf
 from ecosystem.celery import app as celery_app
-from ecosystem.models import Delivery, EventPayload, WebhookEndpoint
-from ecosystem.services.events import event_publish
-from ecosystem.tasks import webhook_sweep_task
-from ecosystem.webhooks import ssrf
-from ecosystem.webhooks.delivery import endpoint_deliver
-from ecosystem.webhooks.services import webhook_endpoint_rotate_secret
+from partners.webhooks.delivery import endpoint_deliver
+from partners.webhooks.events import event_publish
+from partners.webhooks.models import Delivery, EventPayload, WebhookEndpoint
+from partners.webhooks.services import webhook_endpoint_rotate_secret
+from partners.webhooks.tasks import webhook_sweep_task
 from tests.builders import make_partner
-from tests.ecosystem.test_webhooks_signing import documented_verifiers
-from tests.ecosystem.webhooks_support import Answer, Receiver, make_delivery, make_due, subscribe
+from tests.partners.webhooks.test_webhooks_signing import documented_verifiers
+from tests.partners.webhooks.webhooks_support import Answer, Receiver, make_delivery, make_due, subscribe
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 

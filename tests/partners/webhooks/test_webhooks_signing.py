@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from ecosystem.models.webhooks import EVENT_TYPES
-from ecosystem.webhooks import signing
+from partners.webhooks import signing
+from partners.webhooks.models import EVENT_TYPES
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "webhooks.md"
 BODY = b'{"type":"ping","timestamp":"2026-11-22T10:00:00.000000Z","data":{"a":"\\u00e9"}}'
 
 

@@ -15,19 +15,19 @@ from standardwebhooks import Webhook
 
 from ecosystem.celery import app as celery_app
 from ecosystem.ids import new_id
-from ecosystem.models import Delivery
-from ecosystem.services.events import event_publish
-from ecosystem.tasks import webhook_sweep_task
+from partners.webhooks.events import event_publish
+from partners.webhooks.models import Delivery
+from partners.webhooks.tasks import webhook_sweep_task
 from tests.builders import make_partner
 from tests.conftest import require_service
 from tests.ecosystem.test_celery_worker import ROOT, _broker_reachable, _test_database_url
-from tests.ecosystem.webhooks_support import Answer, make_due, subscribe
+from tests.partners.webhooks.webhooks_support import Answer, make_due, subscribe
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
 
 def _route_deliveries_to(queue: str | None) -> None:
-    routes = {"ecosystem.tasks.webhook_deliver_task": {"queue": queue}} if queue else {}
+    routes = {"partners.webhooks.tasks.webhook_deliver_task": {"queue": queue}} if queue else {}
     celery_app.conf.task_routes = routes
     celery_app.amqp._rtable = prepare(routes)
     celery_app.amqp.router = celery_app.amqp.Router()

@@ -17,9 +17,9 @@ import pytest
 from django.utils import timezone
 
 from ecosystem.celery import app as celery_app
-from ecosystem.models import Delivery, Event, EventPayload, WebhookEndpoint
-from ecosystem.services.events import render_body
-from ecosystem.webhooks.services import webhook_endpoint_create
+from partners.webhooks.events import render_body
+from partners.webhooks.models import Delivery, Event, EventPayload, WebhookEndpoint
+from partners.webhooks.services import webhook_endpoint_create
 from tests.builders import make_partner
 
 

@@ -1,12 +1,11 @@
 from django.db import migrations
 
-from consent.taxonomy import CATEGORIES, PURPOSES, TAXONOMY_VERSION, notice_hash
+from partners.taxonomy_seed import CATEGORIES, PURPOSES, TAXONOMY_VERSION
 
 
 def seed(apps, schema_editor):
-    DataCategory = apps.get_model("consent", "DataCategory")
-    Purpose = apps.get_model("consent", "Purpose")
-    Notice = apps.get_model("consent", "Notice")
+    DataCategory = apps.get_model("partners", "DataCategory")
+    Purpose = apps.get_model("partners", "Purpose")
     for code, (name, description) in CATEGORIES.items():
         DataCategory.objects.update_or_create(
             code=code,
@@ -16,7 +15,7 @@ def seed(apps, schema_editor):
                 "taxonomy_version": TAXONOMY_VERSION,
             },
         )
-    for code, (name, description, single, categories, text) in PURPOSES.items():
+    for code, (name, description, single, categories, _notice) in PURPOSES.items():
         purpose, _ = Purpose.objects.update_or_create(
             code=code,
             defaults={
@@ -27,13 +26,13 @@ def seed(apps, schema_editor):
             },
         )
         purpose.allowed_categories.set(categories)
-        if not Notice.objects.filter(purpose=purpose, partnership=None, language="en").exists():
-            Notice.objects.create(
-                purpose=purpose, language="en", version=1, text=text, text_sha256=notice_hash(text)
-            )
 
 
 class Migration(migrations.Migration):
-    dependencies = [("consent", "0002_initial")]
+    dependencies = [("partners", "0001_directory")]
+
+    # The released consent migration seeded these rows; a database it ran on keeps them as
+    # admins may since have edited them.
+    replaces = [("consent", "0003_seed_taxonomy")]
 
     operations = [migrations.RunPython(seed, migrations.RunPython.noop)]

@@ -1,3 +1,5 @@
+# The released migration graph (main before the layers of issue 16), kept only so that
+# tests/test_migrations.py can build a database as that release left it.
 """The sender's note is data about the customer: seal it under the customer's data key, as the
 snapshot is, and keep it only where the snapshot is kept."""
 
