@@ -19,7 +19,13 @@ from partners.webhooks.services import webhook_endpoint_rotate_secret
 from partners.webhooks.tasks import webhook_sweep_task
 from tests.builders import make_partner
 from tests.partners.webhooks.test_webhooks_signing import documented_verifiers
-from tests.partners.webhooks.webhooks_support import Answer, Receiver, make_delivery, make_due, subscribe
+from tests.partners.webhooks.webhooks_support import (
+    Answer,
+    Receiver,
+    make_delivery,
+    make_due,
+    subscribe,
+)
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 
