@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from ecosystem.errors import ApplicationError
 from ecosystem.models import User
+from partners.console.webhooks import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
 from partners.models import Partner, PartnerClient
 from partners.scopes import SCOPES
 from partners.services.clients import (
@@ -25,7 +26,6 @@ from partners.services.clients import (
     client_rotate_secret,
     client_set_scopes,
 )
-from partners.webhooks.console import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
 from partners.webhooks.models import Delivery, WebhookEndpoint
 
 CONSOLE_STATUSES = {Partner.Status.ACTIVE, Partner.Status.SUSPENDED}

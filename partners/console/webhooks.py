@@ -1,4 +1,4 @@
-"""Webhook pages for the partner console (a second AdminSite, built in ``partners``).
+"""Webhook pages for the partner console (the site is built in partners.console.site).
 
 Register them on the console site::
 

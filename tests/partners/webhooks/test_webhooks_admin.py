@@ -8,9 +8,9 @@ from django.urls import path
 from ecosystem import ssrf
 from ecosystem.models import AuditEntry
 from ecosystem.urls import urlpatterns as project_urlpatterns
-from partners.console import PartnerConsoleSite
+from partners.console.site import PartnerConsoleSite
+from partners.console.webhooks import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
 from partners.models import Partner
-from partners.webhooks.console import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
 from partners.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from tests.builders import make_admin, make_partner, make_staff
 from tests.partners.webhooks.webhooks_support import make_delivery, subscribe
