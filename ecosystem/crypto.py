@@ -17,8 +17,8 @@ import os
 import unicodedata
 from collections.abc import Mapping
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
@@ -147,11 +147,3 @@ def ed25519_public_key(private_seed: bytes) -> bytes:
 
 def ed25519_sign(private_seed: bytes, message: bytes) -> bytes:
     return Ed25519PrivateKey.from_private_bytes(private_seed).sign(message)
-
-
-def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
