@@ -77,6 +77,12 @@ class Consent(models.Model):
         TERMINATED = "terminated", "Terminated"
         SUPERSEDED = "superseded", "Superseded"
 
+    # The moves ``status`` allows (ecosystem.transitions); terminal states never reopen.
+    TRANSITIONS = {
+        Status.REQUESTED: {Status.ACTIVE, Status.REFUSED, Status.LAPSED},
+        Status.ACTIVE: {Status.WITHDRAWN, Status.EXPIRED, Status.TERMINATED, Status.SUPERSEDED},
+    }
+
     class Method(models.TextChoices):
         PORTAL = "portal", "Portal"
         CONNECT = "connect", "Connect screen"

@@ -38,6 +38,7 @@ from consent.services.access import Access, access_record, access_record_api
 from consent.services.notices import notice_hash, notice_render
 from consent.services.receipts import receipts_issue
 from consent.signals import consent_ended
+from ecosystem import transitions
 from ecosystem.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
 from ecosystem.services.audit import actor_label, audit_record
 from partners.models import Partner, Purpose
@@ -45,11 +46,6 @@ from partners.webhooks.events import event_publish
 
 S = Consent.Status
 M = ConsentEvent.Method
-
-TRANSITIONS: dict[str, set[str]] = {
-    S.REQUESTED: {S.ACTIVE, S.REFUSED, S.LAPSED},
-    S.ACTIVE: {S.WITHDRAWN, S.EXPIRED, S.TERMINATED, S.SUPERSEDED},
-}
 
 # Which parties hear of each transition: a request's outcome concerns the partner that asked;
 # everything after a grant concerns both ends of the flow.
@@ -71,7 +67,7 @@ ENDING = {S.WITHDRAWN, S.EXPIRED, S.TERMINATED}
 CONSENT_RECORD_FIELDS = ("consent.purpose", "consent.categories", "consent.status", "consent.dates")
 
 
-class ConsentTransitionError(ConflictError):
+class ConsentTransitionError(transitions.InvalidTransition):
     code = "invalid_transition"
     title = "The consent is not in a state that allows this."
 
@@ -111,13 +107,17 @@ class Actor:
         return cls(actor_label(actor), method)
 
 
+def consents_moving() -> QuerySet[Consent]:
+    """Consents to move, with what every transition reads (both partners and the purpose for
+    the receipts) joined in rather than fetched per row."""
+    return Consent.objects.select_related("source", "recipient", "purpose")
+
+
 def consents_locked(**options: Any) -> QuerySet[Consent]:
-    """Consents to move, row-locked, with what every transition reads (both partners and the
-    purpose for the receipts) joined in rather than fetched per row; only the consents are
-    locked."""
-    return Consent.objects.select_related("source", "recipient", "purpose").select_for_update(
-        of=("self",), **options
-    )
+    """As consents_moving, row-locked FOR NO KEY UPDATE (a transition changes no key column,
+    so foreign-key checks from the rows that name a consent do not wait on it); only the
+    consents are locked."""
+    return consents_moving().select_for_update(no_key=True, of=("self",), **options)
 
 
 def _lock(consent: Consent) -> Consent:
@@ -149,20 +149,22 @@ def consent_transition(
     """The one place ``status`` changes: forward only, one appended event per transition,
     the entitled partners told in the same transaction."""
     now = now or timezone.now()
-    if to not in TRANSITIONS.get(consent.status, set()):
-        raise ConsentTransitionError(
-            f"A {consent.status} consent cannot become {to}.", extra={"status": consent.status}
-        )
+    transitions.expect(consent, to=to, error=ConsentTransitionError)
     before = consent.status
-    consent.status = to
-    fields = ["status"]
+    fields = []
     if to == S.ACTIVE:
         consent.granted_at = now
         fields.append("granted_at")
     elif before == S.ACTIVE or to in REQUESTER_ONLY:
         consent.ended_at, consent.ended_reason = now, reason[:300]
         fields += ["ended_at", "ended_reason"]
-    consent.save(update_fields=[*fields, "expires_at", "data_categories"])
+    # No audit row: the appended ConsentEvent, with its signed receipts, is this record's log.
+    transitions.transition(
+        consent,
+        to=to,
+        error=ConsentTransitionError,
+        fields=[*fields, "expires_at", "data_categories"],
+    )
     event = _record(consent, before=before, to=to, by=by, reason=reason, now=now)
     if to in ENDING:
         consent_ended.send(sender=Consent, consent=consent, status=to, reason=reason)
@@ -630,17 +632,13 @@ def consents_withdraw_with_partner(
 def _sweep(due: dict[str, Any], *, to: str, reason: str, order: str, batch_size: int) -> int:
     """Move every row matching ``due`` to ``to`` in batches, skipping rows another worker
     holds (safe to run twice, or on two beat hosts by mistake)."""
-    done = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                consents_locked(skip_locked=True).filter(**due).order_by(order, "pk")[:batch_size]
-            )
-            for consent in batch:
-                consent_transition(consent, to=to, by=Actor.system(), reason=reason)
-        done += len(batch)
-        if len(batch) < batch_size:
-            return done
+
+    def move(batch: list[Consent]) -> None:
+        for consent in batch:
+            consent_transition(consent, to=to, by=Actor.system(), reason=reason)
+
+    due_rows = consents_moving().filter(**due)
+    return transitions.sweep(due_rows, move, order=(order,), batch_size=batch_size)
 
 
 def consents_expire(*, now: datetime | None = None, batch_size: int = 500) -> int:

@@ -36,6 +36,12 @@ class Referral(models.Model):
         WITHDRAWN = "withdrawn", "Withdrawn"
         CONVERTED = "converted", "Converted"
 
+    # The moves ``status`` allows (ecosystem.transitions).
+    TRANSITIONS = {
+        Status.SENT: {Status.ACCEPTED, Status.DECLINED, Status.EXPIRED, Status.WITHDRAWN},
+        Status.ACCEPTED: {Status.CONVERTED, Status.WITHDRAWN},
+    }
+
     id = models.CharField(
         primary_key=True, max_length=40, default=PrefixedId("ref"), editable=False
     )

@@ -16,6 +16,7 @@ from django.utils import timezone
 from consent.models import Consent, Customer, PartnerLink
 from consent.selectors import consent_allowance, flow_allowance, link_of_partner, pairwise_ids
 from consent.services.access import access_record_api
+from ecosystem import transitions
 from ecosystem.errors import (
     ApplicationError,
     ConflictError,
@@ -271,20 +272,36 @@ def _consent_required(
 
 
 def _locked(referral: Referral) -> Referral:
-    return Referral.objects.select_for_update().get(pk=referral.pk)
+    return transitions.locked(Referral, referral.pk)
 
 
-CLOSING_FIELDS = ["status", "reason", "answered_at", "ended_at", "snapshot_sealed", "note_sealed"]
+CLOSING_FIELDS = ["reason", "answered_at", "ended_at", "snapshot_sealed", "note_sealed"]
 
 
 def _close(
-    referral: Referral, *, to: str, reason: str, keep_snapshot: bool = False, also: tuple = ()
+    referral: Referral,
+    *,
+    to: str,
+    reason: str,
+    actor: Any = None,
+    action: str | None = None,
+    data: dict[str, Any] | None = None,
+    keep_snapshot: bool = False,
+    also: tuple = (),
 ) -> None:
-    referral.status, referral.reason = to, reason[:300]
+    referral.reason = reason[:300]
     referral.ended_at = timezone.now()
     if not keep_snapshot:
         referral.forget_snapshot()
-    referral.save(update_fields=[*CLOSING_FIELDS, *also])
+    transitions.transition(
+        referral,
+        to=to,
+        error=ReferralTransitionError,
+        fields=[*CLOSING_FIELDS, *also],
+        actor=actor,
+        action=action,
+        data=data,
+    )
 
 
 PAST = {
@@ -295,24 +312,32 @@ PAST = {
 }
 
 
-def _expect(referral: Referral, partner_id: str, party: str, allowed: set[str], verb: str) -> None:
+def _expect(referral: Referral, partner_id: str, party: str, to: str, verb: str) -> None:
     owner = referral.to_partner_id if party == "recipient" else referral.from_partner_id
     if owner != partner_id:
         who = "the partner it was sent to" if party == "recipient" else "the partner that sent it"
         raise ForbiddenError(f"Only {who} may {verb} a referral.", code="invalid_party")
-    if referral.status not in allowed:
-        raise ReferralTransitionError(
-            f"A referral that is {referral.status} cannot be {PAST[verb]}."
-        )
+    transitions.expect(
+        referral,
+        to=to,
+        error=ReferralTransitionError,
+        detail=f"A referral that is {referral.status} cannot be {PAST[verb]}.",
+    )
 
 
 @transaction.atomic
 def referral_accept(*, referral: Referral, partner_id: str, actor: Any) -> Referral:
     referral = _locked(referral)
-    _expect(referral, partner_id, "recipient", {R.SENT}, "accept")
-    referral.status, referral.answered_at = R.ACCEPTED, timezone.now()
-    referral.save(update_fields=["status", "answered_at"])
-    audit_record(actor=actor, action="referral.accept", obj=referral)
+    _expect(referral, partner_id, "recipient", R.ACCEPTED, "accept")
+    referral.answered_at = timezone.now()
+    transitions.transition(
+        referral,
+        to=R.ACCEPTED,
+        error=ReferralTransitionError,
+        fields=["answered_at"],
+        actor=actor,
+        action="referral.accept",
+    )
     _tell(referral, "referral.accepted", {referral.from_partner_id})
     return referral
 
@@ -322,10 +347,9 @@ def referral_decline(
     *, referral: Referral, partner_id: str, actor: Any, reason: str = ""
 ) -> Referral:
     referral = _locked(referral)
-    _expect(referral, partner_id, "recipient", {R.SENT}, "decline")
+    _expect(referral, partner_id, "recipient", R.DECLINED, "decline")
     referral.answered_at = timezone.now()
-    _close(referral, to=R.DECLINED, reason=reason)
-    audit_record(actor=actor, action="referral.decline", obj=referral)
+    _close(referral, to=R.DECLINED, reason=reason, actor=actor, action="referral.decline")
     _tell(referral, "referral.declined", {referral.from_partner_id})
     return referral
 
@@ -341,16 +365,17 @@ def referral_convert(
 ) -> Referral:
     """B records that the introduction led somewhere (the value feeds the rewards ledger)."""
     referral = _locked(referral)
-    _expect(referral, partner_id, "recipient", {R.ACCEPTED}, "convert")
+    _expect(referral, partner_id, "recipient", R.CONVERTED, "convert")
     referral.value_amount, referral.value_currency = amount, currency
     _close(
         referral,
         to=R.CONVERTED,
         reason="",
+        actor=actor,
+        action="referral.convert",
         keep_snapshot=True,
         also=("value_amount", "value_currency"),
     )
-    audit_record(actor=actor, action="referral.convert", obj=referral)
     _tell(referral, "referral.converted", {referral.from_partner_id})
     return referral
 
@@ -360,9 +385,14 @@ def referral_withdraw(
     *, referral: Referral, partner_id: str, actor: Any, reason: str = ""
 ) -> Referral:
     referral = _locked(referral)
-    _expect(referral, partner_id, "sender", {R.SENT, R.ACCEPTED}, "withdraw")
-    _close(referral, to=R.WITHDRAWN, reason=reason or "Withdrawn by the referring partner.")
-    audit_record(actor=actor, action="referral.withdraw", obj=referral)
+    _expect(referral, partner_id, "sender", R.WITHDRAWN, "withdraw")
+    _close(
+        referral,
+        to=R.WITHDRAWN,
+        reason=reason or "Withdrawn by the referring partner.",
+        actor=actor,
+        action="referral.withdraw",
+    )
     _tell(referral, "referral.withdrawn", {referral.to_partner_id})
     return referral
 
@@ -372,15 +402,20 @@ def referrals_end_with_consent(*, consent: Consent, status: str, reason: str) ->
     deleted, and B told. Runs inside the consent service's transaction."""
     if consent.purpose_id != "referral":
         return
-    open_referrals = Referral.objects.select_for_update().filter(
+    open_referrals = Referral.objects.select_for_update(no_key=True).filter(
         customer_id=consent.customer_id,
         from_partner_id=consent.source_id,
         to_partner_id=consent.recipient_id,
         status__in=[R.SENT, R.ACCEPTED],
     )
     for referral in open_referrals:
-        _close(referral, to=R.WITHDRAWN, reason=f"The customer's consent was {status}.")
-        audit_record(actor=None, action="referral.withdraw", obj=referral, data={"consent": status})
+        _close(
+            referral,
+            to=R.WITHDRAWN,
+            reason=f"The customer's consent was {status}.",
+            action="referral.withdraw",
+            data={"consent": status},
+        )
         _tell(referral, "referral.withdrawn", {referral.to_partner_id})
     # A converted referral kept its snapshot and note while the consent lasted; they go now.
     Referral.objects.filter(
@@ -393,27 +428,21 @@ def referrals_end_with_consent(*, consent: Consent, status: str, reason: str) ->
 
 def referrals_expire(*, batch_size: int = 500) -> int:
     """Referrals nobody answered in time expire; both partners are told (beat)."""
-    done = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                Referral.objects.select_for_update(skip_locked=True)
-                .filter(status=R.SENT, expires_at__lte=timezone.now())
-                .order_by("expires_at", "pk")[:batch_size]
-            )
-            known = _pairwise_of(batch)
-            for referral in batch:
-                _close(referral, to=R.EXPIRED, reason="Not answered in time.")
-                parties = (referral.from_partner_id, referral.to_partner_id)
-                pairwise = {
-                    pid: known[referral.customer_id, pid]
-                    for pid in parties
-                    if (referral.customer_id, pid) in known
-                }
-                _tell(referral, "referral.expired", set(parties), pairwise=pairwise)
-        done += len(batch)
-        if len(batch) < batch_size:
-            return done
+
+    def expire(batch: list[Referral]) -> None:
+        known = _pairwise_of(batch)
+        for referral in batch:
+            _close(referral, to=R.EXPIRED, reason="Not answered in time.")
+            parties = (referral.from_partner_id, referral.to_partner_id)
+            pairwise = {
+                pid: known[referral.customer_id, pid]
+                for pid in parties
+                if (referral.customer_id, pid) in known
+            }
+            _tell(referral, "referral.expired", set(parties), pairwise=pairwise)
+
+    due = Referral.objects.filter(status=R.SENT, expires_at__lte=timezone.now())
+    return transitions.sweep(due, expire, order=("expires_at",), batch_size=batch_size)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,13 @@ class Partner(models.Model):
         SUSPENDED = "suspended", "Suspended"
         OFFBOARDED = "offboarded", "Offboarded"
 
+    # The moves ``status`` allows (ecosystem.transitions).
+    TRANSITIONS = {
+        Status.PENDING: {Status.ACTIVE, Status.REJECTED},
+        Status.ACTIVE: {Status.SUSPENDED, Status.OFFBOARDED},
+        Status.SUSPENDED: {Status.ACTIVE, Status.OFFBOARDED},
+    }
+
     id = models.CharField(
         primary_key=True, max_length=40, default=PrefixedId("par"), editable=False
     )
@@ -175,6 +182,9 @@ class Partnership(models.Model):
         DRAFT = "draft", "Draft"
         ACTIVE = "active", "Active"
         ENDED = "ended", "Ended"
+
+    # The moves ``status`` allows (ecosystem.transitions).
+    TRANSITIONS = {Status.DRAFT: {Status.ACTIVE, Status.ENDED}, Status.ACTIVE: {Status.ENDED}}
 
     id = models.CharField(
         primary_key=True, max_length=40, default=PrefixedId("psh"), editable=False

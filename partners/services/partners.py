@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from ecosystem.errors import ApplicationError, ConflictError
+from ecosystem import transitions
+from ecosystem.errors import ApplicationError
 from ecosystem.models import User
 from ecosystem.services.audit import audit_record
 from partners import signals
@@ -23,16 +24,18 @@ from partners.services.partnerships import partnership_end
 
 SET_PASSWORD_SALT = "partners.console.set-password"
 S = Partner.Status
-TRANSITIONS: dict[str, set[str]] = {
-    "approve": {S.PENDING},
-    "reject": {S.PENDING},
-    "suspend": {S.ACTIVE},
-    "reinstate": {S.SUSPENDED},
-    "offboard": {S.ACTIVE, S.SUSPENDED},
+# What each action makes of a partner, and from which states (Partner.TRANSITIONS holds the
+# moves; approving and reinstating both lead to active, from different states).
+ACTIONS: dict[str, tuple[str, set[str]]] = {
+    "approve": (S.ACTIVE, {S.PENDING}),
+    "reject": (S.REJECTED, {S.PENDING}),
+    "suspend": (S.SUSPENDED, {S.ACTIVE}),
+    "reinstate": (S.ACTIVE, {S.SUSPENDED}),
+    "offboard": (S.OFFBOARDED, {S.ACTIVE, S.SUSPENDED}),
 }
 
 
-class InvalidTransition(ConflictError):
+class InvalidTransition(transitions.InvalidTransition):
     code = "invalid_transition"
     title = "The partner is not in a state that allows this."
 
@@ -47,22 +50,27 @@ class ContactEmailTaken(ApplicationError):
     title = "That contact email already belongs to a partner."
 
 
+def _check(partner: Partner, action: str) -> dict[str, Any]:
+    to, from_ = ACTIONS[action]
+    detail = f"Cannot {action} a partner that is {partner.status}."
+    return {"to": to, "from_": from_, "error": InvalidTransition, "detail": detail}
+
+
 def _locked(partner: Partner, action: str) -> Partner:
-    partner = Partner.objects.select_for_update().get(pk=partner.pk)
-    if partner.status not in TRANSITIONS[action]:
-        raise InvalidTransition(f"Cannot {action} a partner that is {partner.status}.")
+    partner = transitions.locked(Partner, partner.pk)
+    transitions.expect(partner, **_check(partner, action))
     return partner
 
 
-def _move(partner: Partner, *, status: str, reason: str, actor: Any, action: str) -> Partner:
-    before = partner.status
-    partner.status = status
+def _move(partner: Partner, *, reason: str, actor: Any, action: str) -> Partner:
     partner.status_reason = reason[:500]
-    partner.save(update_fields=["status", "status_reason", "updated_at"])
-    audit_record(
-        actor=actor, action=f"partner.{action}", obj=partner, data={"from": before, "to": status}
+    return transitions.transition(
+        partner,
+        **_check(partner, action),
+        fields=["status_reason", "updated_at"],
+        actor=actor,
+        action=f"partner.{action}",
     )
-    return partner
 
 
 @transaction.atomic
@@ -163,16 +171,14 @@ def partner_approve(*, partner: Partner, actor: Any) -> Partner:
     partner.save(update_fields=["approved_at"])
     user = User.objects.create_user(f"{partner.slug}-console", None, kind=User.Kind.PARTNER_STAFF)
     PartnerStaff.objects.create(user=user, partner=partner)
-    _move(partner, status=S.ACTIVE, reason="", actor=actor, action="approve")
+    _move(partner, reason="", actor=actor, action="approve")
     transaction.on_commit(lambda: _send_console_invitation(partner, user))
     return partner
 
 
 @transaction.atomic
 def partner_reject(*, partner: Partner, actor: Any, reason: str = "") -> Partner:
-    return _move(
-        _locked(partner, "reject"), status=S.REJECTED, reason=reason, actor=actor, action="reject"
-    )
+    return _move(_locked(partner, "reject"), reason=reason, actor=actor, action="reject")
 
 
 @transaction.atomic
@@ -180,7 +186,6 @@ def partner_suspend(*, partner: Partner, actor: Any, reason: str = "") -> Partne
     """Refuse the partner's calls from its next request on; its consents stay."""
     partner = _move(
         _locked(partner, "suspend"),
-        status=S.SUSPENDED,
         reason=reason,
         actor=actor,
         action="suspend",
@@ -190,9 +195,7 @@ def partner_suspend(*, partner: Partner, actor: Any, reason: str = "") -> Partne
 
 @transaction.atomic
 def partner_reinstate(*, partner: Partner, actor: Any) -> Partner:
-    return _move(
-        _locked(partner, "reinstate"), status=S.ACTIVE, reason="", actor=actor, action="reinstate"
-    )
+    return _move(_locked(partner, "reinstate"), reason="", actor=actor, action="reinstate")
 
 
 @transaction.atomic
@@ -200,7 +203,6 @@ def partner_offboard(*, partner: Partner, actor: Any, reason: str = "") -> Partn
     """End everything that depended on the partner: clients revoked, partnerships ended."""
     partner = _move(
         _locked(partner, "offboard"),
-        status=S.OFFBOARDED,
         reason=reason,
         actor=actor,
         action="offboard",

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ecosystem import transitions
 from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.services.audit import audit_record
 from partners import signals
@@ -180,29 +181,36 @@ def partnership_set_terms(*, partnership: Partnership, terms: str, actor: Any) -
 
 @transaction.atomic
 def partnership_activate(*, partnership: Partnership, actor: Any) -> Partnership:
-    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
-    if partnership.status != P.DRAFT:
-        raise PartnershipConflict(
-            f"Only a draft can be activated; this one is {partnership.status}."
-        )
+    partnership = transitions.locked(Partnership, partnership.pk)
+    detail = f"Only a draft can be activated; this one is {partnership.status}."
+    transitions.expect(partnership, to=P.ACTIVE, error=PartnershipConflict, detail=detail)
     _lock_pair(partnership.partner_a, partnership.partner_b)
     if partnership.valid_until is not None and partnership.valid_until <= timezone.now():
         raise PartnershipError("Its validity window has already ended.", code="invalid_window")
-    partnership.status = P.ACTIVE
     partnership.activated_at = timezone.now()
-    partnership.save(update_fields=["status", "activated_at"])
-    audit_record(actor=actor, action="partnership.activate", obj=partnership)
-    return partnership
+    return transitions.transition(
+        partnership,
+        to=P.ACTIVE,
+        error=PartnershipConflict,
+        detail=detail,
+        fields=["activated_at"],
+        actor=actor,
+        action="partnership.activate",
+    )
 
 
 @transaction.atomic
 def partnership_end(*, partnership: Partnership, actor: Any) -> Partnership:
-    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
-    if partnership.status == P.ENDED:
-        raise PartnershipConflict("This partnership has already ended.")
-    partnership.status = P.ENDED
+    partnership = transitions.locked(Partnership, partnership.pk)
     partnership.ended_at = timezone.now()
-    partnership.save(update_fields=["status", "ended_at"])
-    audit_record(actor=actor, action="partnership.end", obj=partnership)
+    transitions.transition(
+        partnership,
+        to=P.ENDED,
+        error=PartnershipConflict,
+        detail="This partnership has already ended.",
+        fields=["ended_at"],
+        actor=actor,
+        action="partnership.end",
+    )
     signals.partnership_ended.send(sender=Partnership, partnership=partnership)
     return partnership
