@@ -62,11 +62,11 @@ def _locked(partner: Partner, action: str) -> Partner:
     return partner
 
 
-def _move(partner: Partner, *, reason: str, actor: Any, action: str) -> Partner:
+def _move(partner: Partner, *, status: str, reason: str, actor: Any, action: str) -> Partner:
     partner.status_reason = reason[:500]
     return transitions.transition(
         partner,
-        **_check(partner, action),
+        **{**_check(partner, action), "to": status},
         fields=["status_reason", "updated_at"],
         actor=actor,
         action=f"partner.{action}",
@@ -171,14 +171,16 @@ def partner_approve(*, partner: Partner, actor: Any) -> Partner:
     partner.save(update_fields=["approved_at"])
     user = User.objects.create_user(f"{partner.slug}-console", None, kind=User.Kind.PARTNER_STAFF)
     PartnerStaff.objects.create(user=user, partner=partner)
-    _move(partner, reason="", actor=actor, action="approve")
+    _move(partner, status=S.ACTIVE, reason="", actor=actor, action="approve")
     transaction.on_commit(lambda: _send_console_invitation(partner, user))
     return partner
 
 
 @transaction.atomic
 def partner_reject(*, partner: Partner, actor: Any, reason: str = "") -> Partner:
-    return _move(_locked(partner, "reject"), reason=reason, actor=actor, action="reject")
+    return _move(
+        _locked(partner, "reject"), status=S.REJECTED, reason=reason, actor=actor, action="reject"
+    )
 
 
 @transaction.atomic
@@ -186,6 +188,7 @@ def partner_suspend(*, partner: Partner, actor: Any, reason: str = "") -> Partne
     """Refuse the partner's calls from its next request on; its consents stay."""
     partner = _move(
         _locked(partner, "suspend"),
+        status=S.SUSPENDED,
         reason=reason,
         actor=actor,
         action="suspend",
@@ -195,7 +198,9 @@ def partner_suspend(*, partner: Partner, actor: Any, reason: str = "") -> Partne
 
 @transaction.atomic
 def partner_reinstate(*, partner: Partner, actor: Any) -> Partner:
-    return _move(_locked(partner, "reinstate"), reason="", actor=actor, action="reinstate")
+    return _move(
+        _locked(partner, "reinstate"), status=S.ACTIVE, reason="", actor=actor, action="reinstate"
+    )
 
 
 @transaction.atomic
@@ -203,6 +208,7 @@ def partner_offboard(*, partner: Partner, actor: Any, reason: str = "") -> Partn
     """End everything that depended on the partner: clients revoked, partnerships ended."""
     partner = _move(
         _locked(partner, "offboard"),
+        status=S.OFFBOARDED,
         reason=reason,
         actor=actor,
         action="offboard",
