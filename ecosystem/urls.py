@@ -6,8 +6,10 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from consent import views as consent_views
+from consent.portal import urls as portal_urls
 from ecosystem import health
 from ecosystem.errors import problem_response
+from exchanges.referrals import views as referral_views
 from partners.console import console_site
 from partners.oauth.views import authorization_server_metadata
 
@@ -17,6 +19,8 @@ api_v1: list = [
     path("", include("exchanges.referrals.api.urls")),
     path("", include("partners.webhooks.api.urls")),
 ]
+
+portal: list = [*portal_urls.urlpatterns, *referral_views.portal_urlpatterns]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -34,7 +38,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
-    path("", include("consent.portal.urls")),  # the customer portal, last: it owns "/"
+    # The customer portal, last: it owns "/". Consent's pages, then each exchange's.
+    path("", include((portal, "portal"))),
 ]
 
 if settings.BENCHMARK_VIEWS:

@@ -1,4 +1,5 @@
-"""The customer portal at /: server-rendered, works without JavaScript."""
+"""The customer portal at /: server-rendered, works without JavaScript. The exchanges add
+their own pages to it (exchanges/referrals/views.py); ecosystem/urls.py puts them together."""
 
 from django.urls import path
 
@@ -27,7 +28,6 @@ urlpatterns = [
     path("brands/<str:partner_id>/stop/", views.brand_stop, name="brand-stop"),
     path("withdrawn/<str:ref>/", views.withdrawn, name="withdrawn"),
     path("history/", views.history, name="history"),
-    path("referrals/", views.referrals, name="referrals"),
     path("receipts/verify/", views.verify_help, name="verify-help"),
     path("receipts/<str:receipt_id>.jws", views.receipt_download, name="receipt"),
     path("access/", views.access, name="access"),

@@ -278,17 +278,6 @@ def history(request: HttpRequest) -> HttpResponse:
 
 
 @customer_required
-def referrals(request: HttpRequest) -> HttpResponse:
-    """Every introduction of the customer between brands, and the consent behind it."""
-    rows = request.customer.referrals.select_related(
-        "from_partner", "to_partner", "consent"
-    ).order_by("-created_at", "id")
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"nav": "referrals", "page": page}
-    return render(request, "portal/referrals.html", context)
-
-
-@customer_required
 def receipt_download(request: HttpRequest, receipt_id: str) -> HttpResponse:
     receipt = ConsentReceipt.objects.filter(
         pk=receipt_id, consent__customer=request.customer, partner__isnull=True

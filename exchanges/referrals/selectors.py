@@ -37,3 +37,13 @@ def referral_of(*, partner_id: str, referral_id: str) -> Referral | None:
         .filter(pk=referral_id)
         .first()
     )
+
+
+def referrals_of_customer(*, customer_id: str) -> QuerySet[Referral]:
+    """Every introduction of one customer between brands, newest first, with both brands
+    and the consent behind it (the customer's portal)."""
+    return (
+        Referral.objects.filter(customer_id=customer_id)
+        .select_related("from_partner", "to_partner", "consent")
+        .order_by("-created_at", "id")
+    )
