@@ -284,3 +284,15 @@ def portal_access(customer_id: str) -> QuerySet[AccessEvent]:
         .select_related("partner", "consent__purpose")
         .order_by("-seq")
     )
+
+
+def portal_brand(customer_id: str, partner_id: str) -> Partner | None:
+    """A brand the customer is linked to (in any state), or None for any other."""
+    return Partner.objects.filter(pk=partner_id, customer_links__customer_id=customer_id).first()
+
+
+def portal_receipt(customer_id: str, receipt_id: str) -> ConsentReceipt | None:
+    """The customer's own copy of a receipt (never a partner's), or None."""
+    return ConsentReceipt.objects.filter(
+        pk=receipt_id, consent__customer_id=customer_id, partner__isnull=True
+    ).first()

@@ -20,17 +20,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from consent.models import Consent, ConsentEvent, ConsentReceipt, Customer, PartnerLink
+from consent.models import Consent, ConsentEvent, Customer, PartnerLink
 from consent.portal import wording
 from consent.portal.account import is_customer
 from consent.selectors import (
     NOTIFICATION_STATES,
     notification_states,
     portal_access,
+    portal_brand,
     portal_changes,
     portal_consents,
     portal_history,
     portal_links,
+    portal_receipt,
 )
 from consent.services.consents import (
     consent_expiry,
@@ -219,7 +221,7 @@ def consent_withdraw(request: HttpRequest, consent_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def brand_stop(request: HttpRequest, partner_id: str) -> HttpResponse:
     customer = request.customer
-    partner = Partner.objects.filter(pk=partner_id, customer_links__customer=customer).first()
+    partner = portal_brand(customer.pk, partner_id)
     if partner is None:
         raise Http404("No such brand.")
     if request.method == "POST":
@@ -279,9 +281,7 @@ def history(request: HttpRequest) -> HttpResponse:
 
 @customer_required
 def receipt_download(request: HttpRequest, receipt_id: str) -> HttpResponse:
-    receipt = ConsentReceipt.objects.filter(
-        pk=receipt_id, consent__customer=request.customer, partner__isnull=True
-    ).first()
+    receipt = portal_receipt(request.customer.pk, receipt_id)
     if receipt is None:
         raise Http404("No such receipt.")
     response = HttpResponse(receipt.jws, content_type="application/jose")
