@@ -240,17 +240,19 @@ def brand_stop(request: HttpRequest, partner_id: str) -> HttpResponse:
 
 @customer_required
 def withdrawn(request: HttpRequest, ref: str) -> HttpResponse:
-    """After a withdrawal: per brand, whether it has been told."""
+    """After a withdrawal: per brand, whether it has been told. Only this customer's own
+    withdrawal events open it: any other event (a grant, a request) would claim that a
+    consent still in force no longer lets anything flow."""
     try:
         ids = [int(part) for part in ref.split("-")]
     except ValueError:
         raise Http404("No such withdrawal.") from None
     events = list(
-        ConsentEvent.objects.filter(pk__in=ids, consent__customer=request.customer).select_related(
-            "consent__source", "consent__recipient", "consent__purpose"
-        )
+        ConsentEvent.objects.filter(
+            pk__in=ids, consent__customer=request.customer, to_status=Consent.Status.WITHDRAWN
+        ).select_related("consent__source", "consent__recipient", "consent__purpose")
     )
-    if not events:
+    if not events or len(events) != len(set(ids)):
         raise Http404("No such withdrawal.")
     states = notification_states([e.pk for e in events])
     partners = Partner.objects.in_bulk({pid for told in states.values() for pid, _ in told})

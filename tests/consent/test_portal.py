@@ -305,6 +305,31 @@ def test_withdrawal_results_of_another_customer_are_not_found(portal):
     assert client.get("/withdrawn/not-a-number/").status_code == 404
 
 
+def test_the_withdrawal_page_of_a_consent_still_active_is_not_found(portal):
+    # Given: an active consent; its grant event is the customer's own.
+    consent = grant(portal)
+    granted = consent.events.get(to_status="active")
+
+    # When: the customer opens the withdrawal page with that event's number.
+    response = portal.client.get(f"/withdrawn/{granted.pk}/")
+
+    # Then: 404, never "No data flows under this consent any more".
+    assert response.status_code == 404
+    assert "No data flows" not in html(response)
+    assert Consent.objects.get(pk=consent.pk).status == "active"
+
+
+def test_a_withdrawal_page_mixing_in_another_event_is_not_found(portal):
+    withdrawn = grant(portal)
+    portal.client.post(f"/consents/{withdrawn.pk}/withdraw/")
+    ended = withdrawn.events.get(to_status="withdrawn")
+    still_active = grant(portal, categories=("activity.purchases",))
+    granted = still_active.events.get(to_status="active")
+
+    assert portal.client.get(f"/withdrawn/{ended.pk}/").status_code == 200
+    assert portal.client.get(f"/withdrawn/{ended.pk}-{granted.pk}/").status_code == 404
+
+
 def test_csrf_is_enforced_on_portal_actions(portal):
     consent = grant(portal)
     client = Client(enforce_csrf_checks=True)
