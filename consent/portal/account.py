@@ -171,6 +171,37 @@ def login(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/account/login.html", context, status=status)
 
 
+class ReauthenticateForm(forms.Form):
+    """The signed-in customer's password again, before something that cannot be undone.
+    Wrong answers count against the same sign-in lock as the sign-in page, so this form is
+    no way around it."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="To be sure it is you, enter the password you sign in with.",
+    )
+
+    def __init__(self, request: HttpRequest, *args, **kwargs) -> None:
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        user = self.request.user
+        customer = user.customer  # type: ignore[union-attr]
+        counters = _login_counters(self.request, customer.pii().email)
+        if wait := _wait(counters):
+            raise forms.ValidationError(
+                f"Too many wrong passwords. Try again in {_minutes(wait)}.", code="locked"
+            )
+        if not user.check_password(password):  # type: ignore[union-attr]
+            _count(counters, LOGIN_FAILURE_PERIOD)
+            raise forms.ValidationError("That is not your password.", code="wrong_password")
+        return password
+
+
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
     auth_logout(request)

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from consent.models import Consent, ConsentEvent, ConsentReceipt, Customer, PartnerLink
 from consent.portal import wording
-from consent.portal.account import is_customer
+from consent.portal.account import ReauthenticateForm, is_customer
 from consent.selectors import (
     NOTIFICATION_STATES,
     notification_states,
@@ -341,18 +341,23 @@ def export(request: HttpRequest) -> HttpResponse:
 @customer_required
 @require_http_methods(["GET", "POST"])
 def delete_account(request: HttpRequest) -> HttpResponse:
+    """Erasure needs the box ticked and the password entered again: a session left open on
+    a shared computer must not be enough. The password is checked only once the box is
+    ticked, so a forgotten tick costs no attempt."""
     links = list(portal_links(request.customer.pk))
-    if request.method == "POST" and request.POST.get("confirm") == "yes":
+    confirmed = request.method == "POST" and request.POST.get("confirm") == "yes"
+    form = ReauthenticateForm(request, request.POST if confirmed else None)
+    if confirmed and form.is_valid():
         told = customer_erase(customer=request.customer)
         logout(request)
         names = sorted(Partner.objects.filter(pk__in=told).values_list("name", flat=True))
         return redirect(f"{reverse('portal:goodbye')}?t={signing.dumps(names, salt=GOODBYE_SALT)}")
-    error = "Tick the box to confirm." if request.method == "POST" else ""
+    error = "Tick the box to confirm." if request.method == "POST" and not confirmed else ""
     return render(
         request,
         "portal/delete.html",
-        {"nav": "my-data", "links": links, "error": error},
-        status=400 if error else 200,
+        {"nav": "my-data", "links": links, "error": error, "form": form, "confirmed": confirmed},
+        status=400 if request.method == "POST" else 200,
     )
 
 

@@ -17,10 +17,12 @@ from consent.services.consents import consent_grant, consent_request_create
 from consent.services.customers import customer_pii_view
 from tests.builders import make_admin, make_customer, make_link, make_partner
 
+PORTAL_PASSWORD = "a long portal passphrase"
+
 
 @pytest.fixture
 def portal(flow, client):
-    flow.customer.user.set_password("a long portal passphrase")
+    flow.customer.user.set_password(PORTAL_PASSWORD)
     flow.customer.user.save()
     client.force_login(flow.customer.user, backend="consent.auth.CustomerEmailBackend")
     flow.client = client
@@ -417,14 +419,20 @@ def test_the_export_downloads_everything_as_json(portal):
     assert len(data["consents"]) == 1
 
 
-def test_deleting_needs_confirmation_then_erases_and_says_who_was_told(portal):
+def test_deleting_needs_confirmation_and_the_password_then_erases_and_says_who_was_told(
+    portal,
+):
     grant(portal)
+    form = html(portal.client.get("/my-data/delete/"))
+    assert 'name="password"' in form and 'autocomplete="current-password"' in form
 
-    unconfirmed = portal.client.post("/my-data/delete/", {})
-    assert unconfirmed.status_code == 400
+    unconfirmed = portal.client.post("/my-data/delete/", {"password": PORTAL_PASSWORD})
+    assert unconfirmed.status_code == 400 and "Tick the box to confirm." in html(unconfirmed)
     assert Customer.objects.get(pk=portal.customer.pk).status == "active"
 
-    response = portal.client.post("/my-data/delete/", {"confirm": "yes"})
+    response = portal.client.post(
+        "/my-data/delete/", {"confirm": "yes", "password": PORTAL_PASSWORD}
+    )
 
     assert response.status_code == 302
     assert Customer.objects.get(pk=portal.customer.pk).status == "erased"
@@ -432,6 +440,40 @@ def test_deleting_needs_confirmation_then_erases_and_says_who_was_told(portal):
     assert "Harbor Mutual" in goodbye and "Pulse Fitness" in goodbye
     assert portal.client.get("/")["Location"].startswith("/login/")  # signed out
     assert set(PartnerLink.objects.values_list("status", flat=True)) == {"ended"}
+
+
+@pytest.mark.parametrize("password", ["", "not my password"])
+def test_deleting_with_a_wrong_or_no_password_erases_nothing_and_says_so_by_the_field(
+    portal, password
+):
+    consent = grant(portal)
+
+    response = portal.client.post("/my-data/delete/", {"confirm": "yes", "password": password})
+
+    assert response.status_code == 400
+    page = html(response)
+    error = page.split('id="id_password_error"')[1].split("</div>")[0]
+    assert ("That is not your password." if password else "This field is required.") in error
+    assert Customer.objects.get(pk=portal.customer.pk).status == "active"
+    assert Consent.objects.get(pk=consent.pk).status == "active"
+    assert set(PartnerLink.objects.values_list("status", flat=True)) == {"active"}
+    assert portal.client.get("/").status_code == 200  # still signed in
+
+
+def test_wrong_passwords_on_the_delete_page_count_against_the_sign_in_lock(portal):
+    from django.core.cache import cache
+
+    from consent.portal.account import LOGIN_FAILURES_PER_EMAIL
+
+    cache.clear()
+    for _ in range(LOGIN_FAILURES_PER_EMAIL):
+        portal.client.post("/my-data/delete/", {"confirm": "yes", "password": "guess"})
+
+    locked = portal.client.post("/my-data/delete/", {"confirm": "yes", "password": PORTAL_PASSWORD})
+
+    assert locked.status_code == 400 and "Too many wrong passwords" in html(locked)
+    assert Customer.objects.get(pk=portal.customer.pk).status == "active"
+    cache.clear()
 
 
 def test_the_goodbye_page_ignores_a_forged_list(db, client):
