@@ -68,6 +68,21 @@ class PartnerConsoleSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         return staff_partner(request) is not None
 
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        partner = staff_partner(request)
+        if partner is not None and partner.status == Partner.Status.SUSPENDED:
+            # On every console page: why nothing can be changed, and what else it means.
+            context["console_banner"] = {
+                "title": f"{partner.name} is suspended from the ecosystem.",
+                "reason": partner.status_reason,
+                "means": "Until an ecosystem admin reinstates it, its API calls and token "
+                "requests are refused (partner_inactive), no customer data flows to or from "
+                "it, and this console is read-only. Its clients, consents and partnerships "
+                "are kept.",
+            }
+        return context
+
 
 console_site = PartnerConsoleSite(name="partner_console")
 

@@ -47,6 +47,7 @@ from ecosystem.errors import ApplicationError
 from partners.models import Partner
 
 GOODBYE_SALT = "portal.goodbye"
+SUSPENDED = Partner.Status.SUSPENDED
 PAGE_SIZE = 50
 
 
@@ -85,11 +86,17 @@ def home(request: HttpRequest) -> HttpResponse:
     for link in links:
         partner = link.partner
         active = [
-            {"consent": c, "sentence": wording.consent_sentence(c, names)}
+            {
+                "consent": c,
+                "sentence": wording.consent_sentence(c, names),
+                # A suspended brand at either end pauses the flow (the consent itself stays).
+                "paused_by": [p for p in (c.source, c.recipient) if p.status == SUSPENDED],
+            }
             for c in consents
             if c.is_honoured(now) and partner.pk in (c.source_id, c.recipient_id)
         ]
-        brands.append({"link": link, "partner": partner, "active": active})
+        suspended = partner.status == SUSPENDED
+        brands.append({"link": link, "partner": partner, "active": active, "suspended": suspended})
     requests = [c for c in consents if c.effective_status(now) == "requested"]
     changes = list(portal_changes(customer.pk, customer.portal_seen_at)[:20])
     customer_seen(customer=customer)

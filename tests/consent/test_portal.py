@@ -93,6 +93,32 @@ def test_home_says_in_plain_words_what_each_brand_may_share_until_when(
     assert f"/brands/{portal.recipient.pk}/stop/" in page
 
 
+def test_home_tells_the_customer_a_suspended_brand_cannot_receive_their_data(portal):
+    from partners.services.partners import partner_suspend
+
+    consent = grant(portal)
+    partner_suspend(partner=portal.recipient, actor=None, reason="Unpaid invoice")
+
+    page = html(portal.client.get("/"))
+
+    harbor = page.split(f'id="brand-{portal.recipient.pk}"')[1].split("</article>")[0]
+    pulse = page.split(f'id="brand-{portal.source.pk}"')[1].split("</article>")[0]
+    assert "Harbor Mutual is suspended from the ecosystem." in harbor
+    assert "cannot receive your data" in harbor
+    assert "Unpaid invoice" not in page  # the admins' reason is not the customer's business
+    # Under both brands the shared consent is marked paused, and can still be withdrawn.
+    for brand in (harbor, pulse):
+        assert "Paused: Harbor Mutual is suspended" in brand
+        assert f"/consents/{consent.pk}/withdraw/" in brand
+    assert "is suspended from the ecosystem." not in pulse
+
+
+def test_home_marks_nothing_paused_while_both_brands_are_active(portal):
+    grant(portal)
+    page = html(portal.client.get("/"))
+    assert "Paused" not in page and "suspended" not in page
+
+
 def test_home_query_count_does_not_grow_with_brands_and_consents(
     portal, django_assert_max_num_queries
 ):

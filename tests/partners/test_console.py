@@ -259,3 +259,21 @@ def test_webhook_pages_in_the_console_show_only_the_own_partner(staff_client):
         == 200
     )
     assert staff_client.get("/partner-admin/ecosystem/delivery/").status_code == 200
+
+
+def test_the_console_of_a_suspended_partner_says_so_on_every_page(db, client):
+    from partners.services.partners import partner_suspend
+
+    partner = make_partner(name="Pulse Fitness")
+    client.force_login(make_staff(partner))
+    partner_suspend(partner=partner, actor=None, reason="Unpaid invoice 2026-11")
+
+    for url in ("/partner-admin/", "/partner-admin/partners/partnerclient/"):
+        page = client.get(url).content.decode()
+        banner = page.split('class="console-banner"')[1].split("</div>")[0]
+        assert "Pulse Fitness is suspended from the ecosystem." in banner
+        assert "Unpaid invoice 2026-11" in banner and "read-only" in banner
+
+
+def test_the_console_of_an_active_partner_has_no_banner(staff_client):
+    assert b"console-banner" not in staff_client.get("/partner-admin/").content
