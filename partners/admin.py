@@ -357,10 +357,40 @@ class FlowInlineForm(forms.ModelForm):
         fields = ["source", "recipient", "purpose", "data_categories"]
 
 
+class FlowFormSet(forms.BaseInlineFormSet):
+    """On the page re-shown after the services refused a flow, that refusal sits on the row
+    it concerns (``flow_rows`` maps the services' flow positions to rows)."""
+
+    refusal: ApplicationError | None = None
+    flow_rows: list[tuple[str, int]] = []
+
+    def clean(self) -> None:
+        super().clean()
+        refused = self.refusal
+        if refused is None or "flow" not in refused.extra:
+            return
+        rows = self.flow_rows
+        at = refused.extra["flow"]
+        if not (0 <= at < len(rows)) or rows[at][0] != self.prefix:
+            if not any(prefix == self.prefix for prefix, _ in rows):
+                return  # another inline's row
+            raise forms.ValidationError(refused.detail)
+        form = self.forms[rows[at][1]]
+        field = refused.extra.get("field")
+        form.add_error(field if field in form.fields else None, refused.detail)
+
+
 class FlowInline(admin.TabularInline):
     model = PartnershipFlow
     form = FlowInlineForm
+    formset = FlowFormSet
     extra = 1
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.refusal = getattr(request, "_partnership_refusal", None)
+        formset.flow_rows = getattr(request, "_partnership_flow_rows", [])
+        return formset
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "purpose":
@@ -376,11 +406,23 @@ class PartnershipAdminForm(forms.ModelForm):
         fields = ["partner_a", "partner_b", "valid_from", "valid_until", "terms"]
         labels = {"partner_a": "Partner", "partner_b": "Other partner"}
 
+    # Where a refusal of the services (other than a flow's) belongs on the re-shown form.
+    refusal: ApplicationError | None = None
+    REFUSAL_FIELDS = {
+        "partnership_self": "partner_b",
+        "invalid_window": "valid_until",
+        "partnership_overlap": "valid_from",
+    }
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         a, b = cleaned.get("partner_a"), cleaned.get("partner_b")
         if a and b and a.pk > b.pk:  # the pair is unordered; it is stored ordered
             cleaned["partner_a"], cleaned["partner_b"] = b, a
+        refused = self.refusal
+        if refused is not None and "flow" not in refused.extra:
+            field = self.REFUSAL_FIELDS.get(refused.code)
+            self.add_error(field if field in self.fields else None, refused.detail)
         return cleaned
 
 
@@ -439,18 +481,27 @@ class PartnershipAdmin(admin.ModelAdmin):
         obj.pk, obj.partner_a, obj.partner_b = created.pk, created.partner_a, created.partner_b
         obj._state.adding = False
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.refusal = getattr(request, "_partnership_refusal", None)
+        return form
+
     def save_related(self, request, form, formsets, change):
-        flows = [
-            FlowSpec(
-                f.cleaned_data["source"].pk,
-                f.cleaned_data["recipient"].pk,
-                f.cleaned_data["purpose"].pk,
-                frozenset(c.code for c in f.cleaned_data["data_categories"]),
-            )
-            for formset in formsets
-            for f in formset.forms
-            if f.cleaned_data and not f.cleaned_data.get("DELETE")
-        ]
+        flows, rows = [], []
+        for formset in formsets:
+            for index, f in enumerate(formset.forms):
+                if f.cleaned_data and not f.cleaned_data.get("DELETE"):
+                    flows.append(
+                        FlowSpec(
+                            f.cleaned_data["source"].pk,
+                            f.cleaned_data["recipient"].pk,
+                            f.cleaned_data["purpose"].pk,
+                            frozenset(c.code for c in f.cleaned_data["data_categories"]),
+                        )
+                    )
+                    rows.append((formset.prefix, index))
+        # Kept so that a refusal naming the n-th flow can be shown on its row.
+        request._partnership_flow_rows = rows
         partnership_set_flows(partnership=form.instance, flows=flows, actor=request.user)
 
     def construct_change_message(self, request, form, formsets, add=False):
@@ -459,14 +510,19 @@ class PartnershipAdmin(admin.ModelAdmin):
         return super().construct_change_message(request, form, [], add)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # A refusal from the services rolls the whole save back and is shown as a message.
+        # A refusal from the services rolls the whole save back. The same POST is then shown
+        # again, everything as typed, with the refusal next to the row or field it concerns:
+        # that second pass is invalid by construction, so it saves nothing.
         try:
             with transaction.atomic():
                 return super().changeform_view(request, object_id, form_url, extra_context)
         except ApplicationError as refused:
-            self.message_user(
-                request, f"Not saved ({refused.code}): {refused.detail}", messages.ERROR
-            )
+            request._partnership_refusal = refused
+        try:
+            with transaction.atomic():
+                return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApplicationError as refused:  # not placeable on the form: say it above it
+            self.message_user(request, f"Not saved: {refused.detail}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
 

@@ -9,8 +9,8 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.utils import timezone
 
-from ecosystem.models import User
-from partners.models import Partner, PartnerClient, Partnership
+from ecosystem.models import AuditEntry, User
+from partners.models import Partner, PartnerClient, Partnership, PartnershipFlow
 from partners.scopes import SECTOR_DEFAULT_CEILINGS, format_scopes, parse_scopes
 from partners.services.partners import partner_apply
 from tests.builders import make_admin, make_partner, make_staff
@@ -260,26 +260,134 @@ def test_a_partnership_with_flows_is_created_through_the_services(db, client):
     assert partnership.version == 2 and partnership.flows.get().purpose_id == "referral"
 
 
-def test_a_refused_partnership_is_reported_and_nothing_is_saved(db, client):
+def _partnership_form(x, y, flows, **fields):
+    data = {
+        "partner_a": x.pk,
+        "partner_b": y.pk,
+        "valid_from_0": "2026-01-01",
+        "valid_from_1": "00:00:00",
+        "valid_until_0": "2027-12-31",
+        "valid_until_1": "00:00:00",
+        "terms": "Referral fee 5 EUR, paid monthly.",
+        "flows-TOTAL_FORMS": str(len(flows)),
+        "flows-INITIAL_FORMS": "0",
+        **fields,
+    }
+    for n, (source, recipient, purpose, categories) in enumerate(flows):
+        data |= {
+            f"flows-{n}-source": source.pk,
+            f"flows-{n}-recipient": recipient.pk,
+            f"flows-{n}-purpose": purpose,
+            f"flows-{n}-data_categories": list(categories),
+        }
+    return data
+
+
+def _row(page: str, n: int) -> str:
+    """The HTML from the end of flow row n-1 to the end of row n (its error row included)."""
+    start = page.index(f'id="flows-{n - 1}"') if n else page.index('id="flows-group"')
+    return page[start : page.index("</tr>", page.index(f'id="flows-{n}"'))]
+
+
+def test_an_invalid_flow_keeps_everything_typed_and_shows_the_error_on_its_row(db, client):
+    # Given: a partnership of Pulse and Harbor with a second flow towards a third brand.
+    client.force_login(make_admin())
+    pulse, harbor = make_partner(name="Pulse Fitness"), make_partner(name="Harbor Mutual")
+    basket = make_partner(name="Fresh Basket")
+    flows = [
+        (pulse, harbor, "rewards", ["activity.visits"]),
+        (pulse, basket, "referral", ["contact.name", "contact.email"]),
+    ]
+
+    # When: the admin saves it.
+    response = client.post(
+        "/admin/partners/partnership/add/", _partnership_form(pulse, harbor, flows)
+    )
+
+    # Then: nothing is saved, the page keeps partners, dates, terms and flows as typed...
+    assert response.status_code == 200
+    assert not Partnership.objects.exists() and not PartnershipFlow.objects.exists()
+    assert not AuditEntry.objects.filter(action__startswith="partnership.").exists()
+    page = response.content.decode()
+    assert "Referral fee 5 EUR, paid monthly.</textarea>" in page
+    assert 'name="valid_from_0" value="2026-01-01"' in page
+    assert 'name="valid_until_0" value="2027-12-31"' in page
+    for field, partner in (("partner_a", pulse), ("partner_b", harbor)):
+        select = page.split(f'name="{field}"')[1].split("</select>")[0]
+        assert f'value="{partner.pk}" selected' in select
+    second = page.split('name="flows-1-recipient"')[1].split("</select>")[0]
+    assert f'value="{basket.pk}" selected' in second
+    assert re.search(r'name="flows-1-data_categories" value="contact.email"[^>]*checked', page)
+    # ...and says what is wrong in plain words on the offending row only, no error code.
+    message = "must run between the partnership&#x27;s two partners"
+    assert message in _row(page, 1) and message not in _row(page, 0)
+    assert "flow_outside_partnership" not in page
+
+    # When: the admin corrects that row and saves again. Then: it is saved, with both flows.
+    flows[1] = (pulse, harbor, "referral", ["contact.name", "contact.email"])
+    fixed = client.post("/admin/partners/partnership/add/", _partnership_form(pulse, harbor, flows))
+    assert fixed.status_code == 302
+    assert Partnership.objects.get().flows.count() == 2
+
+
+def test_a_category_the_purpose_cannot_carry_is_shown_next_to_that_rows_categories(db, client):
+    client.force_login(make_admin())
+    x, y = make_partner(), make_partner()
+    flows = [(x, y, "referral", ["activity.visits"])]
+
+    response = client.post("/admin/partners/partnership/add/", _partnership_form(x, y, flows))
+
+    assert response.status_code == 200 and not Partnership.objects.exists()
+    row = _row(response.content.decode(), 0)
+    cell = row.split("field-data_categories")[1]
+    assert "Tick at least one category referral may carry" in cell
+
+
+def test_a_refused_partnership_is_shown_on_the_form_and_nothing_is_saved(db, client):
     client.force_login(make_admin())
     x = make_partner()
-    y = make_partner(status="suspended")
-    response = client.post(
-        "/admin/partners/partnership/add/",
-        {
-            "partner_a": x.pk,
-            "partner_b": y.pk,
-            "valid_from_0": "2026-01-01",
-            "valid_from_1": "00:00:00",
-            "terms": "",
-            "flows-TOTAL_FORMS": "0",
-            "flows-INITIAL_FORMS": "0",
-        },
-        follow=True,
-    )
-    texts = [str(m) for m in get_messages(response.wsgi_request)]
-    assert any("partner_inactive" in t for t in texts)
+    y = make_partner(status="suspended", name="Sleepy Brand")
+
+    response = client.post("/admin/partners/partnership/add/", _partnership_form(x, y, []))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Sleepy Brand is not active." in page and "partner_inactive" not in page
+    assert "Referral fee 5 EUR, paid monthly.</textarea>" in page
     assert not Partnership.objects.exists()
+
+
+def test_an_invalid_flow_on_an_existing_partnership_changes_nothing(db, client):
+    from partners.services.partnerships import partnership_create
+
+    client.force_login(make_admin())
+    x, y, z = make_partner(), make_partner(), make_partner()
+    partnership = partnership_create(
+        partner_x=x, partner_y=y, valid_from=timezone.now(), terms="Old terms", actor=None
+    )
+    a = partnership.partner_a
+
+    response = client.post(
+        f"/admin/partners/partnership/{quote(partnership.pk)}/change/",
+        {
+            "terms": "New terms",
+            "flows-TOTAL_FORMS": "1",
+            "flows-INITIAL_FORMS": "0",
+            "flows-0-source": a.pk,
+            "flows-0-recipient": z.pk,
+            "flows-0-purpose": "rewards",
+            "flows-0-data_categories": ["activity.visits"],
+        },
+    )
+
+    assert response.status_code == 200
+    assert "New terms</textarea>" in response.content.decode()
+    partnership.refresh_from_db()
+    assert (partnership.terms, partnership.version, partnership.flows.count()) == (
+        "Old terms",
+        1,
+        0,
+    )
 
 
 def test_admins_cannot_delete_partners(db, client):
