@@ -89,8 +89,11 @@ def home(request: HttpRequest) -> HttpResponse:
             {
                 "consent": c,
                 "sentence": wording.consent_sentence(c, names),
-                # A suspended brand at either end pauses the flow (the consent itself stays).
-                "paused_by": [p for p in (c.source, c.recipient) if p.status == SUSPENDED],
+                # A suspended brand at either end pauses the flow (the consent itself stays);
+                # this card's own brand, if suspended, says so once above its list.
+                "paused_by": [
+                    p for p in (c.source, c.recipient) if p.status == SUSPENDED and p != partner
+                ],
             }
             for c in consents
             if c.is_honoured(now) and partner.pk in (c.source_id, c.recipient_id)

@@ -152,7 +152,7 @@ class ConsoleWebhookEndpointAdmin(PartnerScopedAdmin):
         # Post/redirect/get: a reload of the page with the secret re-posts nothing.
         if obj.signature_scheme == WebhookEndpoint.SignatureScheme.ED25519:
             return super().response_add(request, obj, post_url_continue)
-        self.message_user(request, f"{obj.url}: endpoint created.", messages.SUCCESS)
+        self.message_user(request, f"Endpoint created: {obj.url}", messages.SUCCESS)
         return self._to_secrets_page([obj.pk])
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
