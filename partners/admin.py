@@ -128,7 +128,7 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Kept with the partner and emailed to its contact.",
+        help_text="Kept with the partner's record (a suspension's is also emailed to its contact).",
     )
 
     def __init__(self, *args: Any, partner: Partner | None = None, **kwargs: Any) -> None:
