@@ -357,6 +357,11 @@ REFERRAL_EXPIRY_HOURS = env.integer("REFERRAL_EXPIRY_HOURS", 30 * 24, minimum=1)
 # Referrals one partner may send about one customer per window. Defaults: 5 per 720 hours
 REFERRAL_LIMIT_PER_CUSTOMER = env.integer("REFERRAL_LIMIT_PER_CUSTOMER", 5, minimum=1)
 REFERRAL_LIMIT_WINDOW_HOURS = env.integer("REFERRAL_LIMIT_WINDOW_HOURS", 30 * 24, minimum=1)
+# Token-cache invalidations the cache missed (partners/oauth/token_cache.py), replayed.
+CELERY_BEAT_SCHEDULE["grant-invalidations-replay"] = {
+    "task": "partners.tasks.grant_invalidations_replay_task",
+    "schedule": 5.0,
+}
 CELERY_BEAT_SCHEDULE["referrals-expire"] = {
     "task": "partners.tasks.referrals_expire_task",
     "schedule": 300.0,
