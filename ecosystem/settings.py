@@ -73,6 +73,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ecosystem.middleware.RequestIdMiddleware",
     "ecosystem.middleware.RateLimitHeadersMiddleware",
+    "ecosystem.errors.OutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -131,6 +132,8 @@ if CACHE_URL.startswith(("redis://", "rediss://")):
     _cache: dict[str, object] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": CACHE_URL,
+        # An unreachable cache fails fast (and answers 503) rather than hanging a worker.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 elif CACHE_URL.startswith("file://"):
     _cache = {
