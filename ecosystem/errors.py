@@ -121,8 +121,8 @@ def is_outage(exc: BaseException | None) -> bool:
 def _outage_problem(exc: BaseException) -> tuple[dict[str, Any], dict[str, str]]:
     logger.warning("dependency outage: %s", type(exc).__name__)
     error = ServiceUnavailableError(
-        f"Try again in {OUTAGE_RETRY_AFTER_SECONDS} seconds; nothing was changed unless a "
-        "response said so."
+        f"Try again in {OUTAGE_RETRY_AFTER_SECONDS} seconds. Retry a POST with the same "
+        "Idempotency-Key: it is carried out at most once."
     )
     body = problem(status=error.status, code=error.code, title=error.title, detail=error.detail)
     return body, {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)}

@@ -199,7 +199,10 @@ def test_with_the_database_down_the_api_answers_503_warm_or_cold(db, database_ou
         warm_response = api_client_for(warm).get("/api/v1/partner")
         cold_response = api_client_for(cold).get("/api/v1/partner")
         post_response = api_client_for(warm).post(
-            "/api/v1/referrals", {"customer_id": "cus_x", "to_partner": "par_y"}, format="json"
+            "/api/v1/referrals",
+            {"customer_id": "cus_x", "to_partner": "par_y"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="during-the-outage",
         )
 
     assert_api_outage(warm_response)
@@ -242,3 +245,19 @@ def test_a_query_error_that_is_not_an_outage_is_still_a_500(db, http, monkeypatc
     monkeypatch.setattr(views, "render", broken)
 
     assert http.get("/").status_code == 500
+
+
+def test_an_outage_raised_outside_a_view_still_answers_503(rf):
+    """handler500 runs while Django handles an exception a middleware raised (saving the
+    session, say): it answers an outage as one."""
+    import redis
+
+    from ecosystem.urls import handler500
+
+    for path, content_type in (("/api/v1/partner", "application/problem+json"), ("/", "text/")):
+        try:
+            raise redis.exceptions.ConnectionError("Connection refused")
+        except redis.exceptions.ConnectionError:
+            response = handler500(rf.get(path))
+        assert response.status_code == 503 and response["Retry-After"] == "60"
+        assert response["Content-Type"].startswith(content_type)
