@@ -3,12 +3,6 @@ from __future__ import annotations
 from celery import shared_task
 
 from partners.oauth.token_cache import grant_invalidations_replay
-from partners.referrals.services import referrals_expire
-
-
-@shared_task(acks_late=True)
-def referrals_expire_task() -> int:
-    return referrals_expire()
 
 
 @shared_task(acks_late=True)
