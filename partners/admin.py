@@ -297,7 +297,7 @@ class PartnerAdmin(admin.ModelAdmin):
                     ),
                 }
                 for t in TRANSITION_PAGES.values()
-                if partner.status in partner_services.TRANSITIONS[t.name]
+                if partner_services.partner_action_allowed(partner, t.name)
             ]
         extra_context = {**(extra_context or {}), "partner_transitions": buttons}
         return super().change_view(request, object_id, form_url, extra_context)

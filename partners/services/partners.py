@@ -68,6 +68,13 @@ def _check(partner: Partner, action: str) -> dict[str, Any]:
     return {"to": to, "from_": from_, "error": InvalidTransition, "detail": detail}
 
 
+def partner_action_allowed(partner: Partner, action: str) -> bool:
+    """Whether ``action`` (approve, reject, suspend, reinstate, offboard) may move the partner
+    now: what admin pages offer, by the same rule the service applies."""
+    to, from_ = ACTIONS[action]
+    return transitions.allowed(partner, to, from_=from_)
+
+
 def _locked(partner: Partner, action: str) -> Partner:
     partner = transitions.locked(Partner, partner.pk)
     transitions.expect(partner, **_check(partner, action))
