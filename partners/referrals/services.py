@@ -83,7 +83,9 @@ def _recipient_link(
     confirm B's own link (B never learns A's id). A link the customer refused or ended after
     giving that consent stays as it is: their later word wins, so they are asked again."""
     link = (
-        PartnerLink.objects.select_for_update().filter(customer=customer, partner=partner).first()
+        PartnerLink.objects.select_for_update(no_key=True)
+        .filter(customer=customer, partner=partner)
+        .first()
     )
     now = timezone.now()
     if link is not None and _said_no_since(link, consent):
@@ -271,7 +273,7 @@ def _consent_required(
 
 
 def _locked(referral: Referral) -> Referral:
-    return Referral.objects.select_for_update().get(pk=referral.pk)
+    return Referral.objects.select_for_update(no_key=True).get(pk=referral.pk)
 
 
 CLOSING_FIELDS = ["status", "reason", "answered_at", "ended_at", "snapshot_sealed", "note_sealed"]
@@ -373,7 +375,7 @@ def referrals_end_with_consent(*, consent: Consent, status: str, reason: str) ->
     deleted, and B told. Runs inside the consent service's transaction."""
     if consent.purpose_id != "referral":
         return
-    open_referrals = Referral.objects.select_for_update().filter(
+    open_referrals = Referral.objects.select_for_update(no_key=True).filter(
         customer_id=consent.customer_id,
         from_partner_id=consent.source_id,
         to_partner_id=consent.recipient_id,
@@ -398,7 +400,7 @@ def referrals_expire(*, batch_size: int = 500) -> int:
     while True:
         with transaction.atomic():
             batch = list(
-                Referral.objects.select_for_update(skip_locked=True)
+                Referral.objects.select_for_update(skip_locked=True, no_key=True)
                 .filter(status=R.SENT, expires_at__lte=timezone.now())
                 .order_by("expires_at", "pk")[:batch_size]
             )

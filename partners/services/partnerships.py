@@ -44,7 +44,9 @@ def _lock_pair(x: Partner, y: Partner) -> tuple[Partner, Partner]:
         raise PartnershipError("A partner cannot partner with itself.", code="partnership_self")
     # Lock both rows in a fixed order, so two admins pairing the same partners serialise and
     # neither deadlocks.
-    locked = list(Partner.objects.select_for_update().filter(pk__in=[x.pk, y.pk]).order_by("pk"))
+    locked = list(
+        Partner.objects.select_for_update(no_key=True).filter(pk__in=[x.pk, y.pk]).order_by("pk")
+    )
     for partner in locked:
         if not partner.is_active:
             raise PartnershipError(f"{partner.name} is not active.", code="partner_inactive")
@@ -133,7 +135,7 @@ def partnership_set_flows(
 ) -> Partnership:
     """Replace the partnership's flows. The version increases whenever they change; on an
     active partnership, anything removed is handed to lifecycle.on_flows_narrowed."""
-    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
     if partnership.status == P.ENDED:
         raise PartnershipConflict("An ended partnership cannot change.")
     _validate(partnership, flows)
@@ -168,7 +170,7 @@ def partnership_set_flows(
 @transaction.atomic
 def partnership_set_terms(*, partnership: Partnership, terms: str, actor: Any) -> Partnership:
     """The free-text terms; flows, window and partners change only through their services."""
-    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
     if partnership.terms != terms:
         partnership.terms = terms
         partnership.save(update_fields=["terms"])
@@ -178,7 +180,7 @@ def partnership_set_terms(*, partnership: Partnership, terms: str, actor: Any) -
 
 @transaction.atomic
 def partnership_activate(*, partnership: Partnership, actor: Any) -> Partnership:
-    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
     if partnership.status != P.DRAFT:
         raise PartnershipConflict(
             f"Only a draft can be activated; this one is {partnership.status}."
@@ -195,7 +197,7 @@ def partnership_activate(*, partnership: Partnership, actor: Any) -> Partnership
 
 @transaction.atomic
 def partnership_end(*, partnership: Partnership, actor: Any) -> Partnership:
-    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
     if partnership.status == P.ENDED:
         raise PartnershipConflict("This partnership has already ended.")
     partnership.status = P.ENDED

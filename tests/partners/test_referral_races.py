@@ -1,0 +1,200 @@
+"""Races on PostgreSQL (issue 14): a customer's withdrawal against the recipient reading
+the referral.
+
+Threads each with their own connection (closed at the end) and real transactions, through
+the real API with real OAuth tokens; every round starts at a barrier and every wait has a
+timeout, so a regression fails instead of hanging. Each test prints its tally (requests,
+successes, conflicts, 500s): ``pytest -s`` shows it, and a failure shows it anyway.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from consent.models import Consent, Purpose
+from consent.services.consents import consent_grant, consent_withdraw
+from partners.models import Referral
+from tests.builders import (
+    api_client_for,
+    make_client,
+    make_customer,
+    make_link,
+    make_partner,
+    make_partnership,
+    make_token,
+)
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("taxonomy", "postgresql"),
+]
+
+REFERRALS = "/api/v1/referrals"
+TIMEOUT = 60  # seconds any one thread may take; a deadlock is detected after one
+OPEN = [Referral.Status.SENT, Referral.Status.ACCEPTED]
+
+
+def run_together(calls: list[Callable[[], Any]]) -> list[tuple[str, Any]]:
+    """Start every call at one barrier, each in its own thread and connection; each
+    outcome is ("ok", result) or ("error", exception)."""
+    barrier = threading.Barrier(len(calls), timeout=TIMEOUT)
+    outcomes: list[tuple[str, Any]] = [("error", TimeoutError("did not finish"))] * len(calls)
+
+    def body(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            outcomes[index] = ("ok", call())
+        except Exception as error:  # the tally reports every failure
+            outcomes[index] = ("error", error)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=body, args=(i, call), daemon=True) for i, call in enumerate(calls)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert not any(thread.is_alive() for thread in threads), "a thread is still waiting"
+    return outcomes
+
+
+def api_of(partner):
+    """A fresh client of the partner with a real token; a 500 comes back as a response
+    rather than raising in the calling thread."""
+    _token, raw = make_token(make_client(partner))
+    api = api_client_for(raw)
+    api.raise_request_exception = False
+    return api
+
+
+class World:
+    """A gym that may refer customers to a grocer with their name and email."""
+
+    def __init__(self) -> None:
+        self.gym = make_partner(name="Pulse Fitness")
+        self.grocer = make_partner(name="Fresh Basket")
+        make_partnership(
+            self.gym, self.grocer, purpose="referral", categories=("contact.name", "contact.email")
+        )
+        self.purpose = Purpose.objects.get(pk="referral")
+
+    def customer(self):
+        customer = make_customer(name="Ada Lovelace")
+        customer.gym_link = make_link(customer, self.gym)
+        customer.consent = consent_grant(
+            customer=customer,
+            purpose=self.purpose,
+            source_id=self.gym.pk,
+            recipient_id=self.grocer.pk,
+            data_categories=["contact.email"],
+        )
+        return customer
+
+
+@pytest.fixture
+def world(db) -> World:
+    return World()
+
+
+def send(api, customer, *, to_partner: str) -> Any:
+    return api.post(
+        REFERRALS,
+        {"customer_id": customer.gym_link.pk, "to_partner": to_partner, "note": "Keen cook"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )
+
+
+def withdraw(customer, *, after: float = 0.0) -> None:
+    time.sleep(after)
+    consent_withdraw(consent=customer.consent, customer=customer)
+
+
+def answer(kind: str, result: Any) -> tuple[Any, str]:
+    """(status, problem code) of a response; ("raised", …) if the call itself raised."""
+    if kind != "ok":
+        return "raised", type(result).__name__
+    try:
+        return result.status_code, result.json().get("code", "")
+    except ValueError:  # a 500 page that is not problem+json
+        return result.status_code, ""
+
+
+def failure_kinds(outcomes: list[tuple[str, Any]]) -> Counter:
+    return Counter(str(error).splitlines()[0][:60] for kind, error in outcomes if kind == "error")
+
+
+# --- item 1: a withdrawal never fails because a partner was reading ---------------------------
+
+
+def poll(api, referral_id: str, started, stop, statuses: list[int]) -> None:
+    """Read the referral until told to stop, once at least; meet at ``started`` after the
+    first read (so the withdrawals begin while every reader is reading)."""
+    try:
+        statuses.append(api.get(f"{REFERRALS}/{referral_id}").status_code)
+        started.wait()
+        while not stop.is_set():
+            statuses.append(api.get(f"{REFERRALS}/{referral_id}").status_code)
+    finally:
+        connections.close_all()
+
+
+READ_ROUNDS, READ_CUSTOMERS = 3, 6  # 18 withdrawals, each against a reader polling its referral
+
+
+def test_withdrawals_succeed_first_time_while_the_recipient_polls_the_referrals(world):
+    customers = [world.customer() for _ in range(READ_ROUNDS * READ_CUSTOMERS)]
+    gym_api = api_of(world.gym)
+    referral_of = {}
+    for customer in customers:
+        response = send(gym_api, customer, to_partner=world.grocer.pk)
+        assert response.status_code == 201, response.json()
+        referral_of[customer.pk] = response.json()["id"]
+    reads: list[int] = []  # list.append is atomic: no lock needed across the readers
+    withdrawals: list[tuple[str, Any]] = []
+
+    for round_ in range(READ_ROUNDS):
+        batch = customers[round_ * READ_CUSTOMERS : (round_ + 1) * READ_CUSTOMERS]
+        stop = threading.Event()
+        started = threading.Barrier(len(batch) + 1, timeout=TIMEOUT)
+
+        readers = [
+            threading.Thread(
+                target=poll,
+                args=(api_of(world.grocer), referral_of[c.pk], started, stop, reads),
+                daemon=True,
+            )
+            for c in batch
+        ]
+        for reader in readers:
+            reader.start()
+        started.wait()
+        withdrawals += run_together([partial(withdraw, c) for c in batch])
+        stop.set()
+        for reader in readers:
+            reader.join(TIMEOUT)
+        assert not any(reader.is_alive() for reader in readers)
+
+    succeeded = sum(kind == "ok" for kind, _ in withdrawals)
+    tally = Counter(reads)
+    print(
+        f"\nitem 1: {len(withdrawals)} withdrawals, {succeeded} succeeded first time, "
+        f"{len(withdrawals) - succeeded} failed {dict(failure_kinds(withdrawals))}; "
+        f"{len(reads)} reads by the recipient, {tally[200]} answered 200, "
+        f"{tally[500]} answered 500, all {dict(tally)}"
+    )
+    assert succeeded == len(withdrawals)
+    assert set(tally) == {200}
+    assert not Referral.objects.filter(status__in=OPEN).exists()
+    assert not Consent.objects.filter(pk__in=[c.consent.pk for c in customers], status="active")
