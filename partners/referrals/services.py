@@ -82,27 +82,34 @@ def _recipient_link(
     """The referral consent counts as the customer's confirmation of a link to B: create or
     confirm B's own link (B never learns A's id). A link the customer refused or ended after
     giving that consent stays as it is: their later word wins, so they are asked again."""
-    link = (
-        PartnerLink.objects.select_for_update(no_key=True)
-        .filter(customer=customer, partner=partner)
-        .first()
-    )
+    locked = PartnerLink.objects.select_for_update(no_key=True)
+    link = locked.filter(customer=customer, partner=partner).first()
     now = timezone.now()
-    if link is not None and _said_no_since(link, consent):
+    if link is None:
+        # Two first referrals of this customer to B race here. Insert-or-nothing (ON CONFLICT
+        # DO NOTHING; INSERT OR IGNORE on SQLite) waits for the other insert to commit instead
+        # of failing on link_one_per_pair, and needs no savepoint; then read the row back,
+        # whoever wrote it (a new statement: it sees the other's committed row).
+        PartnerLink.objects.bulk_create(
+            [
+                PartnerLink(
+                    customer=customer,
+                    partner=partner,
+                    status=L.ACTIVE,
+                    method=PartnerLink.Method.REFERRAL,
+                    confirmed_at=now,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        link = locked.get(customer=customer, partner=partner)
+    if _said_no_since(link, consent):
         _consent_required(
             customer_ref=sender_ref,
             source_id=consent.source_id,
             recipient_id=partner.pk,
             now=now,
             why="The customer declined a link with this partner after consenting to this.",
-        )
-    if link is None:
-        return PartnerLink.objects.create(
-            customer=customer,
-            partner=partner,
-            status=L.ACTIVE,
-            method=PartnerLink.Method.REFERRAL,
-            confirmed_at=now,
         )
     if link.status != L.ACTIVE:
         link.status, link.confirmed_at, link.ended_at = L.ACTIVE, now, None

@@ -1,5 +1,6 @@
 """Races on PostgreSQL (issue 14): a customer's withdrawal against the recipient reading
-the referral.
+the referral, and one partner's concurrent first referrals of a customer to the same
+recipient.
 
 Threads each with their own connection (closed at the end) and real transactions, through
 the real API with real OAuth tokens; every round starts at a barrier and every wait has a
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from consent.models import Consent, Purpose
+from consent.models import Consent, PartnerLink, Purpose
 from consent.services.consents import consent_grant, consent_withdraw
 from partners.models import Referral
 from tests.builders import (
@@ -198,3 +199,28 @@ def test_withdrawals_succeed_first_time_while_the_recipient_polls_the_referrals(
     assert set(tally) == {200}
     assert not Referral.objects.filter(status__in=OPEN).exists()
     assert not Consent.objects.filter(pk__in=[c.consent.pk for c in customers], status="active")
+
+
+# --- item 7: concurrent first referrals of one customer to one recipient ----------------------
+
+DUPLICATES = 50
+
+
+def test_concurrent_first_referrals_to_one_recipient_answer_201_once_and_409_after(world):
+    customer = world.customer()
+    apis = [api_of(world.gym) for _ in range(DUPLICATES)]
+
+    outcomes = run_together(
+        [partial(send, api, customer, to_partner=world.grocer.pk) for api in apis]
+    )
+
+    answers = Counter(answer(kind, result) for kind, result in outcomes)
+    print(
+        f"\nitem 7: {len(outcomes)} concurrent first referrals: "
+        f"{answers[201, '']} answered 201, {answers[409, 'duplicate_referral']} answered 409 "
+        f"duplicate_referral, {sum(n for (s, _c), n in answers.items() if s == 500)} answered "
+        f"500, all {dict(answers)}"
+    )
+    assert answers == {(201, ""): 1, (409, "duplicate_referral"): DUPLICATES - 1}
+    assert PartnerLink.objects.filter(customer=customer, partner=world.grocer).count() == 1
+    assert Referral.objects.filter(customer=customer).count() == 1
