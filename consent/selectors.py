@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from consent.models import (
@@ -59,9 +61,12 @@ def consent_allowance(
     recipient_id: str,
     purpose: str,
     at: datetime | None = None,
+    hold: bool = False,
 ) -> tuple[Consent, set[str]] | None:
     """The active consent for this flow and the categories that may flow under it now —
-    what the customer consented to that the partnership still allows — or None.
+    what the customer consented to that the partnership still allows — or None. A write
+    under the consent passes ``hold=True``: the consent row is then share-locked for the
+    rest of its transaction (``consent_hold``), one query more.
 
     Checked together: an active consent not past its expiry (whether or not the expiry job
     ran), both partners active (a suspended partner's flows stop while its consents stay),
@@ -83,6 +88,8 @@ def consent_allowance(
     )
     if consent is None:
         return None
+    if hold and not consent_hold(consent, at=at):
+        return None
     if not (consent.source.is_active and consent.recipient.is_active):
         return None
     consented = set(consent.data_categories)
@@ -103,6 +110,32 @@ def consent_allowance(
     if not flow:  # the flow was removed: nothing may move under this consent
         return None
     return consent, consented & flow
+
+
+def consent_hold(consent: Consent, *, at: datetime) -> bool:
+    """Share-lock the consent row for the rest of the caller's transaction, then read its
+    state again: True while it is still active and not past its expiry.
+
+    Every write that depends on a consent takes this lock first (docs/consent.md, "Writes
+    under a consent"). A withdrawal locks the row FOR NO KEY UPDATE, which waits for every
+    holder: the write commits first, and the withdrawal's later statements see what it
+    wrote and end it. A write that waited for a withdrawal reads it here and is refused.
+    The foreign-key check of the write's insert is no substitute: it takes FOR KEY SHARE,
+    which does not conflict with FOR NO KEY UPDATE. Django's ORM has no FOR SHARE, hence the
+    suffix on its own SQL; SQLite takes no row locks (its writers run one at a time, from
+    BEGIN IMMEDIATE), and there the re-read is all that is needed.
+    """
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("consent_hold() holds its lock until the commit.")
+    still = Consent.objects.filter(
+        pk=consent.pk, status=Consent.Status.ACTIVE, expires_at__gt=at
+    ).values("pk")
+    sql, params = still.query.sql_with_params()
+    if connection.vendor == "postgresql":
+        sql += " FOR SHARE"  # waits for a withdrawal in flight, then sees its new row
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
 
 
 def consent_check(

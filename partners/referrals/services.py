@@ -151,12 +151,15 @@ def referral_create(
         raise ApplicationError("A partner cannot refer a customer to itself.", code="referral_self")
     customer = link.customer
     now = timezone.now()
+    # A write under a consent: the consent row is share-locked until this commits, so a
+    # withdrawal either waits and then ends this referral, or came first and refuses it.
     found = consent_allowance(
         customer_id=customer.pk,
         source_id=from_partner_id,
         recipient_id=to_partner_id,
         purpose="referral",
         at=now,
+        hold=True,
     )
     if found is None:
         _refuse(customer_id, from_partner_id, to_partner_id, now)

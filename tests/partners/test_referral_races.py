@@ -1,6 +1,6 @@
-"""Races on PostgreSQL (issue 14): a customer's withdrawal against the recipient reading
-the referral, and one partner's concurrent first referrals of a customer to the same
-recipient.
+"""Races on PostgreSQL (issue 14, items 1, 2 and 7): a customer's withdrawal against the
+recipient reading the referral, a referral sent while its consent is withdrawn, and one
+partner's concurrent first referrals of a customer to the same recipient.
 
 Threads each with their own connection (closed at the end) and real transactions, through
 the real API with real OAuth tokens; every round starts at a barrier and every wait has a
@@ -10,6 +10,7 @@ successes, conflicts, 500s): ``pytest -s`` shows it, and a failure shows it anyw
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ from django.db import connections
 
 from consent.models import Consent, PartnerLink, Purpose
 from consent.services.consents import consent_grant, consent_withdraw
+from ecosystem.models import EventPayload
 from partners.models import Referral
 from tests.builders import (
     api_client_for,
@@ -199,6 +201,53 @@ def test_withdrawals_succeed_first_time_while_the_recipient_polls_the_referrals(
     assert set(tally) == {200}
     assert not Referral.objects.filter(status__in=OPEN).exists()
     assert not Consent.objects.filter(pk__in=[c.consent.pk for c in customers], status="active")
+
+
+# --- item 2: no referral commits under an ended consent ---------------------------------------
+
+RACE_ROUNDS, RACE_CUSTOMERS = 6, 4  # 24 customers: one referral racing one withdrawal each
+
+
+def test_a_referral_racing_the_withdrawal_of_its_consent_is_refused_or_ended(world):
+    gym_api = [api_of(world.gym) for _ in range(RACE_CUSTOMERS)]
+    creates: list[tuple[str, Any]] = []
+    withdrawals: list[tuple[str, Any]] = []
+
+    for round_ in range(RACE_ROUNDS):
+        batch = [world.customer() for _ in range(RACE_CUSTOMERS)]
+        calls: list[Callable[[], Any]] = []
+        for index, (api, customer) in enumerate(zip(gym_api, batch, strict=True)):
+            # Withdrawals start 0 to 84 ms after their referral, so each side wins some races.
+            after = ((round_ * RACE_CUSTOMERS + index) % 8) * 0.012
+            calls += [partial(send, api, customer, to_partner=world.grocer.pk)]
+            calls += [partial(withdraw, customer, after=after)]
+        outcomes = run_together(calls)
+        creates += outcomes[0::2]
+        withdrawals += outcomes[1::2]
+
+    answers = Counter(answer(kind, result) for kind, result in creates)
+    created = {result.json()["id"] for kind, result in creates if result.status_code == 201}
+    ended = Referral.objects.exclude(consent__status="active")
+    open_under_ended = ended.filter(status__in=OPEN).count()
+    snapshots_kept = ended.exclude(snapshot_sealed="").count()
+    told = {
+        json.loads(row.body)["data"]["referral_id"]
+        for row in EventPayload.objects.filter(event__type="referral.withdrawn")
+    }
+    succeeded = sum(kind == "ok" for kind, _ in withdrawals)
+    print(
+        f"\nitem 2: {len(creates)} referrals raced {len(withdrawals)} withdrawals: "
+        f"{dict(answers)}; withdrawals {succeeded} succeeded, "
+        f"{len(withdrawals) - succeeded} failed {dict(failure_kinds(withdrawals))}; "
+        f"{open_under_ended} open referrals under an ended consent, {snapshots_kept} "
+        f"snapshots kept, {len(created - told)} created referrals never told withdrawn"
+    )
+    assert succeeded == len(withdrawals)
+    assert set(answers) <= {(201, ""), (403, "consent_required")}
+    assert open_under_ended == 0
+    assert snapshots_kept == 0
+    assert created <= told  # every referral that committed first was ended, and B heard
+    assert Referral.objects.filter(pk__in=created, status="withdrawn").count() == len(created)
 
 
 # --- item 7: concurrent first referrals of one customer to one recipient ----------------------
