@@ -25,6 +25,7 @@ from consent.portal import wording
 from consent.portal.account import is_customer
 from consent.selectors import (
     NOTIFICATION_STATES,
+    consents_in_force,
     notification_states,
     portal_access,
     portal_changes,
@@ -81,11 +82,16 @@ def home(request: HttpRequest) -> HttpResponse:
     names = wording.category_names()
     links = list(portal_links(customer.pk))
     consents = list(portal_consents(customer.pk))
+    in_force = consents_in_force(consents, at=now)
     brands = []
     for link in links:
         partner = link.partner
         active = [
-            {"consent": c, "sentence": wording.consent_sentence(c, names)}
+            {
+                "consent": c,
+                "sentence": wording.consent_sentence(c, names),
+                "on_hold": "" if c.pk in in_force else wording.on_hold(c, now),
+            }
             for c in consents
             if c.is_honoured(now) and partner.pk in (c.source_id, c.recipient_id)
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from consent.models import AccessEvent, Consent, ConsentEvent, DataCategory
 
 CONSENT_DETAILS = "your consent: what it covers, whether it is active and until when"
@@ -52,6 +54,18 @@ def consent_sentence(consent: Consent, names: dict[str, str]) -> str:
     }.get(
         consent.purpose_id,
         f"{source} may share your {what} with {recipient} for {consent.purpose_id}",
+    )
+
+
+def on_hold(consent: Consent, now: datetime) -> str:
+    """Why nothing is shared under an active consent at the moment, for a consent that
+    consents_in_force left out: 'nothing is shared under it while …'."""
+    for partner in (consent.source, consent.recipient):
+        if not partner.is_active:
+            return f"{partner.name} is not active in the ecosystem"
+    return (
+        f"{consent.source.name} and {consent.recipient.name} have no partnership in force "
+        "that covers it"
     )
 
 

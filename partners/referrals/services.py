@@ -438,17 +438,33 @@ class Disclosed:
 
 
 def referral_disclosed_to(*, referral: Referral, partner_id: str, client_id: str) -> Disclosed:
-    """For B, the consented data and A's note while the consent is honoured, recording the
-    read; for A, its own note back. Nothing once the referral is closed or the consent has
-    ended (the snapshot and the note are deleted then, or were never kept)."""
-    if not referral.snapshot_sealed or not referral.consent.is_honoured():
+    """For B, the consented data and A's note while the data may flow, recording the read;
+    for A, its own note back. Nothing once the referral is closed (the snapshot and the note
+    are deleted then, or were never kept), and nothing while consent_allowance says no: the
+    consent ended or expired, a partner is suspended, the partnership is out of its window
+    or no longer has the flow. Only the categories that may flow now are shown."""
+    if not referral.snapshot_sealed:
         return Disclosed()
+    found = consent_allowance(
+        customer_id=referral.customer_id,
+        source_id=referral.from_partner_id,
+        recipient_id=referral.to_partner_id,
+        purpose="referral",
+        consent_id=referral.consent_id,
+    )
+    if found is None:
+        return Disclosed()
+    _consent, allowed = found
     customer = Customer.objects.select_related("key").get(pk=referral.customer_id)
     data_key = customer.data_key()
     note = referral.open_note(data_key=data_key) or None
     if referral.to_partner_id != partner_id:
         return Disclosed(note=note)
-    data = referral.open_snapshot(data_key=data_key)
+    data = {
+        code: value
+        for code, value in referral.open_snapshot(data_key=data_key).items()
+        if code in allowed
+    }
     access_record_api(
         customer_id=customer.pk,
         client_id=client_id,

@@ -197,6 +197,8 @@ def partnership_activate(*, partnership: Partnership, actor: Any) -> Partnership
 
 @transaction.atomic
 def partnership_end(*, partnership: Partnership, actor: Any) -> Partnership:
+    """End the partnership: no flow of it may be used any more, its consents are terminated
+    (the customers emailed why) and both partners are told of each (lifecycle)."""
     partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
     if partnership.status == P.ENDED:
         raise PartnershipConflict("This partnership has already ended.")
@@ -206,3 +208,20 @@ def partnership_end(*, partnership: Partnership, actor: Any) -> Partnership:
     audit_record(actor=actor, action="partnership.end", obj=partnership)
     lifecycle.on_partnership_ended(partnership)
     return partnership
+
+
+def partnerships_end_lapsed(*, now: datetime | None = None) -> int:
+    """End every active partnership whose validity window has closed, as partnership_end
+    does for an admin (beat), one transaction each. Nothing flowed after the window closed
+    anyway (consent_allowance checks the window); this makes it final. Safe to run twice, or
+    on two beat hosts: a partnership another run ended first is skipped."""
+    now = now or timezone.now()
+    due = Partnership.objects.filter(status=P.ACTIVE, valid_until__lte=now).order_by("pk")
+    ended = 0
+    for partnership in due:
+        try:
+            partnership_end(partnership=partnership, actor=None)
+        except PartnershipConflict:
+            continue
+        ended += 1
+    return ended
