@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from consent.models import AccessEvent, Consent, ConsentEvent, DataCategory
+from consent.models import AccessEvent, Consent, ConsentEvent
+from partners.models import DataCategory
 
 CONSENT_DETAILS = "your consent: what it covers, whether it is active and until when"
 # In the order a sentence names them; consent.* fields together read as one phrase.
