@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from partners.oauth.token_cache import grant_invalidations_replay
 from partners.services.partnerships import partnerships_end_lapsed
+
+
+@shared_task(acks_late=True)
+def grant_invalidations_replay_task() -> int:
+    """Apply to the token cache the revocations it missed (it was down at commit time)."""
+    return grant_invalidations_replay()
 
 
 @shared_task(acks_late=True)

@@ -59,8 +59,9 @@ def consent_sentence(consent: Consent, names: dict[str, str]) -> str:
 
 
 def on_hold(consent: Consent, now: datetime) -> str:
-    """Why nothing is shared under an active consent at the moment, for a consent that
-    consents_in_force left out: 'nothing is shared under it while …'."""
+    """Why nothing is shared under an active consent that consents_in_force left out while
+    neither brand is suspended (the portal says that on its own): 'nothing is shared under
+    it while …'."""
     for partner in (consent.source, consent.recipient):
         if not partner.is_active:
             return f"{partner.name} is not active in the ecosystem"

@@ -121,12 +121,27 @@ def test_the_export_and_the_portal_say_when_a_consent_is_on_hold(sent, client):
     assert json.loads(client.get("/my-data/export.json").content)["consents"][0]["in_force"]
     assert "On hold" not in client.get("/").content.decode()
 
-    partner_suspend(partner=sent.grocer, actor=None)
+    close_window(sent.partnership)
 
     (exported,) = json.loads(client.get("/my-data/export.json").content)["consents"]
     assert (exported["status"], exported["in_force"]) == ("active", False)
     page = client.get("/").content.decode()
-    assert "nothing is shared under it while Fresh Basket is not active" in page
+    assert (
+        "nothing is shared under it while Pulse Fitness and Fresh Basket have no partnership "
+        "in force that covers it"
+    ) in page
+
+
+def test_the_export_says_a_suspended_partners_consent_is_not_in_force(sent, client):
+    client.force_login(sent.customer.user, backend="consent.auth.CustomerEmailBackend")
+
+    partner_suspend(partner=sent.grocer, actor=None, reason="Review")
+
+    (exported,) = json.loads(client.get("/my-data/export.json").content)["consents"]
+    assert (exported["status"], exported["in_force"]) == ("active", False)
+    page = client.get("/").content.decode()
+    assert "Paused: Fresh Basket is suspended" in page
+    assert "On hold" not in page  # the suspension says why, once
 
 
 def test_the_beat_ends_partnerships_whose_window_closed_as_ending_one_does(sent, mailbox):
