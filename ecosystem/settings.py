@@ -73,6 +73,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ecosystem.middleware.RequestIdMiddleware",
     "ecosystem.middleware.RateLimitHeadersMiddleware",
+    "ecosystem.middleware.NulInPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -280,7 +281,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["partners.api.auth.PartnerScopePermission"],
     "DEFAULT_THROTTLE_CLASSES": ["partners.api.auth.PartnerClientThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ecosystem.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "ecosystem.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,

@@ -26,6 +26,17 @@ def calling_client(request: Request) -> str:
     return f"client:{calling_client_id(request)}"
 
 
+def query_filters(request: Request) -> dict[str, str]:
+    """The query string as plain data for a filter serializer. Given the QueryDict itself, DRF
+    reads ``?status=`` as "no filter" (form semantics); an empty value is a malformed filter,
+    refused like any other. Pagination parameters are the paginator's."""
+    return {
+        name: value
+        for name, value in request.query_params.items()
+        if name not in {"cursor", "limit"}
+    }
+
+
 def paginated(
     view: APIView,
     queryset: QuerySet,

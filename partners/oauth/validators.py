@@ -18,7 +18,11 @@ def client_is_usable(application: Any) -> bool:
 class PartnerOAuth2Validator(OAuth2Validator):
     def _load_application(self, client_id: str, request: Any) -> Any:
         # Refused before the secret is checked: a revoked client or an inactive partner's
-        # client gets `invalid_client`, and no new token.
+        # client gets `invalid_client`, and no new token. No client id holds a NUL byte, and
+        # PostgreSQL refuses one in a query (psycopg's DataError, which DOT does not catch).
+        if client_id and "\x00" in client_id:
+            request.client = None
+            return None
         application = super()._load_application(client_id, request)
         if application is None or not client_is_usable(application):
             request.client = None

@@ -41,10 +41,10 @@ class SlugTaken(ApplicationError):
     code = "slug_taken"
     title = "That slug is already taken."
 
-
-class ContactEmailTaken(ApplicationError):
-    code = "contact_email_taken"
-    title = "That contact email already belongs to a partner."
+    def __init__(self) -> None:
+        message = "Choose another slug."
+        errors = [{"field": "slug", "message": message, "code": self.code}]
+        super().__init__(message, extra={"errors": errors})
 
 
 def _locked(partner: Partner, action: str) -> Partner:
@@ -75,14 +75,22 @@ def partner_apply(
     contact_email: str,
     website: str = "",
     description: str = "",
-) -> Partner:
-    """Create a pending partner. Nobody can sign in for it until an admin approves it."""
+) -> Partner | None:
+    """Create a pending partner. Nobody can sign in for it until an admin approves it.
+
+    The form and the API are open to anyone, so an application naming a contact email that
+    already belongs to a partner is answered as any other (no partner is created, None is
+    returned) and the address's owner hears of it by email: the answer must not tell a
+    stranger which addresses are partners' contacts."""
     slug = slugify(slug)
     contact_email = contact_email.strip().lower()
     if Partner.objects.filter(slug=slug).exists():
-        raise SlugTaken("Choose another slug.", extra={"field": "slug"})
-    if Partner.objects.filter(contact_email=contact_email).exists():
-        raise ContactEmailTaken("Use another contact email.", extra={"field": "contact_email"})
+        raise SlugTaken()
+    existing = Partner.objects.filter(contact_email=contact_email).first()
+    if existing is not None:
+        audit_record(actor=None, action="partner.apply_with_taken_email", obj=existing)
+        transaction.on_commit(lambda: _send_taken_email_notice(existing, applied_as=name))
+        return None
     try:
         with transaction.atomic():
             partner = Partner.objects.create(
@@ -95,9 +103,26 @@ def partner_apply(
                 description=description,
             )
     except IntegrityError:  # a concurrent application took the slug or email first
-        raise SlugTaken("Choose another slug.", extra={"field": "slug"}) from None
+        raise SlugTaken() from None
     audit_record(actor=None, action="partner.apply", obj=partner)
     return partner
+
+
+def _send_taken_email_notice(partner: Partner, *, applied_as: str) -> None:
+    # Sent through the project's mail path as it is today; a move to an outbox is one call.
+    send_mail(
+        subject="An application to join the ecosystem named your address",
+        message=(
+            f"Hello {partner.contact_name},\n\n"
+            f"Someone applied to join the ecosystem as {applied_as.strip()!r} and gave this "
+            f"address as the contact. It is already the contact of {partner.name}, so no "
+            "application was made.\n\n"
+            "If it was you, sign in to your partner console instead; a second brand needs "
+            "another contact address. If it was not you, there is nothing to do.\n"
+        ),
+        from_email=None,
+        recipient_list=[partner.contact_email],
+    )
 
 
 def set_password_token(user: User) -> str:

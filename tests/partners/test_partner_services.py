@@ -54,11 +54,21 @@ def test_apply_creates_a_pending_partner_with_normalised_slug_and_email(db):
     assert not PartnerStaff.objects.exists()
 
 
-def test_apply_refuses_a_taken_slug_or_contact_email_and_creates_nothing(db):
+def test_apply_refuses_a_taken_slug_and_creates_nothing(db):
     _apply()
     assert _code(_apply, contact_email="x@y.example") == "slug_taken"
-    assert _code(_apply, slug="other", contact_email="ANN@harbor.example") == "contact_email_taken"
     assert Partner.objects.count() == 1
+
+
+def test_apply_with_a_taken_contact_email_creates_nothing_and_tells_its_owner(
+    db, mailbox, django_capture_on_commit_callbacks
+):
+    owner = _apply()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _apply(slug="other", name="Copycat", contact_email="ANN@harbor.example") is None
+    assert Partner.objects.count() == 1
+    assert [m.to for m in mailbox] == [[owner.contact_email]]
+    assert "'Copycat'" in mailbox[0].body and owner.name in mailbox[0].body
 
 
 def test_approve_activates_creates_the_console_login_and_emails_a_link(

@@ -14,7 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecosystem.api.common import calling_client, calling_partner_id, page_of, paginated
+from ecosystem.api.common import (
+    calling_client,
+    calling_partner_id,
+    page_of,
+    paginated,
+    query_filters,
+)
 from ecosystem.api.idempotency import IdempotentMixin
 from ecosystem.api.webhooks.serializers import (
     DeliveryListInput,
@@ -128,7 +134,7 @@ class DeliveryListApi(APIView):
         responses=page_of(DeliverySerializer),
     )
     def get(self, request: Request) -> Response:
-        filters = DeliveryListInput(data=request.query_params)
+        filters = DeliveryListInput(data=query_filters(request))
         filters.is_valid(raise_exception=True)
         deliveries = selectors.deliveries_for(
             partner_id=calling_partner_id(request),
@@ -162,7 +168,7 @@ class EventListApi(APIView):
         responses=page_of(EventSerializer),
     )
     def get(self, request: Request) -> Response:
-        filters = EventListInput(data=request.query_params)
+        filters = EventListInput(data=query_filters(request))
         filters.is_valid(raise_exception=True)
         payloads = selectors.event_log_for(
             partner_id=calling_partner_id(request),

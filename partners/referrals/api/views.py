@@ -16,6 +16,7 @@ from ecosystem.api.common import (
     calling_partner_id,
     page_of,
     paginated,
+    query_filters,
 )
 from ecosystem.api.idempotency import IdempotentMixin
 from ecosystem.errors import NotFoundError
@@ -76,7 +77,7 @@ class ReferralsApi(IdempotentMixin, APIView):
         operation_id="referrals_list",
     )
     def get(self, request: Request) -> Response:
-        query = ReferralListInput(data=request.query_params)
+        query = ReferralListInput(data=query_filters(request))
         query.is_valid(raise_exception=True)
         referrals: QuerySet = referrals_for(
             partner_id=calling_partner_id(request), **query.validated_data
