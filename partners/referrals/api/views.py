@@ -94,7 +94,8 @@ class ReferralsApi(IdempotentMixin, APIView):
             "Needs an active partnership flow for referral and the customer's active referral "
             "consent. Refusals: 403 consent_required (the response says how to ask), "
             "partnership_required, recipient_inactive; 409 duplicate_referral; 429 "
-            "referral_limit_reached; 400 referral_self, note_reveals_customer_data."
+            "referral_limit_reached; 400 referral_self, note_reveals_customer_data; 409 "
+            "link_pending (your customer id, but the customer has not confirmed the link yet)."
         ),
     )
     def post(self, request: Request) -> Response:
