@@ -11,7 +11,14 @@ from django.core.cache import cache
 
 from partners.models import Partner, Referral
 from partners.oauth import token_cache
-from tests.builders import api_client_for, make_api, make_client, make_customer, make_link
+from tests.builders import (
+    api_client_for,
+    make_client,
+    make_customer,
+    make_link,
+    make_partner,
+    make_partnership,
+)
 
 PROBLEM = "application/problem+json"
 NUL = "%00"
@@ -127,11 +134,7 @@ def test_a_limit_outside_1_to_200_on_any_list_is_a_validation_error(partner_api,
 
 
 def test_a_valid_limit_and_the_next_cursor_page_through(partner_api):
-    for n in range(3):
-        make_link(make_customer(), partner_api.partner)
     api = partner_api
-    from tests.builders import make_partner, make_partnership
-
     for _ in range(3):
         make_partnership(api.partner, make_partner())
     first = api.get("/api/v1/partnerships", {"limit": "2"})
@@ -197,7 +200,11 @@ def test_numbers_as_slug_and_name_are_refused_and_nothing_is_created(db):
 def test_a_boolean_must_be_a_json_boolean(partner_api, enabled):
     response = partner_api.post(
         "/api/v1/webhook-endpoints",
-        {"url": "https://hooks.example/x", "event_types": ["referral.received"], "enabled": enabled},
+        {
+            "url": "https://hooks.example/x",
+            "event_types": ["referral.received"],
+            "enabled": enabled,
+        },
         format="json",
     )
     assert_problem(response, 400, "validation_error")

@@ -61,9 +61,7 @@ def test_every_advertised_client_authentication_works_at_every_endpoint(metadata
     assert token["token_type"] == "Bearer" and token["scope"] == "partner:read"
     assert oauth.get(f"{metadata['issuer']}/api/v1/partner", timeout=10).status_code == 200
 
-    answer = oauth.introspect_token(
-        metadata["introspection_endpoint"], token=token["access_token"]
-    )
+    answer = oauth.introspect_token(metadata["introspection_endpoint"], token=token["access_token"])
     assert answer.status_code == 200 and answer.json()["active"] is True
 
     revoked = oauth.revoke_token(metadata["revocation_endpoint"], token=token["access_token"])
