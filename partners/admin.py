@@ -71,6 +71,9 @@ class PartnerAdminForm(forms.ModelForm):
             "description",
             "contact_name",
             "contact_email",
+            "address",
+            "phone",
+            "privacy_notice_url",
             "scope_ceiling",
         ]
 

@@ -49,6 +49,17 @@ class Partner(models.Model):
     contact_email = models.EmailField(
         max_length=254, unique=True, help_text="Business contact; stored lower-cased."
     )
+    # The controller's details that consent receipts carry (Kantara CR v1.1 piiControllers,
+    # ISO/IEC TS 27560): required before approval, edited by the partner in the console.
+    address = models.TextField(
+        max_length=500, blank=True, help_text="Postal address of the data controller."
+    )
+    phone = models.CharField(
+        max_length=40, blank=True, help_text="Phone number for privacy questions."
+    )
+    privacy_notice_url = models.URLField(
+        max_length=500, blank=True, help_text="Your privacy notice, linked from every receipt."
+    )
     scope_ceiling = models.CharField(
         max_length=500,
         blank=True,

@@ -29,6 +29,21 @@ class RegistrationInput(serializers.Serializer):
     contact_email = strict.EmailField(max_length=254)
     website = strict.URLField(max_length=200, required=False, default="")
     description = strict.CharField(max_length=2000, required=False, default="")
+    address = strict.CharField(
+        max_length=500,
+        required=False,
+        default="",
+        help_text="The data controller's postal address: required before approval.",
+    )
+    phone = strict.CharField(
+        max_length=40, required=False, default="", help_text="Required before approval."
+    )
+    privacy_notice_url = strict.URLField(
+        max_length=500,
+        required=False,
+        default="",
+        help_text="Your privacy notice, linked from consent receipts: required before approval.",
+    )
 
 
 class RegistrationOutput(serializers.Serializer):

@@ -75,6 +75,9 @@ def partner_apply(
     contact_email: str,
     website: str = "",
     description: str = "",
+    address: str = "",
+    phone: str = "",
+    privacy_notice_url: str = "",
 ) -> Partner | None:
     """Create a pending partner. Nobody can sign in for it until an admin approves it.
 
@@ -101,6 +104,9 @@ def partner_apply(
                 contact_email=contact_email,
                 website=website,
                 description=description,
+                address=address.strip(),
+                phone=phone.strip(),
+                privacy_notice_url=privacy_notice_url,
             )
     except IntegrityError:  # a concurrent application took the slug or email first
         raise SlugTaken() from None
@@ -179,11 +185,27 @@ def _send_console_invitation(partner: Partner, user: User) -> None:
     )
 
 
+class ProfileIncomplete(ConflictError):
+    code = "profile_incomplete"
+    title = "The partner's controller details are incomplete."
+
+
+# What every consent receipt names for a controller (Kantara CR v1.1, ISO/IEC TS 27560).
+RECEIPT_PROFILE_FIELDS = ("address", "phone", "privacy_notice_url")
+
+
 @transaction.atomic
 def partner_approve(*, partner: Partner, actor: Any) -> Partner:
     """Activate a pending partner, create its console login (no usable password yet) and,
-    after commit, email its contact a link to set the password."""
+    after commit, email its contact a link to set the password. Refused while the partner
+    lacks the controller details its customers' receipts must carry."""
     partner = _locked(partner, "approve")
+    missing = [name for name in RECEIPT_PROFILE_FIELDS if not getattr(partner, name).strip()]
+    if missing:
+        raise ProfileIncomplete(
+            f"Approve once the partner has given: {', '.join(missing)}.",
+            extra={"missing": missing},
+        )
     partner.approved_at = timezone.now()
     partner.save(update_fields=["approved_at"])
     user = User.objects.create_user(f"{partner.slug}-console", None, kind=User.Kind.PARTNER_STAFF)

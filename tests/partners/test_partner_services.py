@@ -39,6 +39,9 @@ def _apply(**overrides):
         contact_name="Ann",
         contact_email=" Ann@Harbor.Example ",
         website="https://harbor.example",
+        address="1 Quay Road, Harbor Town",
+        phone="+44 20 7946 0000",
+        privacy_notice_url="https://harbor.example/privacy",
     )
     fields.update(overrides)
     return svc.partner_apply(**fields)
@@ -373,3 +376,14 @@ def test_setting_the_console_password_is_audited_and_voids_the_link(db):
     assert svc.console_password_set(token=token, password="Lantern-orbit-47-quay") == user
     assert svc.console_password_set(token=token, password="another-one-47-quay") is None
     assert AuditEntry.objects.filter(action="partner_staff.set_password").count() == 1
+
+
+@pytest.mark.parametrize("missing", ["address", "phone", "privacy_notice_url"])
+def test_approval_waits_for_the_controller_details_receipts_carry(db, mailbox, missing):
+    partner = _apply(**{missing: ""})
+    with pytest.raises(ApplicationError) as refused:
+        svc.partner_approve(partner=partner, actor=None)
+    assert refused.value.code == "profile_incomplete"
+    assert refused.value.extra["missing"] == [missing]
+    partner.refresh_from_db()
+    assert partner.status == "pending" and not PartnerStaff.objects.exists()
