@@ -236,7 +236,11 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER = {
-    "ACCESS_TOKEN_EXPIRE_SECONDS": env.integer("OAUTH_ACCESS_TOKEN_SECONDS", 600, minimum=60),
+    # At most 10 minutes: a bearer token is refused at once on revocation only where the
+    # cache is read; its lifetime bounds every other exposure.
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.integer(
+        "OAUTH_ACCESS_TOKEN_SECONDS", 600, minimum=60, maximum=600
+    ),
     # RFC 9700 (OAuth 2.0 Security BCP): adopt every compliant behaviour DOT offers.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
