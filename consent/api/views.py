@@ -138,6 +138,7 @@ class CustomerConsentListApi(APIView):
                 customer_id=link.customer_id,
                 partner_id=link.partner_id,
                 client_id=calling_client_id(request),
+                consent_ids=[row["id"] for row in response.data["results"]],
             )
         return response
 

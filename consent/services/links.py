@@ -147,6 +147,7 @@ def _link_disclosed(link: PartnerLink, client_id: str) -> None:
         partner_id=link.partner_id,
         purpose="link",
         fields=LINK_FIELDS,
+        link_id=link.pk,
     )
 
 
@@ -197,6 +198,7 @@ def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:
             actor=f"event:{published.id}",
             partner_id=link.partner_id,
             purpose="link",
+            link_id=link.pk,
             fields=LINK_FIELDS,
         )
     )
