@@ -15,11 +15,19 @@ from django.contrib import admin, messages
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
+from django.utils.html import format_html_join
 
 from consent.models import DataCategory, Purpose
 from ecosystem.admin_helpers import ReadOnlyMixin, run_per_row, status_badge
 from ecosystem.errors import ApplicationError
-from partners.models import Partner, PartnerClient, Partnership, PartnershipFlow, Referral
+from partners.models import (
+    Partner,
+    PartnerClient,
+    Partnership,
+    PartnershipFlow,
+    PartnershipTerms,
+    Referral,
+)
 from partners.scopes import SCOPES, format_scopes
 from partners.services import partners as partner_services
 from partners.services.partnerships import (
@@ -204,7 +212,7 @@ class PartnershipAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("=id", "partner_a__name", "partner_b__name")
     list_select_related = ("partner_a", "partner_b")
-    readonly_fields = ("status", "version", "activated_at", "ended_at")
+    readonly_fields = ("status", "version", "terms_history", "activated_at", "ended_at")
     actions = [
         service_action(
             "activate", "activated", "Activate selected partnerships", partnership_activate
@@ -215,6 +223,14 @@ class PartnershipAdmin(admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: Partnership):
         return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Terms by version")
+    def terms_history(self, obj: Partnership):
+        """Each version's terms as kept (consents name the version they were given under)."""
+        rows = PartnershipTerms.objects.filter(partnership=obj).order_by("-version")
+        return format_html_join(
+            "", "<p><strong>v{}</strong>: {}</p>", ((t.version, t.terms or "—") for t in rows)
+        )
 
     def get_readonly_fields(self, request, obj=None):
         fixed = ("partner_a", "partner_b", "valid_from", "valid_until")

@@ -176,7 +176,8 @@ class PartnershipQuerySet(models.QuerySet):
 class Partnership(models.Model):
     """An admin-curated agreement between two partners (an unordered pair, stored with
     ``partner_a_id < partner_b_id``). Its flows say which purposes may flow in which direction
-    with which data categories; ``version`` increases whenever the flows change.
+    with which data categories; ``version`` increases whenever the flows or the terms change,
+    and each version's terms are kept in ``PartnershipTerms`` (``terms`` here is the latest).
 
     At most one partnership per pair may have overlapping validity windows: checked by the
     service under row locks (portable across SQLite and PostgreSQL).
@@ -233,6 +234,31 @@ class Partnership(models.Model):
         )
 
 
+class PartnershipTerms(models.Model):
+    """The terms of one version of a partnership, kept as they were: a consent records the
+    partnership version it was given under, and this row holds that version's exact terms.
+    Written by the partnership services with every version; never changed after."""
+
+    partnership = models.ForeignKey(
+        Partnership, on_delete=models.CASCADE, related_name="terms_versions"
+    )
+    version = models.PositiveIntegerField()
+    terms = models.TextField(max_length=5000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("partnership_id", "version")
+        verbose_name_plural = "partnership terms"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partnership", "version"], name="partnership_terms_version_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partnership_id} v{self.version}"
+
+
 class PartnershipFlow(models.Model):
     """One directed permission inside a partnership: ``source`` may share the listed data
     categories with ``recipient`` for ``purpose``."""
@@ -263,4 +289,12 @@ class PartnershipFlow(models.Model):
 # them with the partners app.
 from partners.referrals.models import Referral  # noqa: E402
 
-__all__ = ["Partner", "PartnerClient", "PartnerStaff", "Partnership", "PartnershipFlow", "Referral"]
+__all__ = [
+    "Partner",
+    "PartnerClient",
+    "PartnerStaff",
+    "Partnership",
+    "PartnershipFlow",
+    "PartnershipTerms",
+    "Referral",
+]

@@ -358,6 +358,74 @@ def test_the_taxonomy_is_seeded(db):
     assert Purpose.objects.get(code="link").single_partner
 
 
+def test_new_terms_make_a_new_version_and_the_old_terms_stay_with_the_old_one(db, taxonomy):
+    from consent.models import Purpose
+    from consent.services.consents import consent_grant
+    from partners.models import PartnershipTerms
+    from partners.services.partnerships import partnership_set_terms
+    from tests.builders import make_customer, make_link
+
+    partnership = svc_partnership_with_terms("Net 30.")
+    source, recipient = partnership.partner_a, partnership.partner_b
+    partnership_set_flows(
+        partnership=partnership,
+        flows=[FlowSpec(source.pk, recipient.pk, "rewards", frozenset({"activity.visits"}))],
+        actor=None,
+    )
+    partnership_activate(partnership=partnership, actor=None)
+    customer = make_customer()
+    make_link(customer, source)
+    make_link(customer, recipient)
+    consent = consent_grant(
+        customer=customer,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=source.pk,
+        recipient_id=recipient.pk,
+        data_categories=["activity.visits"],
+    )
+
+    partnership_set_terms(partnership=partnership, terms="Net 60.", actor=None)
+
+    partnership.refresh_from_db()
+    assert (partnership.version, partnership.terms) == (consent.partnership_version + 1, "Net 60.")
+    pinned = PartnershipTerms.objects.get(
+        partnership=partnership, version=consent.partnership_version
+    )
+    assert pinned.terms == "Net 30."
+    assert list(
+        PartnershipTerms.objects.filter(partnership=partnership).values_list("version", "terms")
+    ) == [(1, "Net 30."), (2, "Net 30."), (3, "Net 60.")]
+
+
+def svc_partnership_with_terms(terms: str):
+    from partners.services.partnerships import partnership_create
+
+    return partnership_create(
+        partner_x=make_partner(),
+        partner_y=make_partner(),
+        valid_from=NOW() - timedelta(days=1),
+        terms=terms,
+        actor=None,
+    )
+
+
+def test_the_migration_keeps_each_partnerships_current_terms_as_its_current_version(db):
+    import importlib
+
+    from django.apps import apps
+
+    from partners.models import PartnershipTerms
+    from tests.builders import make_partnership
+
+    partnership = make_partnership(make_partner(), make_partner(), terms="Old deal.", version=4)
+    migration = importlib.import_module("partners.migrations.0005_partnership_terms_versions")
+
+    migration.keep_current_terms(apps, None)
+
+    kept = PartnershipTerms.objects.get(partnership=partnership)
+    assert (kept.version, kept.terms) == (4, "Old deal.")
+
+
 def test_terms_change_through_the_service_and_are_audited(db):
     from partners.services.partnerships import partnership_set_terms
 
