@@ -28,6 +28,7 @@ from consent.services.consents import (
 )
 from consent.services.links import customer_link_create, customer_link_read
 from ecosystem.api.common import (
+    PAGE_PARAMETERS,
     calling_client_id,
     calling_partner_id,
     page_of,
@@ -117,6 +118,7 @@ class CustomerConsentListApi(APIView):
     required_scopes = ["consent:read"]
 
     @extend_schema(
+        parameters=PAGE_PARAMETERS,
         responses=page_of(ConsentOutput),
         summary="A customer's consents that concern you",
         description=(

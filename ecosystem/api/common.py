@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecosystem.api.pagination import CursorPagination
+
+# The query parameters of every cursor-paginated list view that is a plain APIView (generic
+# list views get them from the paginator).
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="The cursor of a next or previous link."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": CursorPagination.max_page_size},
+        description=f"Rows per page, 1 to {CursorPagination.max_page_size}.",
+    ),
+]
 
 
 def calling_partner_id(request: Request) -> str:

@@ -41,6 +41,14 @@ class CursorPagination(pagination.CursorPagination):
             # NotFound: undecodable; the others: a well-formed cursor with a forged position.
             raise self._bad_cursor() from None
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+                parameter["description"] = f"Rows per page, 1 to {self.max_page_size}."
+        return parameters
+
     @staticmethod
     def _bad_cursor() -> ValidationError:
         return ValidationError({"cursor": ["Not a cursor from this list; start without one."]})

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecosystem.api.common import (
+    PAGE_PARAMETERS,
     calling_client,
     calling_client_id,
     calling_partner_id,
@@ -71,7 +72,7 @@ class ReferralsApi(IdempotentMixin, APIView):
         return WRITE if self.request.method == "POST" else READ
 
     @extend_schema(
-        parameters=[ReferralListInput],
+        parameters=[ReferralListInput, *PAGE_PARAMETERS],
         responses=page_of(ReferralOutput),
         summary="Referrals you sent (outbound) or received (inbound)",
         operation_id="referrals_list",
