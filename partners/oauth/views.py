@@ -48,7 +48,7 @@ def _invalid_client() -> JsonResponse:
     return response
 
 
-def _oauth_answer(response: HttpResponseBase) -> HttpResponseBase:
+def _oauth_answer(response: HttpResponse) -> HttpResponse:
     """The finishing touches every /o/ endpoint's answer gets (see the module docstring)."""
     if response.status_code == 401:
         response["WWW-Authenticate"] = BASIC_CHALLENGE
@@ -113,7 +113,7 @@ class ThrottledTokenView(_PostOnly, TokenView):
 
 @method_decorator(csrf_exempt, name="dispatch")
 class PartnerRevokeTokenView(_PostOnly, RevokeTokenView):
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = _oauth_answer(super().dispatch(request, *args, **kwargs))
         if response.status_code == 200 and not response.content:
             return JsonResponse({})
