@@ -69,6 +69,7 @@ class ScopeCeilingField(forms.MultipleChoiceField):
 class PartnerAdminForm(forms.ModelForm):
     scope_ceiling = ScopeCeilingField(help_text="Scopes this partner's clients may be given.")
     website = forms.URLField(max_length=200, required=False, assume_scheme="https")
+    privacy_notice_url = forms.URLField(max_length=500, required=False, assume_scheme="https")
 
     class Meta:
         model = Partner
