@@ -92,7 +92,7 @@ def partner_apply(
     existing = Partner.objects.filter(contact_email=contact_email).first()
     if existing is not None:
         audit_record(actor=None, action="partner.apply_with_taken_email", obj=existing)
-        transaction.on_commit(lambda: _send_taken_email_notice(existing, applied_as=name))
+        transaction.on_commit(lambda: _send_taken_email_notice(existing))
         return None
     try:
         with transaction.atomic():
@@ -114,15 +114,15 @@ def partner_apply(
     return partner
 
 
-def _send_taken_email_notice(partner: Partner, *, applied_as: str) -> None:
-    # Sent through the project's mail path as it is today; a move to an outbox is one call.
+def _send_taken_email_notice(partner: Partner) -> None:
+    # Nothing the applicant typed goes into it: strangers must not be able to write to a
+    # partner's contact through us. Sent through the project's mail path as it is today.
     send_mail(
         subject="An application to join the ecosystem named your address",
         message=(
             f"Hello {partner.contact_name},\n\n"
-            f"Someone applied to join the ecosystem as {applied_as.strip()!r} and gave this "
-            f"address as the contact. It is already the contact of {partner.name}, so no "
-            "application was made.\n\n"
+            "Someone applied to join the ecosystem and gave this address as the contact. It "
+            f"is already the contact of {partner.name}, so no application was made.\n\n"
             "If it was you, sign in to your partner console instead; a second brand needs "
             "another contact address. If it was not you, there is nothing to do.\n"
         ),
