@@ -20,6 +20,7 @@ def _on_postgresql() -> bool:
     return "postgresql" in settings.DATABASES["default"]["ENGINE"]
 
 
+@pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_deleting_an_endpoint_while_an_attempt_is_recorded_commits_both(monkeypatch):
     require_service("PostgreSQL (row locks)", _on_postgresql)
