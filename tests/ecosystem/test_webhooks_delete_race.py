@@ -23,7 +23,7 @@ def _on_postgresql() -> bool:
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_deleting_an_endpoint_while_an_attempt_is_recorded_commits_both(monkeypatch):
-    require_service("PostgreSQL (row locks)", _on_postgresql)
+    require_service("PostgreSQL (DATABASE_URL)", _on_postgresql)
     monkeypatch.setattr(ssrf, "check_url", lambda url: None)
     endpoint, _ = subscribe("https://hooks.example/in")
     sending = make_delivery(endpoint, status=Delivery.Status.SENDING)
