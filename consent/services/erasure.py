@@ -9,7 +9,7 @@ from consent.models import LIVE_STATUSES, Consent, Customer, CustomerKey, Partne
 from consent.services.consents import Actor, consent_settle, consent_transition, consents_locked
 from ecosystem.errors import ConflictError
 from ecosystem.services.audit import audit_record
-from ecosystem.services.events import event_publish
+from partners.webhooks.events import event_publish
 
 S = Consent.Status
 ERASED_REASON = "The customer erased their account."

@@ -9,7 +9,8 @@ import json
 import pytest
 from django.core.cache import cache
 
-from partners.models import Partner, Referral
+from exchanges.referrals.models import Referral
+from partners.models import Partner
 from partners.oauth import token_cache
 from tests.builders import (
     api_client_for,

@@ -1,0 +1,47 @@
+"""Telling a partner that one of its endpoints was disabled automatically.
+
+Who is told is ``settings.WEBHOOK_ALERT_RECIPIENTS``: the dotted path of a callable taking
+the endpoint and returning addresses, so the partners app can name its console staff
+without ``ecosystem`` importing it. The default writes to the partner's contact address,
+the person who signs in to the partner console.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.utils.module_loading import import_string
+
+from partners.webhooks.models import WebhookEndpoint
+
+
+def partner_contact_recipients(endpoint: WebhookEndpoint) -> list[str]:
+    return [endpoint.partner.contact_email]
+
+
+def endpoint_disabled_notify(*, endpoint_id: str) -> int:
+    """Email the endpoint's partner; returns how many messages went out."""
+    endpoint = (
+        WebhookEndpoint.objects.select_related("partner")
+        .filter(pk=endpoint_id, enabled=False)
+        .first()
+    )
+    if endpoint is None:
+        return 0  # deleted or re-enabled since: nothing to say
+    recipients = import_string(settings.WEBHOOK_ALERT_RECIPIENTS)(endpoint)
+    if not recipients:
+        return 0
+    body = (
+        f"Your webhook endpoint {endpoint.pk} ({endpoint.url}) was disabled: "
+        f"{endpoint.get_disabled_reason_display().lower()}.\n\n"
+        "No further events are sent to it and its waiting deliveries were marked failed. "
+        "Fix the receiver, enable the endpoint again in the partner console or with "
+        f"PATCH /api/v1/webhook-endpoints/{endpoint.pk}, then fetch what you missed from "
+        "GET /api/v1/events or retry the failed deliveries.\n"
+    )
+    return send_mail(
+        subject="Webhook endpoint disabled",
+        message=body,
+        from_email=None,
+        recipient_list=recipients,
+    )
