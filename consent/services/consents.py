@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -688,12 +687,11 @@ def consents_terminate(
         for consent in ended:
             by_customer.setdefault(consent.customer_id, []).append(consent.pk)
         for customer_id, consent_ids in by_customer.items():
-            transaction.on_commit(
-                partial(
-                    consents_terminated_email_task.delay,
-                    customer_id=customer_id,
-                    consent_ids=consent_ids,
-                ),
-                robust=True,  # the terminations are committed; a broker outage is logged
-            )
+
+            def email_customer(customer_id: str = customer_id, ids: list[str] = consent_ids):
+                consents_terminated_email_task.delay(customer_id=customer_id, consent_ids=ids)
+
+            # The terminations are committed; a broker outage is logged. A named function,
+            # not a partial: robust on-commit logs the callback's __qualname__.
+            transaction.on_commit(email_customer, robust=True)
     return ended

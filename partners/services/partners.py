@@ -3,6 +3,7 @@ active | suspended → offboarded."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from ecosystem.models import User
 from ecosystem.services.audit import audit_record
 from partners import signals
 from partners.models import Partner, Partnership, PartnerStaff
+from partners.scopes import SCOPES, format_scopes
 from partners.services.clients import client_revoke
 from partners.services.partnerships import partnership_end
 
@@ -35,6 +37,16 @@ TRANSITIONS: dict[str, set[str]] = {
 class InvalidTransition(ConflictError):
     code = "invalid_transition"
     title = "The partner is not in a state that allows this."
+
+
+class ScopeCeilingRequired(ApplicationError):
+    code = "scope_ceiling_required"
+    title = "Choose the API scopes this partner's clients may hold before approving it."
+
+
+class ReasonRequired(ApplicationError):
+    code = "reason_required"
+    title = "Give the reason: the partner's contact is told it."
 
 
 class SlugTaken(ApplicationError):
@@ -195,11 +207,27 @@ RECEIPT_PROFILE_FIELDS = ("address", "phone", "privacy_notice_url")
 
 
 @transaction.atomic
-def partner_approve(*, partner: Partner, actor: Any) -> Partner:
+def partner_approve(
+    *, partner: Partner, actor: Any, scope_ceiling: Iterable[str] | None = None
+) -> Partner:
     """Activate a pending partner, create its console login (no usable password yet) and,
     after commit, email its contact a link to set the password. Refused while the partner
-    lacks the controller details its customers' receipts must carry."""
+    lacks the controller details its customers' receipts must carry.
+
+    ``scope_ceiling`` (None: keep the one already set) must name at least one scope: with an
+    empty ceiling its staff could create no API client at all, so approval is refused."""
     partner = _locked(partner, "approve")
+    if scope_ceiling is not None:
+        wanted = set(scope_ceiling)
+        if unknown := wanted - set(SCOPES):
+            raise ApplicationError(
+                f"Unknown scopes: {', '.join(sorted(unknown))}.",
+                code="invalid_scope",
+                extra={"field": "scope_ceiling"},
+            )
+        partner.scope_ceiling = format_scopes(wanted)
+    if not partner.scope_ceiling_set:
+        raise ScopeCeilingRequired(extra={"field": "scope_ceiling"})
     missing = [name for name in RECEIPT_PROFILE_FIELDS if not getattr(partner, name).strip()]
     if missing:
         raise ProfileIncomplete(
@@ -207,7 +235,7 @@ def partner_approve(*, partner: Partner, actor: Any) -> Partner:
             extra={"missing": missing},
         )
     partner.approved_at = timezone.now()
-    partner.save(update_fields=["approved_at"])
+    partner.save(update_fields=["approved_at", "scope_ceiling"])
     user = User.objects.create_user(f"{partner.slug}-console", None, kind=User.Kind.PARTNER_STAFF)
     PartnerStaff.objects.create(user=user, partner=partner)
     _move(partner, status=S.ACTIVE, reason="", actor=actor, action="approve")
@@ -222,9 +250,23 @@ def partner_reject(*, partner: Partner, actor: Any, reason: str = "") -> Partner
     )
 
 
+def _send_status_notice(partner: Partner, subject: str, body: str) -> None:
+    send_mail(
+        subject=subject,
+        message=f"Hello {partner.contact_name},\n\n{body}",
+        from_email=None,
+        recipient_list=[partner.contact_email],
+    )
+
+
 @transaction.atomic
-def partner_suspend(*, partner: Partner, actor: Any, reason: str = "") -> Partner:
-    """Refuse the partner's calls from its next request on; its consents stay."""
+def partner_suspend(*, partner: Partner, actor: Any, reason: str) -> Partner:
+    """Refuse the partner's calls from its next request on; its consents and partnerships
+    stay, so reinstating restores everything. The reason is required: after commit, the
+    partner's contact is emailed it, with what the suspension means."""
+    reason = reason.strip()
+    if not reason:
+        raise ReasonRequired(extra={"field": "reason"})
     partner = _move(
         _locked(partner, "suspend"),
         status=S.SUSPENDED,
@@ -232,14 +274,34 @@ def partner_suspend(*, partner: Partner, actor: Any, reason: str = "") -> Partne
         actor=actor,
         action="suspend",
     )
+    body = (
+        f"{partner.name} is suspended from the ecosystem.\nReason: {partner.status_reason}\n\n"
+        "Until an ecosystem admin reinstates it:\n"
+        "- its API calls and token requests are refused (error code partner_inactive);\n"
+        "- no customer data flows to or from it, and its customers are told so;\n"
+        "- the partner console is read-only.\n"
+        "Its consents, partnerships and API clients are kept: reinstating restores them.\n"
+    )
+    # Robust: the suspension is committed whatever happens to the email.
+    transaction.on_commit(
+        lambda: _send_status_notice(partner, f"{partner.name} is suspended", body), robust=True
+    )
     return partner
 
 
 @transaction.atomic
 def partner_reinstate(*, partner: Partner, actor: Any) -> Partner:
-    return _move(
+    partner = _move(
         _locked(partner, "reinstate"), status=S.ACTIVE, reason="", actor=actor, action="reinstate"
     )
+    body = (
+        f"{partner.name} is active in the ecosystem again: its API clients get tokens, data "
+        "flows again under its customers' consents, and the partner console can be changed.\n"
+    )
+    transaction.on_commit(
+        lambda: _send_status_notice(partner, f"{partner.name} is reinstated", body), robust=True
+    )
+    return partner
 
 
 @transaction.atomic

@@ -17,7 +17,7 @@ def keep_current_terms(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("partners", "0003_taxonomy_content_types"),
+        ("partners", "0004_grant_invalidation"),
     ]
 
     operations = [
