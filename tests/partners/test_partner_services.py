@@ -495,7 +495,7 @@ def test_setting_the_console_password_is_audited_and_voids_the_link(db):
 def test_approval_waits_for_the_controller_details_receipts_carry(db, mailbox, missing):
     partner = _apply(**{missing: ""})
     with pytest.raises(ApplicationError) as refused:
-        svc.partner_approve(partner=partner, actor=None)
+        svc.partner_approve(partner=partner, actor=None, scope_ceiling=["partner:read"])
     assert refused.value.code == "profile_incomplete"
     assert refused.value.extra["missing"] == [missing]
     partner.refresh_from_db()
