@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from ecosystem import transitions
-from ecosystem.errors import ApplicationError
+from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.models import User
 from ecosystem.services.audit import audit_record
 from partners import signals
