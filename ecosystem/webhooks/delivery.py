@@ -16,7 +16,6 @@ Delivery is therefore at least once, always with the same ``webhook-id``.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from ecosystem import outbox
 from ecosystem.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from ecosystem.webhooks import http, ssrf
 from ecosystem.webhooks.signing import webhook_headers
@@ -48,7 +48,6 @@ RECORDED_FIELDS = [
     "last_status_code",
     "last_error",
 ]
-_jitter = secrets.SystemRandom()
 
 
 def lease() -> timedelta:
@@ -88,10 +87,7 @@ def signing_keys(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
 
 def next_delay(attempts: int) -> timedelta | None:
     """The wait after the ``attempts``-th failed attempt (±20 % jitter), or None: give up."""
-    schedule = settings.WEBHOOK_RETRY_SCHEDULE
-    if attempts >= len(schedule):
-        return None
-    return timedelta(seconds=schedule[attempts] * _jitter.uniform(0.8, 1.2))
+    return outbox.retry_delay(attempts, settings.WEBHOOK_RETRY_SCHEDULE)
 
 
 def _outcome(result: http.HttpResult) -> tuple[bool, str]:
@@ -276,9 +272,7 @@ def deliveries_dispatch_due() -> int:
     """Take back deliveries whose worker died mid-attempt, and kick every endpoint with due
     deliveries. Returns how many endpoints were kicked."""
     now = timezone.now()
-    lost = Delivery.objects.filter(status=Status.SENDING, next_attempt_at__lte=now).update(
-        status=Status.PENDING
-    )
+    lost = outbox.leases_take_back(Delivery.objects, now=now)
     due = Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
     endpoint_ids = list(
         due.order_by().values_list("endpoint_id", flat=True).distinct()[:SWEEP_MAX_ENDPOINTS]
