@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from ecosystem.admin_helpers import ReadOnlyMixin
 from ecosystem.errors import ApplicationError
-from ecosystem.models import AuditEntry, Delivery, DeliveryAttempt, User, WebhookEndpoint
+from ecosystem.models import AuditEntry, Delivery, DeliveryAttempt, Email, User, WebhookEndpoint
 from ecosystem.models.webhooks import ENDPOINT_DISCLOSED_FIELDS
 from ecosystem.webhooks.services import delivery_retry
 
@@ -85,3 +85,25 @@ class DeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
             else:
                 retried += 1
         self.message_user(request, f"{retried} deliveries queued for another attempt.")
+
+
+@admin.register(Email)
+class EmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The email outbox, read-only: what was sent, when and how often it was tried. The
+    sealed recipients and body are never shown, nor whom the email is about."""
+
+    list_display = ("id", "kind", "status", "attempts", "next_attempt_at", "created_at", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("=id",)
+    date_hierarchy = "created_at"
+    fields = (
+        "id",
+        "kind",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_error",
+        "created_at",
+        "sent_at",
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from consent import hooks
+from consent.emails import consents_terminated_queue
 from consent.models import (
     MAX_CONSENT_DAYS,
     Consent,
@@ -678,19 +678,10 @@ def consents_terminate(
         elif state == S.REQUESTED:
             by, text = Actor.system(), why(consent)
             consent_transition(consent, to=S.LAPSED, by=by, reason=text, now=now)
-    if ended:
-        from consent.tasks import consents_terminated_email_task
-
-        by_customer: dict[str, list[str]] = {}
-        for consent in ended:
-            by_customer.setdefault(consent.customer_id, []).append(consent.pk)
-        for customer_id, consent_ids in by_customer.items():
-            transaction.on_commit(
-                partial(
-                    consents_terminated_email_task.delay,
-                    customer_id=customer_id,
-                    consent_ids=consent_ids,
-                ),
-                robust=True,  # the terminations are committed; a broker outage is logged
-            )
+    by_customer: dict[str, list[Consent]] = {}
+    for consent in ended:
+        by_customer.setdefault(consent.customer_id, []).append(consent)
+    for customer_id, of_customer in by_customer.items():
+        customer = Customer.objects.select_related("key").get(pk=customer_id)
+        consents_terminated_queue(customer=customer, consents=of_customer)
     return ended

@@ -1,4 +1,5 @@
 from ecosystem.models.audit import AuditEntry
+from ecosystem.models.emails import Email
 from ecosystem.models.idempotency import IdempotencyRecord
 from ecosystem.models.users import User
 from ecosystem.models.webhooks import (
@@ -13,6 +14,7 @@ __all__ = [
     "AuditEntry",
     "Delivery",
     "DeliveryAttempt",
+    "Email",
     "Event",
     "EventPayload",
     "IdempotencyRecord",

@@ -16,6 +16,7 @@ from ecosystem.models.webhooks import SUBSCRIBABLE_EVENT_TYPES
 from ecosystem.services.audit import audit_record
 from ecosystem.services.events import event_publish
 from ecosystem.webhooks import signing, ssrf
+from ecosystem.webhooks.alerts import endpoint_disabled_notify
 from ecosystem.webhooks.delivery import kick_on_commit
 
 MAX_ENDPOINTS_PER_PARTNER = 20
@@ -191,8 +192,6 @@ def _fail_open_deliveries(endpoint_id: str) -> None:
 def webhook_endpoint_disable(*, endpoint_id: str, reason: str) -> bool:
     """Disable an endpoint automatically (410 Gone, or failing for too long): its waiting
     deliveries fail and the partner is emailed. Returns False if it was already disabled."""
-    from ecosystem.tasks import webhook_endpoint_disabled_email_task
-
     disabled = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).update(
         enabled=False, disabled_reason=reason, updated_at=timezone.now()
     )
@@ -206,9 +205,7 @@ def webhook_endpoint_disable(*, endpoint_id: str, reason: str) -> bool:
         object_id=endpoint_id,
         data={"reason": reason},
     )
-    transaction.on_commit(
-        lambda: webhook_endpoint_disabled_email_task.delay(endpoint_id), robust=True
-    )
+    endpoint_disabled_notify(endpoint_id=endpoint_id)
     return True
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django.utils.text import slugify
 from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.models import User
 from ecosystem.services.audit import audit_record
+from ecosystem.services.emails import email_queue
 from partners import lifecycle
 from partners.models import Partner, Partnership, PartnerStaff
 from partners.services.clients import client_revoke
@@ -136,35 +136,35 @@ def console_password_set(*, token: str, password: str) -> User | None:
     return user
 
 
-def _send_console_invitation(partner: Partner, user: User) -> None:
+def _queue_console_invitation(partner: Partner, user: User) -> None:
     link = settings.SITE_URL + reverse(
         "partners:console-set-password", kwargs={"token": set_password_token(user)}
     )
     days = settings.PARTNER_SET_PASSWORD_SECONDS // 86_400
-    send_mail(
+    email_queue(
+        kind="partner.console_invitation",
         subject=f"{partner.name} is approved: set your partner console password",
-        message=(
+        body=(
             f"Hello {partner.contact_name},\n\n{partner.name} has joined the ecosystem.\n"
             f"Your partner console username is: {user.username}\n"
             f"Set your password within {days} days at:\n{link}\n\n"
             "Then create API clients in the console to call the API.\n"
         ),
-        from_email=None,
-        recipient_list=[partner.contact_email],
+        to=[partner.contact_email],
     )
 
 
 @transaction.atomic
 def partner_approve(*, partner: Partner, actor: Any) -> Partner:
     """Activate a pending partner, create its console login (no usable password yet) and,
-    after commit, email its contact a link to set the password."""
+    through the email outbox, email its contact a link to set the password."""
     partner = _locked(partner, "approve")
     partner.approved_at = timezone.now()
     partner.save(update_fields=["approved_at"])
     user = User.objects.create_user(f"{partner.slug}-console", None, kind=User.Kind.PARTNER_STAFF)
     PartnerStaff.objects.create(user=user, partner=partner)
     _move(partner, status=S.ACTIVE, reason="", actor=actor, action="approve")
-    transaction.on_commit(lambda: _send_console_invitation(partner, user))
+    _queue_console_invitation(partner, user)
     return partner
 
 
