@@ -201,8 +201,8 @@ def notification_states(consent_event_ids: list[int]) -> dict[int, list[tuple[st
     )
     deliveries: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for event_id, partner_id, status, attempts in Delivery.objects.filter(
-        event_id__in={note.event_id for note in notes if note.subscribed}
-    ).values_list("event_id", "partner_id", "status", "attempts"):
+        payload__public_id__in={note.event_id for note in notes if note.subscribed}
+    ).values_list("payload__public_id", "partner_id", "status", "attempts"):
         deliveries.setdefault((event_id, partner_id), []).append((status, attempts))
     result: dict[int, list[tuple[str, str]]] = {}
     for note in notes:

@@ -64,7 +64,7 @@ class DeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     )
     list_filter = ("status", "event__type")
     list_select_related = ("partner", "endpoint", "event")
-    search_fields = ("=id", "=event__id", "=endpoint__id", "=partner__id")
+    search_fields = ("=id", "=event__id", "=payload__public_id", "=endpoint__id", "=partner__id")
     date_hierarchy = "created_at"
     inlines = [DeliveryAttemptInline]
     actions = ["retry"]

@@ -224,7 +224,7 @@ def _tell_partners(consent: Consent, event: ConsentEvent, pairwise: dict[str, st
         ConsentNotification(
             consent_event=event,
             partner_id=partner_id,
-            event_id=published.id,
+            event_id=published.public_ids[partner_id],
             subscribed=partner_id in published.delivered_to,
         )
         for partner_id in pairwise
@@ -235,7 +235,7 @@ def _tell_partners(consent: Consent, event: ConsentEvent, pairwise: dict[str, st
             Access(
                 customer_id=consent.customer_id,
                 channel="webhook",
-                actor=f"event:{published.id}",
+                actor=f"event:{published.public_ids[partner_id]}",
                 partner_id=partner_id,
                 purpose="consent",
                 consent_id=consent.pk,

@@ -175,7 +175,7 @@ def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:
         Access(
             customer_id=customer.pk,
             channel="webhook",
-            actor=f"event:{published.id}",
+            actor=f"event:{published.public_ids[link.partner_id]}",
             partner_id=link.partner_id,
             purpose="link",
             fields=LINK_FIELDS,

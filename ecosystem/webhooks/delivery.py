@@ -10,7 +10,8 @@ another over a kept-alive connection, and records the batch in one transaction.
 Publishing and retries only "kick" the endpoint (queue its task, once); the sweep kicks every
 endpoint with due work and takes back deliveries whose lease ran out, so a lost task, a
 killed worker or a broker that was down at commit time delays a delivery but never loses it.
-Delivery is therefore at least once, always with the same ``webhook-id``.
+Delivery is therefore at least once, always with the same ``webhook-id`` (the partner's own
+event id, ``EventPayload.public_id``).
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def _send_batch(
             break
         body = delivery.payload.body.encode()
         headers = webhook_headers(
-            keys=keys, msg_id=delivery.event_id, timestamp=int(time.time()), body=body
+            keys=keys, msg_id=delivery.payload.public_id, timestamp=int(time.time()), body=body
         )
         result = http.post(target, body=body, headers=headers, timeout=timeout)
         sent.append(_Sent(delivery, now, result))

@@ -24,7 +24,11 @@ def deliveries_for(
     event_type: str | None = None,
     status: str | None = None,
 ) -> QuerySet[Delivery]:
-    deliveries = Delivery.objects.filter(partner_id=partner_id).select_related("event")
+    deliveries = (
+        Delivery.objects.filter(partner_id=partner_id)
+        .select_related("event", "payload")
+        .defer("payload__body")
+    )
     if endpoint_id:
         deliveries = deliveries.filter(endpoint_id=endpoint_id)
     if event_type:

@@ -177,9 +177,12 @@ def webhook_endpoint_test(*, endpoint: WebhookEndpoint, actor: Any) -> Delivery:
         endpoint=endpoint,
     )
     audit_record(
-        actor=actor, action="webhook_endpoint.test", obj=endpoint, data={"event_id": event.pk}
+        actor=actor,
+        action="webhook_endpoint.test",
+        obj=endpoint,
+        data={"event_id": event.public_ids[endpoint.partner_id]},
     )
-    return Delivery.objects.select_related("event").get(event=event)
+    return Delivery.objects.select_related("event", "payload").get(event=event)
 
 
 def _fail_open_deliveries(endpoint_id: str) -> None:

@@ -67,7 +67,9 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
 
 class DeliverySerializer(serializers.ModelSerializer):
     endpoint_id = serializers.CharField(read_only=True)
-    event_id = serializers.CharField(read_only=True)
+    event_id = serializers.CharField(
+        source="payload.public_id", read_only=True, help_text="Your own id for the event."
+    )
     event_type = serializers.CharField(source="event.type", read_only=True)
 
     class Meta:
@@ -106,7 +108,9 @@ class EventListInput(serializers.Serializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    id = serializers.CharField(source="event_id", read_only=True)
+    id = serializers.CharField(
+        source="public_id", read_only=True, help_text="Your own id for the event: its webhook-id."
+    )
     type = serializers.CharField(source="event.type", read_only=True)
     data = serializers.SerializerMethodField(help_text="The payload's data, as delivered.")
 
