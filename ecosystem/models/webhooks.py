@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from ecosystem.fields import EncryptedTextField
 from ecosystem.ids import PrefixedId
@@ -195,7 +196,9 @@ class Delivery(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The event's time (whole seconds) when made by event_publish: every partner's delivery
+    # of one event shows the same time, not microseconds apart that would pair them up.
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ("-created_at", "id")

@@ -81,6 +81,7 @@ def event_publish(
                 event=event,
                 partner_id=target.partner_id,
                 next_attempt_at=now,
+                created_at=now,
             )
             for target in endpoints
         )

@@ -138,7 +138,12 @@ def _claim_batch(endpoint_id: str) -> tuple[datetime, list[Delivery]]:
         Delivery.objects.filter(pk__in=ids).update(
             status=Status.SENDING, next_attempt_at=now + lease()
         )
-    batch = Delivery.objects.filter(pk__in=ids).select_related("payload").order_by("created_at")
+    # In publishing order: deliveries of one second keep the order their payloads were made.
+    batch = (
+        Delivery.objects.filter(pk__in=ids)
+        .select_related("payload")
+        .order_by("created_at", "payload_id")
+    )
     return now, list(batch)
 
 

@@ -183,3 +183,43 @@ def test_each_partner_reconciles_an_event_under_its_own_id(db, django_capture_on
     assert ids == {gym.pk: [event.public_ids[gym.pk]], grocer.pk: [event.public_ids[grocer.pk]]}
     assert len({event.pk, *event.public_ids.values()}) == 3
     assert all(i.startswith("evt_") for i in event.public_ids.values())
+
+
+def test_the_delivery_log_names_each_partners_own_event_id_in_whole_seconds(
+    db, receiver, django_capture_on_commit_callbacks
+):
+    from ecosystem.services.events import event_publish
+
+    gym, grocer = make_partner(), make_partner()
+    for partner in (gym, grocer):
+        subscribe(receiver.url, partner, event_types=["customer.erased"])
+    with django_capture_on_commit_callbacks(execute=True):
+        event = event_publish(
+            type="customer.erased",
+            payloads={gym.pk: {"customer_id": "cus_g"}, grocer.pk: {"customer_id": "cus_f"}},
+        )
+    receiver.wait_for(2)
+
+    rows = {
+        p.pk: make_api(p).get("/api/v1/webhook-deliveries").json()["results"] for p in (gym, grocer)
+    }
+
+    (gym_row,), (grocer_row,) = rows[gym.pk], rows[grocer.pk]
+    assert gym_row["event_id"] == event.public_ids[gym.pk]
+    assert grocer_row["event_id"] == event.public_ids[grocer.pk]
+    for row in (gym_row, grocer_row):
+        assert row["status"] == "succeeded"
+        for name in ("created_at", "last_attempt_at"):
+            assert "." not in row[name], (name, row[name])  # whole seconds
+    shared = {k for k in gym_row if gym_row[k] == grocer_row[k]}
+    assert shared <= {
+        "event_type",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "next_attempt_at",
+        "created_at",
+        "last_attempt_at",
+    }
+    assert {"id", "endpoint_id", "event_id"}.isdisjoint(shared)

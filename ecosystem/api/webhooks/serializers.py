@@ -65,7 +65,18 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
         return self.context.get("secret")
 
 
+class WholeSecondsField(serializers.DateTimeField):
+    """A time told to a partner, in whole seconds: two partners' deliveries of one event are
+    attempted moments apart, and microseconds would let them pair their deliveries up."""
+
+    def to_representation(self, value: Any) -> Any:
+        return super().to_representation(value.replace(microsecond=0) if value else value)
+
+
 class DeliverySerializer(serializers.ModelSerializer):
+    next_attempt_at = WholeSecondsField(read_only=True, allow_null=True)
+    last_attempt_at = WholeSecondsField(read_only=True, allow_null=True)
+    created_at = WholeSecondsField(read_only=True)
     endpoint_id = serializers.CharField(read_only=True)
     event_id = serializers.CharField(
         source="payload.public_id", read_only=True, help_text="Your own id for the event."
