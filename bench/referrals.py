@@ -107,7 +107,8 @@ from django.utils import timezone
 from consent.models import Consent, Customer, CustomerKey, PartnerLink
 from ecosystem import crypto
 from ecosystem.models import User
-from partners.models import Partner, Partnership, PartnershipFlow, Referral
+from partners.models import Partner, Partnership, PartnershipFlow
+from exchanges.referrals.models import Referral
 from partners.scopes import SCOPES, format_scopes
 
 timings = {}

@@ -22,7 +22,7 @@ RECEIVER_URL = f"http://127.0.0.1:{RECEIVER_PORT}"
 
 SEED = """
 import json
-from ecosystem.webhooks.services import webhook_endpoint_create
+from partners.webhooks.services import webhook_endpoint_create
 from partners.models import Partner
 
 secrets, partners = {}, []
@@ -42,7 +42,7 @@ print(json.dumps({"secrets": secrets, "partners": partners}))
 PUBLISH = """
 import json, time
 from django.db import transaction
-from ecosystem.services.events import event_publish
+from partners.webhooks.events import event_publish
 
 partners, count, batch, rate = json.loads(ARGS)
 started = time.monotonic()

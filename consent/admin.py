@@ -1,4 +1,4 @@
-"""Django admin for ecosystem admins: the consent taxonomy, customers and consent records.
+"""Django admin for ecosystem admins: notices, customers and consent records.
 
 Customers and consents are read-only here: they change through the services alone. No list
 shows a customer's name, email or phone; opening a customer decrypts them and is audited.
@@ -24,33 +24,13 @@ from consent.models import (
     ConsentReceipt,
     Customer,
     CustomerErased,
-    DataCategory,
     Notice,
     PartnerLink,
-    Purpose,
 )
 from consent.services import notice_publish
 from consent.services.consents import Actor, consent_withdraw
 from consent.services.customers import customer_find_by_email, customer_pii_view
 from ecosystem.admin_helpers import ReadOnlyMixin, run_per_row, status_badge
-
-
-@admin.register(DataCategory)
-class DataCategoryAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "taxonomy_version")
-    search_fields = ("code", "name")
-
-    def get_readonly_fields(self, request, obj=None):
-        return ("code",) if obj else ()  # codes are referenced by consents and flows
-
-
-@admin.register(Purpose)
-class PurposeAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "single_partner", "taxonomy_version")
-    filter_horizontal = ("allowed_categories",)
-
-    def get_readonly_fields(self, request, obj=None):
-        return ("code", "single_partner") if obj else ()
 
 
 @admin.register(Notice)

@@ -16,10 +16,9 @@ from consent.models import (
     ConsentNotification,
     ConsentReceipt,
     PartnerLink,
-    Purpose,
 )
-from ecosystem.models import Delivery
-from partners.models import Partner, Partnership, PartnershipFlow, partnership_current_q
+from partners.models import Partner, Partnership, PartnershipFlow, Purpose, partnership_current_q
+from partners.webhooks.models import Delivery
 
 ACTIVE = Partner.Status.ACTIVE
 

@@ -6,7 +6,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from consent.receipts import published_jwks
+from consent.jws import published_jwks
 
 
 @require_GET

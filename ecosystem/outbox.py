@@ -1,7 +1,7 @@
 """What every outbox shares: the retry schedule with jitter, the lease a worker holds on a
 claimed row, the sweep's taking back of lapsed leases, and the robust after-commit kick.
 
-Two outboxes use it: webhook deliveries (ecosystem.webhooks.delivery) and emails
+Two outboxes use it: webhook deliveries (partners.webhooks.delivery) and emails
 (ecosystem.services.emails). Each row is ``pending`` (due once ``next_attempt_at`` passes),
 ``sending`` (claimed, leased until ``next_attempt_at``), or final. A task queued after the
 commit is only the fast path: a beat sweep finds what is due, so a broker that is down at

@@ -65,9 +65,12 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The layers, from the bottom (DESIGN.md, Layout; pyproject.toml's import-linter contract).
     "ecosystem",
-    "consent",
     "partners",
+    "partners.webhooks",
+    "consent",
+    "exchanges.referrals",
 ]
 
 MIDDLEWARE = [
@@ -260,7 +263,7 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
-    "SCOPES_BACKEND_CLASS": "partners.oauth.scopes.PartnerClientScopes",
+    "SCOPES_BACKEND_CLASS": "partners.oauth.scope_backend.PartnerClientScopes",
     "OAUTH2_VALIDATOR_CLASS": "partners.oauth.validators.PartnerOAuth2Validator",
     # Client secrets are 256-bit random: a fast salted hash (see partners/oauth/hashers.py).
     "CLIENT_SECRET_HASHER": "client_secret_sha256",
@@ -313,7 +316,7 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_TOKEN_URL": "/o/token/",
     # Several resources have a "status"; name each set so the schema's enums stay stable.
     "ENUM_NAME_OVERRIDES": {
-        "DeliveryStatusEnum": "ecosystem.models.webhooks.Delivery.Status",
+        "DeliveryStatusEnum": "partners.webhooks.models.Delivery.Status",
         "PartnerStatusEnum": "partners.models.Partner.Status",
         "PartnershipStatusEnum": "partners.models.Partnership.Status",
     },
@@ -342,14 +345,14 @@ WEBHOOK_SWEEP_SECONDS = env.integer("WEBHOOK_SWEEP_SECONDS", 5, minimum=1)
 WEBHOOK_EVENT_RETENTION_DAYS = env.integer("WEBHOOK_EVENT_RETENTION_DAYS", 30, minimum=30)
 # Callable (endpoint) -> list of addresses told when an endpoint is disabled automatically.
 WEBHOOK_ALERT_RECIPIENTS = env.text(
-    "WEBHOOK_ALERT_RECIPIENTS", "ecosystem.webhooks.alerts.partner_contact_recipients"
+    "WEBHOOK_ALERT_RECIPIENTS", "partners.webhooks.alerts.partner_contact_recipients"
 )
 CELERY_BEAT_SCHEDULE["webhook-sweep"] = {
-    "task": "ecosystem.tasks.webhook_sweep_task",
+    "task": "partners.webhooks.tasks.webhook_sweep_task",
     "schedule": float(WEBHOOK_SWEEP_SECONDS),
 }
 CELERY_BEAT_SCHEDULE["purge-events"] = {
-    "task": "ecosystem.tasks.events_purge_task",
+    "task": "partners.webhooks.tasks.events_purge_task",
     "schedule": 3600.0,
 }
 
@@ -365,13 +368,13 @@ CELERY_BEAT_SCHEDULE["consents-expire"] = {
     "task": "consent.tasks.consents_expire_task",
     "schedule": 60.0,
 }
-# Referrals (partners/referrals). Hours before an unanswered referral expires. Default: 720
+# Referrals (exchanges/referrals). Hours before an unanswered referral expires. Default: 720
 REFERRAL_EXPIRY_HOURS = env.integer("REFERRAL_EXPIRY_HOURS", 30 * 24, minimum=1)
 # Referrals one partner may send about one customer per window. Defaults: 5 per 720 hours
 REFERRAL_LIMIT_PER_CUSTOMER = env.integer("REFERRAL_LIMIT_PER_CUSTOMER", 5, minimum=1)
 REFERRAL_LIMIT_WINDOW_HOURS = env.integer("REFERRAL_LIMIT_WINDOW_HOURS", 30 * 24, minimum=1)
 CELERY_BEAT_SCHEDULE["referrals-expire"] = {
-    "task": "partners.tasks.referrals_expire_task",
+    "task": "exchanges.referrals.tasks.referrals_expire_task",
     "schedule": 300.0,
 }
 CELERY_BEAT_SCHEDULE["access-checkpoint"] = {

@@ -7,9 +7,7 @@ from celery import shared_task
 from ecosystem.models import AuditEntry
 from ecosystem.services.audit import audit_record
 from ecosystem.services.emails import EmailNotSent, email_send, emails_dispatch_due
-from ecosystem.services.events import events_purge
 from ecosystem.services.idempotency import idempotency_purge
-from ecosystem.webhooks.delivery import deliveries_dispatch_due, endpoint_deliver
 
 
 @shared_task(acks_late=True)
@@ -22,18 +20,6 @@ def worker_probe_task(token: str) -> None:
     """Proves a worker consumes the broker and writes to the database (check_worker)."""
     if not AuditEntry.objects.filter(action="worker.probe", object_id=token).exists():
         audit_record(actor=None, action="worker.probe", object_type="probe", object_id=token)
-
-
-@shared_task(acks_late=True)
-def webhook_deliver_task(endpoint_id: str) -> int:
-    """Send what is due for one endpoint. Not retried by Celery: a failed attempt is
-    rescheduled in the database, and a task lost with its worker is replaced by the sweep."""
-    return endpoint_deliver(endpoint_id=endpoint_id)
-
-
-@shared_task(acks_late=True)
-def webhook_sweep_task() -> int:
-    return deliveries_dispatch_due()
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
@@ -52,8 +38,3 @@ def email_send_task(self: Any, email_id: str) -> bool:
 @shared_task(acks_late=True)
 def email_sweep_task() -> int:
     return emails_dispatch_due()
-
-
-@shared_task(acks_late=True)
-def events_purge_task() -> int:
-    return events_purge()

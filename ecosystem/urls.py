@@ -14,8 +14,8 @@ from partners.oauth.views import authorization_server_metadata
 api_v1: list = [
     path("", include("partners.api.urls")),
     path("", include("consent.api.urls")),
-    path("", include("partners.referrals.api.urls")),
-    path("", include("ecosystem.api.webhooks.urls")),
+    path("", include("exchanges.referrals.api.urls")),
+    path("", include("partners.webhooks.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,8 +1,9 @@
-"""Django admin for ecosystem admins: partners, partnerships and their flows, referrals.
+"""Django admin for ecosystem admins: partners, partnerships and their flows, and the
+purposes and data categories the flows are written in.
 
 Status changes and flows go through the services, so the same rules, audit rows and
-lifecycle reactions apply as everywhere else; admin actions report each row's outcome.
-Referrals are read-only here, and no page shows the customer's data.
+reactions in the layers above apply as everywhere else; admin actions report each row's
+outcome.
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 
-from consent.models import DataCategory, Purpose
-from ecosystem.admin_helpers import ReadOnlyMixin, run_per_row, status_badge
+from ecosystem.admin_helpers import run_per_row, status_badge
 from ecosystem.errors import ApplicationError
-from partners.models import Partner, PartnerClient, Partnership, PartnershipFlow, Referral
+from partners.models import (
+    DataCategory,
+    Partner,
+    PartnerClient,
+    Partnership,
+    PartnershipFlow,
+    Purpose,
+)
 from partners.scopes import SCOPES, format_scopes
 from partners.services import partners as partner_services
 from partners.services.partnerships import (
@@ -277,50 +284,19 @@ class PartnershipListFilter(admin.RelatedFieldListFilter):
         return [(p.pk, str(p)) for p in partnerships.order_by(*ordering)]
 
 
-@admin.register(Referral)
-class ReferralAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    """Read-only: referrals change through the services, at the partners' request. The
-    customer appears as the opaque ``cst_`` id only; the sealed snapshot and the sender's
-    sealed note (data about the customer) are never shown."""
+@admin.register(DataCategory)
+class DataCategoryAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "taxonomy_version")
+    search_fields = ("code", "name")
 
-    list_display = (
-        "id",
-        "from_partner",
-        "to_partner",
-        "status_display",
-        "created_at",
-        "expires_at",
-        "answered_at",
-    )
-    list_filter = (("partnership", PartnershipListFilter), "status", "from_partner", "to_partner")
-    list_select_related = ("from_partner", "to_partner")
-    search_fields = ("=id",)
-    search_help_text = "A referral id (ref_…)."
-    date_hierarchy = "created_at"
-    fields = (
-        "id",
-        "from_partner",
-        "to_partner",
-        "partnership",
-        "customer",
-        "consent",
-        "status",
-        "data_categories",
-        "reason",
-        "value_amount",
-        "value_currency",
-        "created_at",
-        "expires_at",
-        "answered_at",
-        "ended_at",
-    )
-    readonly_fields = fields
+    def get_readonly_fields(self, request, obj=None):
+        return ("code",) if obj else ()  # codes are referenced by consents and flows
 
-    @admin.display(description="Status", ordering="status")
-    def status_display(self, obj: Referral):
-        return status_badge(obj.status, obj.get_status_display())
 
-    @admin.display(description="Data categories")
-    def data_categories(self, obj: Referral) -> str:
-        # The names of the consented categories, never their values.
-        return ", ".join(obj.snapshot_categories) or "—"
+@admin.register(Purpose)
+class PurposeAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "single_partner", "taxonomy_version")
+    filter_horizontal = ("allowed_categories",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("code", "single_partner") if obj else ()

@@ -8,6 +8,3 @@ class PartnersConfig(AppConfig):
     def ready(self) -> None:
         # Connects the receivers that keep the token cache true on every change path.
         from partners.oauth import token_cache  # noqa: F401
-
-        # Registers the reaction that withdraws referrals when their consent ends.
-        from partners.referrals import services  # noqa: F401

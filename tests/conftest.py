@@ -125,12 +125,13 @@ def partner_api(db):
 
 
 def seed_taxonomy() -> None:
-    """Run the data migration that seeds the consent taxonomy (idempotent)."""
+    """Run the data migrations that seed the taxonomy and its notices (idempotent)."""
     import importlib
 
     from django.apps import apps
 
-    importlib.import_module("consent.migrations.0003_seed_taxonomy").seed(apps, None)
+    importlib.import_module("partners.migrations.0002_seed_taxonomy").seed(apps, None)
+    importlib.import_module("consent.migrations.0002_seed_notices").seed(apps, None)
 
 
 @pytest.fixture

@@ -13,13 +13,13 @@ from consent.models.customers import (
     CustomerPII,
     PartnerLink,
 )
+from consent.models.notices import Notice
 from consent.models.receipts import (
     AccessChainHead,
     AccessCheckpoint,
     AccessEvent,
     ConsentReceipt,
 )
-from consent.models.taxonomy import DataCategory, Notice, Purpose
 
 __all__ = [
     "EMAIL_INDEX_PURPOSE",
@@ -36,8 +36,6 @@ __all__ = [
     "CustomerErased",
     "CustomerKey",
     "CustomerPII",
-    "DataCategory",
     "Notice",
     "PartnerLink",
-    "Purpose",
 ]

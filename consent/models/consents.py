@@ -87,7 +87,7 @@ class Consent(models.Model):
     customer = models.ForeignKey(
         "consent.Customer", on_delete=models.PROTECT, related_name="consents"
     )
-    purpose = models.ForeignKey("consent.Purpose", on_delete=models.PROTECT, related_name="+")
+    purpose = models.ForeignKey("partners.Purpose", on_delete=models.PROTECT, related_name="+")
     source = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
     recipient = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
     data_categories = models.JSONField(default=list)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from consent.models import AccessEvent, Consent, ConsentEvent, DataCategory
+from consent.models import AccessEvent, Consent, ConsentEvent
+from partners.models import DataCategory
 
 CONSENT_DETAILS = "your consent: what it covers, whether it is active and until when"
 # In the order a sentence names them; consent.* fields together read as one phrase.

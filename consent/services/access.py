@@ -13,7 +13,7 @@ from itertools import groupby
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from consent import receipts
+from consent import jws
 from consent.models import AccessChainHead, AccessCheckpoint, AccessEvent
 
 GENESIS = "0" * 64
@@ -134,7 +134,7 @@ def access_checkpoint(*, now: datetime | None = None) -> AccessCheckpoint | None
         return None
     claims = {"iat": int(now.timestamp()), "heads": tips}
     return AccessCheckpoint.objects.create(
-        created_at=now, heads=tips, jws=receipts.sign(claims, typ=CHECKPOINT_TYPE)
+        created_at=now, heads=tips, jws=jws.sign(claims, typ=CHECKPOINT_TYPE)
     )
 
 
@@ -143,12 +143,12 @@ def access_chains_verify() -> list[str]:
     (hash or sequence breaks), a missing tail (the chain ends before its recorded tip or a
     signed checkpoint), a missing chain, or a checkpoint whose signature fails."""
     problems: list[str] = []
-    jwks = receipts.published_jwks()
+    jwks = jws.published_jwks()
     pinned: dict[str, tuple[int, str]] = {}
     for checkpoint in AccessCheckpoint.objects.order_by("id"):
         try:
-            claims = receipts.receipt_verify(checkpoint.jws, jwks)
-        except receipts.ReceiptInvalid as error:
+            claims = jws.receipt_verify(checkpoint.jws, jwks)
+        except jws.ReceiptInvalid as error:
             problems.append(f"checkpoint {checkpoint.id}: signature invalid ({error})")
             continue
         for customer_id, (seq, digest) in claims["heads"].items():

@@ -17,7 +17,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from consent import hooks
 from consent.emails import consents_terminated_queue
 from consent.models import (
     MAX_CONSENT_DAYS,
@@ -27,7 +26,6 @@ from consent.models import (
     Customer,
     Notice,
     PartnerLink,
-    Purpose,
 )
 from consent.selectors import (
     consent_request_of,
@@ -37,12 +35,13 @@ from consent.selectors import (
     pairwise_ids,
 )
 from consent.services.access import Access, access_record, access_record_api
+from consent.services.notices import notice_hash, notice_render
 from consent.services.receipts import receipts_issue
-from consent.taxonomy import notice_hash, notice_render
+from consent.signals import consent_ended
 from ecosystem.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
 from ecosystem.services.audit import actor_label, audit_record
-from ecosystem.services.events import event_publish
-from partners.models import Partner
+from partners.models import Partner, Purpose
+from partners.webhooks.events import event_publish
 
 S = Consent.Status
 M = ConsentEvent.Method
@@ -166,7 +165,7 @@ def consent_transition(
     consent.save(update_fields=[*fields, "expires_at", "data_categories"])
     event = _record(consent, before=before, to=to, by=by, reason=reason, now=now)
     if to in ENDING:
-        hooks.consent_ended(consent=consent, status=to, reason=reason)
+        consent_ended.send(sender=Consent, consent=consent, status=to, reason=reason)
     return event
 
 
@@ -663,7 +662,7 @@ def consents_terminate(
     consents: Iterable[Consent], *, reason: str | Callable[[Consent], str]
 ) -> list[Consent]:
     """End consents whose partnership, flow or partner went away (called from
-    ``partners.lifecycle`` inside the partner service's transaction); open requests for them
+    ``consent.partner_changes`` inside the partner service's transaction); open requests for them
     lapse. ``reason`` may differ per consent. Each customer is emailed once, listing why,
     once the change commits."""
     ended = []

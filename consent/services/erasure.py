@@ -10,7 +10,7 @@ from consent.services.consents import Actor, consent_settle, consent_transition,
 from ecosystem.errors import ConflictError
 from ecosystem.services.audit import audit_record
 from ecosystem.services.emails import emails_purge
-from ecosystem.services.events import event_publish
+from partners.webhooks.events import event_publish
 
 S = Consent.Status
 ERASED_REASON = "The customer erased their account."

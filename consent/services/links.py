@@ -17,8 +17,8 @@ from consent.services.access import Access, access_record, access_record_api
 from consent.services.customers import customer_get_or_create
 from ecosystem.errors import ConflictError, NotFoundError, RateLimitedError
 from ecosystem.services.audit import audit_record
-from ecosystem.services.events import event_publish
 from partners.models import Partner
+from partners.webhooks.events import event_publish
 
 L = PartnerLink.Status
 INVITATION_SALT = "consent.link-invitation"

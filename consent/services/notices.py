@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 
-from consent.models import Notice, Purpose
-from consent.taxonomy import notice_hash
+from consent.models import Notice
 from ecosystem.errors import ApplicationError
 from ecosystem.services.audit import audit_record
+from partners.models import Purpose
+
+
+def notice_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def notice_render(text: str, *, source: str, recipient: str) -> str:
+    """The exact text a customer is shown: the notice with the brands' names filled in. Its
+    SHA-256 is what a consent keeps, so the customer can check the words they agreed to."""
+    return (
+        text.replace("{partner}", source)
+        .replace("{source}", source)
+        .replace("{recipient}", recipient)
+    )
 
 
 @transaction.atomic

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from consent import receipts
+from consent import jws
 from consent.models import Consent, ConsentEvent, ConsentReceipt
 from ecosystem.ids import new_id
 from partners.models import Partner
@@ -35,7 +35,7 @@ def receipt_claims(
     shared = source.pk != recipient.pk
     controllers = [_controller(source)] + ([_controller(recipient)] if shared else [])
     return {
-        "version": receipts.KANTARA_VERSION,
+        "version": jws.KANTARA_VERSION,
         "jurisdiction": settings.RECEIPT_JURISDICTION,
         "consentTimestamp": int(event.at.timestamp()),
         "collectionMethod": event.get_method_display(),
@@ -106,7 +106,7 @@ def receipts_issue(
                 event=event,
                 partner_id=partner_id,
                 principal_id=principal,
-                jws=receipts.sign(claims),
+                jws=jws.sign(claims),
                 created_at=event.at,
             )
         )

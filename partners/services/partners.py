@@ -16,7 +16,7 @@ from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.models import User
 from ecosystem.services.audit import audit_record
 from ecosystem.services.emails import email_queue
-from partners import lifecycle
+from partners import signals
 from partners.models import Partner, Partnership, PartnerStaff
 from partners.services.clients import client_revoke
 from partners.services.partnerships import partnership_end
@@ -185,7 +185,6 @@ def partner_suspend(*, partner: Partner, actor: Any, reason: str = "") -> Partne
         actor=actor,
         action="suspend",
     )
-    lifecycle.on_partner_suspended(partner)
     return partner
 
 
@@ -209,7 +208,7 @@ def partner_offboard(*, partner: Partner, actor: Any, reason: str = "") -> Partn
     for client in partner.clients.filter(revoked_at__isnull=True):
         client_revoke(client=client, actor=actor)
     # First, so each customer hears once, for the one reason, before the partnerships end.
-    lifecycle.on_partner_offboarded(partner)
+    signals.partner_offboarded.send(sender=Partner, partner=partner)
     for partnership in Partnership.objects.involving(partner.pk).exclude(
         status=Partnership.Status.ENDED
     ):

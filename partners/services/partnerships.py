@@ -10,11 +10,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from consent.models import DataCategory, Purpose
 from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.services.audit import audit_record
-from partners import lifecycle
-from partners.models import Partner, Partnership, PartnershipFlow
+from partners import signals
+from partners.models import DataCategory, Partner, Partnership, PartnershipFlow, Purpose
 
 P = Partnership.Status
 
@@ -132,7 +131,8 @@ def partnership_set_flows(
     *, partnership: Partnership, flows: list[FlowSpec], actor: Any
 ) -> Partnership:
     """Replace the partnership's flows. The version increases whenever they change; on an
-    active partnership, anything removed is handed to lifecycle.on_flows_narrowed."""
+    active partnership, anything removed is announced (partners.signals), and consent ends
+    what depended on it."""
     partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
     if partnership.status == P.ENDED:
         raise PartnershipConflict("An ended partnership cannot change.")
@@ -150,7 +150,7 @@ def partnership_set_flows(
     partnership.version += 1
     partnership.save(update_fields=["version"])
     removed = [
-        lifecycle.RemovedFlow(s, r, p, frozenset(categories - after.get((s, r, p), frozenset())))
+        signals.RemovedFlow(s, r, p, frozenset(categories - after.get((s, r, p), frozenset())))
         for (s, r, p), categories in before.items()
         if categories - after.get((s, r, p), frozenset())
     ]
@@ -161,7 +161,9 @@ def partnership_set_flows(
         data={"version": partnership.version, "narrowed": bool(removed)},
     )
     if removed and partnership.status == P.ACTIVE:
-        lifecycle.on_flows_narrowed(partnership, removed)
+        signals.partnership_flows_narrowed.send(
+            sender=Partnership, partnership=partnership, removed=removed
+        )
     return partnership
 
 
@@ -202,5 +204,5 @@ def partnership_end(*, partnership: Partnership, actor: Any) -> Partnership:
     partnership.ended_at = timezone.now()
     partnership.save(update_fields=["status", "ended_at"])
     audit_record(actor=actor, action="partnership.end", obj=partnership)
-    lifecycle.on_partnership_ended(partnership)
+    signals.partnership_ended.send(sender=Partnership, partnership=partnership)
     return partnership

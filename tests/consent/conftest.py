@@ -1,6 +1,6 @@
 import pytest
 
-from tests.ecosystem.webhooks_support import eager_tasks, receiver  # noqa: F401  (fixtures)
+from tests.partners.webhooks.webhooks_support import eager_tasks, receiver  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from consent.models import AccessChainHead, AccessEvent, Purpose
+from consent.models import AccessChainHead, AccessEvent
 from consent.services.access import (
     Access,
     access_chains_verify,
@@ -21,6 +21,7 @@ from consent.services.access import (
     access_record,
 )
 from consent.services.consents import consent_grant, consent_request_create
+from partners.models import Purpose
 from tests.builders import api_client_for, make_client, make_customer, make_token
 
 

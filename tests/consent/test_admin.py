@@ -282,8 +282,9 @@ def test_partner_staff_and_customers_cannot_open_the_pages(db, client, flow, kin
 def test_receipts_and_access_events_are_listed_read_only_by_customer(
     ecosystem_admin, client, flow, django_assert_max_num_queries
 ):
-    from consent.models import AccessEvent, ConsentReceipt, Purpose
+    from consent.models import AccessEvent, ConsentReceipt
     from consent.services.consents import consent_grant
+    from partners.models import Purpose
 
     consent_grant(
         customer=flow.customer,

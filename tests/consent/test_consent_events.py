@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from consent.models import Consent, ConsentEvent, PartnerLink, Purpose
+from consent.models import Consent, ConsentEvent, PartnerLink
 from consent.selectors import consent_check, notification_states
 from consent.services.consents import (
     consent_grant,
@@ -18,9 +18,10 @@ from consent.services.consents import (
 )
 from consent.services.erasure import customer_erase
 from consent.services.links import customer_link_confirm, customer_link_refuse
-from ecosystem.models import Delivery, EventPayload
+from partners.models import Purpose
+from partners.webhooks.models import Delivery, EventPayload
 from tests.builders import make_link, make_partner
-from tests.ecosystem.webhooks_support import subscribe
+from tests.partners.webhooks.webhooks_support import subscribe
 
 ALL_CONSENT_EVENTS = (
     "consent.granted",

@@ -10,7 +10,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from consent.models import Consent, ConsentEvent, Purpose
+from consent.models import Consent, ConsentEvent
 from consent.services.consents import (
     consent_amend,
     consent_grant,
@@ -24,7 +24,7 @@ from consent.services.consents import (
 )
 from consent.services.erasure import customer_erase
 from ecosystem.errors import ApplicationError
-from partners.models import Partner
+from partners.models import Partner, Purpose
 from partners.services.partners import partner_offboard
 from partners.services.partnerships import FlowSpec, partnership_end, partnership_set_flows
 from tests.builders import (

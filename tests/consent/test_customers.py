@@ -173,9 +173,9 @@ def test_the_data_key_is_wrapped_by_the_configured_keys(db):
 def test_the_export_holds_everything_about_the_customer_and_nothing_about_others(flow):
     import json
 
-    from consent.models import Purpose
     from consent.services.consents import consent_grant, consent_withdraw
     from consent.services.customers import customer_export
+    from partners.models import Purpose
 
     consent = consent_grant(
         customer=flow.customer,
@@ -207,7 +207,7 @@ def test_the_export_holds_everything_about_the_customer_and_nothing_about_others
         ("active", "withdrawn"),
     ]
     assert "someone" not in text.lower()
-    from consent.receipts import published_jwks, receipt_verify
+    from consent.jws import published_jwks, receipt_verify
 
     statuses = [
         receipt_verify(r, published_jwks())["consent"]["status"] for r in exported["receipts"]

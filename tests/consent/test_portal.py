@@ -11,10 +11,11 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
-from consent.models import Consent, ConsentReceipt, Customer, PartnerLink, Purpose
-from consent.receipts import published_jwks, receipt_verify
+from consent.jws import published_jwks, receipt_verify
+from consent.models import Consent, ConsentReceipt, Customer, PartnerLink
 from consent.services.consents import consent_grant, consent_request_create
 from consent.services.customers import customer_pii_view
+from partners.models import Purpose
 from tests.builders import make_admin, make_customer, make_link, make_partner
 
 
@@ -442,7 +443,7 @@ def test_an_expired_consent_is_not_offered_for_withdrawal(portal):
 
 
 def test_the_customer_sees_every_referral_about_them_and_can_withdraw_its_consent(portal):
-    from partners.referrals.services import referral_create
+    from exchanges.referrals.services import referral_create
     from tests.builders import make_partnership
 
     basket = make_partner(name="Fresh Basket")

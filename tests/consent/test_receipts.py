@@ -14,10 +14,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from consent.models import ConsentReceipt, Purpose
-from consent.receipts import ReceiptInvalid, published_jwks, receipt_verify
+from consent.jws import ReceiptInvalid, published_jwks, receipt_verify
+from consent.models import ConsentReceipt
 from consent.services.consents import consent_grant, consent_withdraw
 from ecosystem import crypto
+from partners.models import Purpose
 
 
 def b64(data: bytes) -> str:

@@ -23,6 +23,7 @@ from ecosystem.services.emails import EmailNotSent, email_queue, email_send, ema
 from ecosystem.tasks import email_sweep_task
 from partners.services.partners import partner_approve
 from tests.builders import make_customer, make_partner
+from tests.partners.webhooks.webhooks_support import eager_tasks  # noqa: F401 (fixture)
 
 ADDRESS = "Hedy.Lamarr@Frequency.example"
 BODY = "Your secret spread-spectrum link: https://portal.example/x/hop-7"
@@ -143,8 +144,9 @@ def test_with_the_broker_down_at_commit_approval_succeeds_and_the_sweep_sends_la
     assert Email.objects.get(pk=email.pk).status == "sent"
 
 
+@pytest.mark.usefixtures("eager_tasks")
 def test_a_crash_between_commit_and_enqueue_loses_no_invitation(
-    db, outbox, django_capture_on_commit_callbacks, eager_tasks
+    db, outbox, django_capture_on_commit_callbacks
 ):
     partner = make_partner()
     with django_capture_on_commit_callbacks(execute=False):  # the process dies at commit
@@ -161,8 +163,9 @@ def test_a_crash_between_commit_and_enqueue_loses_no_invitation(
     assert Email.objects.get().kind == "link.invitation"
 
 
+@pytest.mark.usefixtures("eager_tasks")
 def test_a_worker_that_died_mid_send_is_taken_back_by_the_sweep(
-    db, outbox, django_capture_on_commit_callbacks, eager_tasks
+    db, outbox, django_capture_on_commit_callbacks
 ):
     email = _queue()
     Email.objects.filter(pk=email.pk).update(  # claimed, then the worker was killed

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ecosystem.webhooks import ssrf
+from ecosystem import ssrf
 
 PUBLIC = "93.184.216.34"
 

@@ -5,8 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from consent.models import DataCategory, Purpose
-from partners.models import Partnership, PartnershipFlow
+from partners.models import DataCategory, Partnership, PartnershipFlow, Purpose
 from tests.builders import api_client_for, make_client, make_partner, make_token
 
 

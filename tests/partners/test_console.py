@@ -180,7 +180,7 @@ def test_the_console_autocomplete_reveals_nothing(staff_client):
 
 
 def test_webhook_pages_in_the_console_show_only_the_own_partner(staff_client):
-    from ecosystem.models import WebhookEndpoint
+    from partners.webhooks.models import WebhookEndpoint
 
     mine = WebhookEndpoint.objects.create(
         partner=staff_client.partner, url="https://mine.example/hooks", event_types=["ping"]
@@ -188,18 +188,18 @@ def test_webhook_pages_in_the_console_show_only_the_own_partner(staff_client):
     theirs = WebhookEndpoint.objects.create(
         partner=make_partner(), url="https://theirs.example/hooks", event_types=["ping"]
     )
-    page = staff_client.get("/partner-admin/ecosystem/webhookendpoint/").content.decode()
+    page = staff_client.get("/partner-admin/webhooks/webhookendpoint/").content.decode()
     assert "mine.example" in page and "theirs.example" not in page
-    missing = staff_client.get("/partner-admin/ecosystem/webhookendpoint/whe_missing/change/")
-    other = staff_client.get(f"/partner-admin/ecosystem/webhookendpoint/{quote(theirs.pk)}/change/")
+    missing = staff_client.get("/partner-admin/webhooks/webhookendpoint/whe_missing/change/")
+    other = staff_client.get(f"/partner-admin/webhooks/webhookendpoint/{quote(theirs.pk)}/change/")
     assert (other.status_code, other.get("Location")) == (
         missing.status_code,
         missing.get("Location"),
     )
     assert (
         staff_client.get(
-            f"/partner-admin/ecosystem/webhookendpoint/{quote(mine.pk)}/change/"
+            f"/partner-admin/webhooks/webhookendpoint/{quote(mine.pk)}/change/"
         ).status_code
         == 200
     )
-    assert staff_client.get("/partner-admin/ecosystem/delivery/").status_code == 200
+    assert staff_client.get("/partner-admin/webhooks/delivery/").status_code == 200

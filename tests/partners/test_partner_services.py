@@ -6,12 +6,12 @@ import pytest
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
-from consent.models import Notice, Purpose
+from consent.models import Notice
 from consent.services import notice_publish
 from ecosystem.errors import ApplicationError
 from ecosystem.models import AuditEntry, User
-from partners import lifecycle
-from partners.models import Partner, Partnership, PartnerStaff
+from partners import signals
+from partners.models import Partner, Partnership, PartnerStaff, Purpose
 from partners.services import partners as svc
 from partners.services.partnerships import (
     FlowSpec,
@@ -21,6 +21,25 @@ from partners.services.partnerships import (
     partnership_set_flows,
 )
 from tests.builders import make_client, make_partner, make_token
+
+
+@pytest.fixture
+def announced():
+    """What the partner services announced to the layers above (partners.signals): call it
+    with a signal's name for the keyword arguments of each send, in order."""
+    sent: dict[str, list[dict]] = {}
+    receivers = []
+    for name in ("partner_offboarded", "partnership_ended", "partnership_flows_narrowed"):
+
+        def receiver(sender, signal, _name=name, **kwargs):
+            sent.setdefault(_name, []).append(kwargs)
+
+        getattr(signals, name).connect(receiver, weak=False)
+        receivers.append((name, receiver))
+    yield lambda name: sent.get(name, [])
+    for name, receiver in receivers:
+        getattr(signals, name).disconnect(receiver)
+
 
 NOW = timezone.now
 
@@ -122,21 +141,16 @@ def test_each_transition_only_from_its_states(db, action, allowed_from):
             assert partner.status == status
 
 
-def test_suspension_keeps_clients_and_reinstating_restores_them(db, monkeypatch):
-    reacted = []
-    monkeypatch.setattr(lifecycle, "on_partner_suspended", reacted.append)
+def test_suspension_keeps_clients_and_reinstating_restores_them(db):
     client = make_client()
     make_token(client)
     svc.partner_suspend(partner=client.partner, actor=None, reason="unpaid invoice")
-    assert [p.pk for p in reacted] == [client.partner.pk]
     assert AccessToken.objects.count() == 1 and client.partner.clients.get().revoked_at is None
     svc.partner_reinstate(partner=client.partner, actor=None)
     assert Partner.objects.get(pk=client.partner.pk).status == "active"
 
 
-def test_offboarding_revokes_clients_and_ends_partnerships(db, monkeypatch):
-    reacted = []
-    monkeypatch.setattr(lifecycle, "on_partner_offboarded", lambda p: reacted.append(p.pk))
+def test_offboarding_revokes_clients_and_ends_partnerships(db, announced):
     client = make_client()
     make_token(client)
     partnership = partnership_create(
@@ -147,7 +161,7 @@ def test_offboarding_revokes_clients_and_ends_partnerships(db, monkeypatch):
     partnership.refresh_from_db()
     assert client.revoked_at and not AccessToken.objects.exists()
     assert partnership.status == "ended"
-    assert reacted == [client.partner.pk]
+    assert announced("partner_offboarded") == [{"partner": client.partner}]
 
 
 # --- Partnerships ----------------------------------------------------------------------------
@@ -266,9 +280,7 @@ def test_invalid_flows_are_refused_and_nothing_changes(db, flow, code):
     assert partnership.version == 1 and not partnership.flows.exists()
 
 
-def test_narrowing_an_active_partnership_reports_what_was_removed(db, monkeypatch):
-    reported = []
-    monkeypatch.setattr(lifecycle, "on_flows_narrowed", lambda p, removed: reported.extend(removed))
+def test_narrowing_an_active_partnership_announces_what_was_removed(db, announced):
     x, y, partnership = _pair()
     both = frozenset({"contact.name", "contact.email"})
     partnership_set_flows(
@@ -287,15 +299,15 @@ def test_narrowing_an_active_partnership_reports_what_was_removed(db, monkeypatc
         ],
         actor=None,
     )
-    assert set(reported) == {
-        lifecycle.RemovedFlow(x.pk, y.pk, "referral", frozenset({"contact.email"})),
-        lifecycle.RemovedFlow(y.pk, x.pk, "rewards", frozenset({"activity.visits"})),
+    [narrowed] = announced("partnership_flows_narrowed")
+    assert narrowed["partnership"] == partnership
+    assert set(narrowed["removed"]) == {
+        signals.RemovedFlow(x.pk, y.pk, "referral", frozenset({"contact.email"})),
+        signals.RemovedFlow(y.pk, x.pk, "rewards", frozenset({"activity.visits"})),
     }
 
 
-def test_activate_and_end_move_forward_only(db, monkeypatch):
-    ended = []
-    monkeypatch.setattr(lifecycle, "on_partnership_ended", lambda p: ended.append(p.pk))
+def test_activate_and_end_move_forward_only(db, announced):
     _, _, partnership = _pair()
     partnership_activate(partnership=partnership, actor=None)
     assert _code(partnership_activate, partnership=partnership, actor=None) == "invalid_transition"
@@ -305,7 +317,7 @@ def test_activate_and_end_move_forward_only(db, monkeypatch):
         _code(partnership_set_flows, partnership=partnership, flows=[], actor=None)
         == "invalid_transition"
     )
-    assert ended == [partnership.pk]
+    assert [sent["partnership"] for sent in announced("partnership_ended")] == [partnership]
 
 
 def test_activate_refuses_when_a_partner_became_inactive(db):

@@ -6,8 +6,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from consent.receipts import ReceiptInvalid, published_jwks, receipt_verify
-from ecosystem.webhooks.http import get_json
+from consent.jws import ReceiptInvalid, published_jwks, receipt_verify
+from ecosystem.http import get_json
 
 
 class Command(BaseCommand):

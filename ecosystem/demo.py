@@ -1,0 +1,270 @@
+"""The demo ecosystem behind ``make run``. Fixed, documented credentials: development only.
+
+Idempotent: each object is looked up by a stable key and created only when missing, so a
+second run changes nothing and prints the same credentials.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+from oauth2_provider.models import Application
+
+from consent.models import Consent, PartnerLink
+from consent.services.consents import consent_grant, consent_request_create
+from consent.services.customers import customer_create, customer_find_by_email
+from ecosystem.models import User
+from exchanges.referrals.services import (
+    referral_accept,
+    referral_convert,
+    referral_create,
+    referral_decline,
+)
+from partners.models import Partner, PartnerClient, Partnership, PartnerStaff, Purpose
+from partners.scopes import SCOPES, format_scopes
+from partners.services.partnerships import (
+    FlowSpec,
+    partnership_activate,
+    partnership_create,
+    partnership_set_flows,
+)
+
+DEMO_ADMIN_USERNAME = "admin"
+DEMO_ADMIN_PASSWORD = "demo-admin-password"
+DEMO_CONSOLE_PASSWORD = "demo-console-password"
+DEMO_CUSTOMER_PASSWORD = "demo-customer-password"
+# email: (name, {partner slug: (external ref, link status)})
+DEMO_CUSTOMERS = {
+    "ada@customers.example": (
+        "Ada Demo",
+        {
+            "pulse-fitness": ("pulse-1001", PartnerLink.Status.ACTIVE),
+            "harbor-mutual": ("harbor-1001", PartnerLink.Status.ACTIVE),
+        },
+    ),
+    "ben@customers.example": (
+        "Ben Demo",
+        {
+            "pulse-fitness": ("pulse-1002", PartnerLink.Status.ACTIVE),
+            "harbor-mutual": ("harbor-2002", PartnerLink.Status.ACTIVE),
+            "fresh-basket": ("basket-2002", PartnerLink.Status.PENDING),
+        },
+    ),
+}
+
+# slug: (name, sector, client id, client secret)
+DEMO_PARTNERS = {
+    "harbor-mutual": (
+        "Harbor Mutual",
+        Partner.Sector.INSURANCE,
+        "cli_demoharbormutual",
+        "demo-secret-harbor-mutual-0000000000000000",
+    ),
+    "pulse-fitness": (
+        "Pulse Fitness",
+        Partner.Sector.FITNESS,
+        "cli_demopulsefitness",
+        "demo-secret-pulse-fitness-0000000000000000",
+    ),
+    "fresh-basket": (
+        "Fresh Basket",
+        Partner.Sector.GROCERY,
+        "cli_demofreshbasket",
+        "demo-secret-fresh-basket-00000000000000000",
+    ),
+}
+
+
+def _partner(slug: str, created: list[str]) -> Partner:
+    name, sector, client_id, secret = DEMO_PARTNERS[slug]
+    all_scopes = format_scopes(list(SCOPES))
+    partner = Partner.objects.filter(slug=slug).first()
+    if partner is None:
+        partner = Partner.objects.create(
+            slug=slug,
+            name=name,
+            sector=sector,
+            status=Partner.Status.ACTIVE,
+            contact_name=f"{name} team",
+            contact_email=f"partners@{slug}.example",
+            website=f"https://{slug}.example",
+            scope_ceiling=all_scopes,
+            approved_at=timezone.now(),
+        )
+        created.append(f"partner {slug}")
+    if not PartnerClient.objects.filter(pk=client_id).exists():
+        application = Application.objects.create(
+            client_id=client_id,
+            client_secret=make_password(secret, hasher="client_secret_sha256"),
+            name=f"{name} demo",
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        )
+        PartnerClient.objects.create(
+            id=client_id,
+            partner=partner,
+            application=application,
+            name="Demo backend",
+            scopes=all_scopes,
+        )
+        created.append(f"client {client_id}")
+    username = f"{slug}-console"
+    if not User.objects.filter(username=username).exists():
+        user = User.objects.create_user(
+            username, DEMO_CONSOLE_PASSWORD, kind=User.Kind.PARTNER_STAFF
+        )
+        PartnerStaff.objects.create(user=user, partner=partner)
+        created.append(f"console login {username}")
+    return partner
+
+
+def _partnership(x: Partner, y: Partner, flows: list[FlowSpec], created: list[str]) -> None:
+    if (
+        Partnership.objects.involving(x.pk)
+        .filter(partner_a__in=[x, y], partner_b__in=[x, y])
+        .exists()
+    ):
+        return
+    partnership = partnership_create(
+        partner_x=x, partner_y=y, valid_from=timezone.now() - timedelta(days=1), actor=None
+    )
+    partnership_set_flows(partnership=partnership, flows=flows, actor=None)
+    partnership_activate(partnership=partnership, actor=None)
+    created.append(f"partnership {x.slug} ↔ {y.slug}")
+
+
+def _customer(email: str, partners: dict[str, Partner], created: list[str]):
+    customer = customer_find_by_email(email)
+    if customer is not None:
+        return customer
+    name, links = DEMO_CUSTOMERS[email]
+    customer = customer_create(email=email, name=name, actor=None)
+    customer.user.set_password(DEMO_CUSTOMER_PASSWORD)
+    customer.user.save(update_fields=["password"])
+    now = timezone.now()
+    for slug, (ref, status) in links.items():
+        PartnerLink.objects.create(
+            customer=customer,
+            partner=partners[slug],
+            external_ref=ref,
+            status=status,
+            invited_at=now,
+            confirmed_at=now if status == PartnerLink.Status.ACTIVE else None,
+        )
+    created.append(f"customer {email}")
+    return customer
+
+
+def _consents(customers: list, partners: dict[str, Partner], created: list[str]) -> None:
+    ada, ben = customers
+    gym, insurer, grocer = (partners[s] for s in ("pulse-fitness", "harbor-mutual", "fresh-basket"))
+    if Consent.objects.filter(customer__in=[ada, ben]).exists():
+        return
+    consent_grant(
+        customer=ada,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=gym.pk,
+        recipient_id=insurer.pk,
+        data_categories=["activity.visits"],
+    )
+    consent_grant(
+        customer=ada,
+        purpose=Purpose.objects.get(pk="offers"),
+        source_id=insurer.pk,
+        recipient_id=insurer.pk,
+        data_categories=[],
+    )
+    # Ada let Pulse introduce her to Fresh Basket: one introduction converted, an earlier
+    # one declined, so the portal and the consoles show referrals in several states.
+    ada_at_gym = PartnerLink.objects.get(customer=ada, partner=gym)
+    consent_grant(
+        customer=ada,
+        purpose=Purpose.objects.get(pk="referral"),
+        source_id=gym.pk,
+        recipient_id=grocer.pk,
+        data_categories=["contact.email", "contact.name"],
+    )
+    gym_client = DEMO_PARTNERS["pulse-fitness"][2]
+    first = referral_create(
+        from_partner_id=gym.pk,
+        client_id=gym_client,
+        customer_id=ada_at_gym.pk,
+        to_partner_id=grocer.pk,
+        note="Ada asked about healthy meal plans.",
+    )
+    referral_decline(referral=first, partner_id=grocer.pk, actor=None, reason="Outside our area")
+    second = referral_create(
+        from_partner_id=gym.pk,
+        client_id=gym_client,
+        customer_id=ada_at_gym.pk,
+        to_partner_id=grocer.pk,
+        note="Moved closer to a Fresh Basket store.",
+    )
+    referral_accept(referral=second, partner_id=grocer.pk, actor=None)
+    referral_convert(
+        referral=second, partner_id=grocer.pk, actor=None, amount=Decimal("25.00"), currency="EUR"
+    )
+    # Ben has an offers request from Harbor Mutual to answer in the portal; Pulse has not
+    # asked him about Fresh Basket yet, so referring him starts with consent_required.
+    ben_at_insurer = PartnerLink.objects.get(customer=ben, partner=insurer)
+    consent_request_create(
+        partner_id=insurer.pk,
+        client_id=DEMO_PARTNERS["harbor-mutual"][2],
+        customer_id=ben_at_insurer.pk,
+        recipient_id=None,
+        purpose_code="offers",
+        data_categories=[],
+        message="See the offers Harbor Mutual runs with Pulse Fitness and Fresh Basket.",
+    )
+    created.append("demo consents, referrals and a consent request")
+
+
+@transaction.atomic
+def demo_seed() -> dict[str, Any]:
+    created: list[str] = []
+    if not User.objects.filter(username=DEMO_ADMIN_USERNAME).exists():
+        User.objects.create_superuser(DEMO_ADMIN_USERNAME, DEMO_ADMIN_PASSWORD)
+        created.append(f"admin user {DEMO_ADMIN_USERNAME!r}")
+    insurer, gym, grocer = (_partner(slug, created) for slug in DEMO_PARTNERS)
+    _partnership(
+        gym,
+        insurer,
+        [
+            FlowSpec(gym.pk, insurer.pk, "rewards", frozenset({"activity.visits"})),
+        ],
+        created,
+    )
+    _partnership(
+        gym,
+        grocer,
+        [
+            FlowSpec(gym.pk, grocer.pk, "referral", frozenset({"contact.name", "contact.email"})),
+        ],
+        created,
+    )
+    partners = {p.slug: p for p in (insurer, gym, grocer)}
+    customers = [_customer(email, partners, created) for email in DEMO_CUSTOMERS]
+    _consents(customers, partners, created)
+    return {
+        "created": created,
+        "admin": {"username": DEMO_ADMIN_USERNAME, "password": DEMO_ADMIN_PASSWORD},
+        "partners": [
+            {
+                "slug": slug,
+                "name": name,
+                "sector": str(sector),
+                "client_id": client_id,
+                "client_secret": secret,
+                "console": {"username": f"{slug}-console", "password": DEMO_CONSOLE_PASSWORD},
+            }
+            for slug, (name, sector, client_id, secret) in DEMO_PARTNERS.items()
+        ],
+        "customers": [
+            {"email": email, "password": DEMO_CUSTOMER_PASSWORD} for email in DEMO_CUSTOMERS
+        ],
+    }

@@ -1,0 +1,28 @@
+from django.urls import path
+
+from exchanges.referrals.api import views
+
+urlpatterns = [
+    path("referrals", views.ReferralsApi.as_view(), name="referrals"),
+    path("referrals/<str:referral_id>", views.ReferralDetailApi.as_view(), name="referral"),
+    path(
+        "referrals/<str:referral_id>/accept",
+        views.ReferralAcceptApi.as_view(),
+        name="referral-accept",
+    ),
+    path(
+        "referrals/<str:referral_id>/decline",
+        views.ReferralDeclineApi.as_view(),
+        name="referral-decline",
+    ),
+    path(
+        "referrals/<str:referral_id>/convert",
+        views.ReferralConvertApi.as_view(),
+        name="referral-convert",
+    ),
+    path(
+        "referrals/<str:referral_id>/withdraw",
+        views.ReferralWithdrawApi.as_view(),
+        name="referral-withdraw",
+    ),
+]

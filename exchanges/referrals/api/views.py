@@ -1,0 +1,185 @@
+"""The referral API. Lookups start from the caller's own referrals (sent or received), so
+another partner's referral is a plain 404; each action then checks the caller's role."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecosystem.api.common import (
+    calling_client,
+    calling_client_id,
+    calling_partner_id,
+    page_of,
+    paginated,
+)
+from ecosystem.api.idempotency import IdempotentMixin
+from ecosystem.errors import NotFoundError
+from exchanges.referrals import services
+from exchanges.referrals.api.serializers import (
+    ReasonInput,
+    ReferralConvertInput,
+    ReferralCreateInput,
+    ReferralOutput,
+)
+from exchanges.referrals.models import Referral
+from exchanges.referrals.selectors import referral_of, referrals_for
+
+READ, WRITE = ["referrals:read"], ["referrals:write"]
+
+
+class ReferralListInput(serializers.Serializer):
+    direction = serializers.ChoiceField(choices=["inbound", "outbound"], required=False)
+    status = serializers.ChoiceField(choices=Referral.Status.choices, required=False)
+
+
+def _referral(request: Request, referral_id: str) -> Referral:
+    referral = referral_of(partner_id=calling_partner_id(request), referral_id=referral_id)
+    if referral is None:
+        raise NotFoundError("No referral with this id was sent by or to you.")
+    return referral
+
+
+def _shown(
+    request: Request, referral: Referral, disclosed: services.Disclosed | None = None
+) -> Response:
+    context = {"partner_id": calling_partner_id(request), "disclosed": {referral.pk: disclosed}}
+    return Response(ReferralOutput(referral, context=context).data)
+
+
+def _act(request: Request, referral_id: str, service, **fields) -> Response:
+    """Run one referral service as the calling partner; show the result under its own id."""
+    mine = _referral(request, referral_id)
+    referral = service(
+        referral=mine,
+        partner_id=calling_partner_id(request),
+        actor=calling_client(request),
+        **fields,
+    )
+    referral.pairwise_id = mine.pairwise_id
+    return _shown(request, referral)
+
+
+class ReferralsApi(IdempotentMixin, APIView):
+    @property
+    def required_scopes(self) -> list[str]:  # read to list, write to send
+        return WRITE if self.request.method == "POST" else READ
+
+    @extend_schema(
+        parameters=[ReferralListInput],
+        responses=page_of(ReferralOutput),
+        summary="Referrals you sent (outbound) or received (inbound)",
+        operation_id="referrals_list",
+    )
+    def get(self, request: Request) -> Response:
+        query = ReferralListInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        referrals: QuerySet = referrals_for(
+            partner_id=calling_partner_id(request), **query.validated_data
+        ).values(*ReferralOutput.COLUMNS)
+        context = {"partner_id": calling_partner_id(request)}
+        return paginated(self, referrals, ReferralOutput, context=context)
+
+    @extend_schema(
+        request=ReferralCreateInput,
+        responses={201: ReferralOutput},
+        summary="Refer a customer to another partner",
+        operation_id="referrals_create",
+        description=(
+            "Needs an active partnership flow for referral and the customer's active referral "
+            "consent. Refusals: 403 consent_required (the response says how to ask), "
+            "partnership_required, recipient_inactive; 409 duplicate_referral; 429 "
+            "referral_limit_reached; 400 referral_self, note_reveals_customer_data."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = ReferralCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        referral_note = data.validated_data["note"]  # trimmed by the field
+        referral = services.referral_create(
+            from_partner_id=calling_partner_id(request),
+            client_id=calling_client_id(request),
+            customer_id=data.validated_data["customer_id"],
+            to_partner_id=data.validated_data["to_partner"],
+            note=referral_note,
+        )
+        referral.pairwise_id = data.validated_data["customer_id"]  # the sender's own id
+        response = _shown(request, referral, services.Disclosed(note=referral_note or None))
+        response.status_code = status.HTTP_201_CREATED
+        return response
+
+
+class ReferralDetailApi(APIView):
+    required_scopes = READ
+
+    @extend_schema(
+        responses=ReferralOutput,
+        summary="One referral",
+        description=(
+            "While the consent is active, the recipient sees the consented data and the "
+            "sender's note (each read is recorded for the customer); the sender sees its note."
+        ),
+    )
+    def get(self, request: Request, referral_id: str) -> Response:
+        referral = _referral(request, referral_id)
+        disclosed = services.referral_disclosed_to(
+            referral=referral,
+            partner_id=calling_partner_id(request),
+            client_id=calling_client_id(request),
+        )
+        return _shown(request, referral, disclosed)
+
+
+class ReferralAcceptApi(IdempotentMixin, APIView):
+    required_scopes = WRITE
+
+    @extend_schema(request=None, responses=ReferralOutput, summary="Accept a referral sent to you")
+    def post(self, request: Request, referral_id: str) -> Response:
+        return _act(request, referral_id, services.referral_accept)
+
+
+class ReferralDeclineApi(IdempotentMixin, APIView):
+    required_scopes = WRITE
+
+    @extend_schema(request=ReasonInput, responses=ReferralOutput, summary="Decline a referral")
+    def post(self, request: Request, referral_id: str) -> Response:
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _act(
+            request, referral_id, services.referral_decline, reason=data.validated_data["reason"]
+        )
+
+
+class ReferralConvertApi(IdempotentMixin, APIView):
+    required_scopes = WRITE
+
+    @extend_schema(
+        request=ReferralConvertInput, responses=ReferralOutput, summary="Record a conversion"
+    )
+    def post(self, request: Request, referral_id: str) -> Response:
+        data = ReferralConvertInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        value = data.validated_data.get("value") or {}
+        return _act(
+            request,
+            referral_id,
+            services.referral_convert,
+            amount=value.get("amount"),
+            currency=value.get("currency", ""),
+        )
+
+
+class ReferralWithdrawApi(IdempotentMixin, APIView):
+    required_scopes = WRITE
+
+    @extend_schema(request=ReasonInput, responses=ReferralOutput, summary="Withdraw your referral")
+    def post(self, request: Request, referral_id: str) -> Response:
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _act(
+            request, referral_id, services.referral_withdraw, reason=data.validated_data["reason"]
+        )

@@ -1,0 +1,12 @@
+from django.db import migrations
+
+from ecosystem.migration_ops import content_types_relabelled
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("referrals", "0001_initial"),
+        ("contenttypes", "0002_remove_content_type_name"),
+    ]
+
+    operations = [content_types_relabelled("partners", "referrals", ["referral"])]

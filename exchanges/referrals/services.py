@@ -1,0 +1,447 @@
+"""Referral services: send, answer, convert, withdraw, expire — each by the right party, each
+checked against the customer's consent, each told to the partners entitled to know."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from consent.models import Consent, Customer, PartnerLink
+from consent.selectors import consent_allowance, flow_allowance, link_of_partner, pairwise_ids
+from consent.services.access import access_record_api
+from ecosystem.errors import (
+    ApplicationError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+)
+from ecosystem.services.audit import audit_record
+from exchanges.referrals.models import Referral
+from partners.models import Partner, Purpose
+from partners.webhooks.events import event_publish
+
+R = Referral.Status
+L = PartnerLink.Status
+CONSENT_REQUESTS_PATH = "/api/v1/consent-requests"
+
+
+class ReferralTransitionError(ConflictError):
+    code = "invalid_transition"
+    title = "The referral is not in a state that allows this."
+
+
+def _pairwise_of(referrals: list[Referral]) -> dict[tuple[str, str], str]:
+    """Both parties' ids for a batch of referrals, in one query: (customer, partner) → id."""
+    links = PartnerLink.objects.filter(
+        customer_id__in={r.customer_id for r in referrals},
+        partner_id__in={p for r in referrals for p in (r.from_partner_id, r.to_partner_id)},
+        status=L.ACTIVE,
+    ).values_list("customer_id", "partner_id", "id")
+    return {(customer_id, partner_id): link_id for customer_id, partner_id, link_id in links}
+
+
+def _payload(referral: Referral, customer_id: str) -> dict[str, Any]:
+    return {
+        "referral_id": referral.pk,
+        "customer_id": customer_id,
+        "from_partner": referral.from_partner_id,
+        "to_partner": referral.to_partner_id,
+        "status": referral.status,
+        "reason": referral.reason,
+    }
+
+
+def _tell(
+    referral: Referral,
+    event_type: str,
+    partner_ids: set[str],
+    *,
+    pairwise: dict[str, str] | None = None,
+) -> None:
+    """Each partner hears under its own pairwise id; payloads carry no customer data."""
+    if pairwise is None:
+        pairwise = pairwise_ids(customer_id=referral.customer_id, partner_ids=partner_ids)
+    if pairwise:
+        event_publish(
+            type=event_type,
+            payloads={pid: _payload(referral, cid) for pid, cid in pairwise.items()},
+        )
+
+
+def _recipient_link(
+    customer: Customer, partner: Partner, consent: Consent, *, sender_ref: str
+) -> PartnerLink:
+    """The referral consent counts as the customer's confirmation of a link to B: create or
+    confirm B's own link (B never learns A's id). A link the customer refused or ended after
+    giving that consent stays as it is: their later word wins, so they are asked again."""
+    link = (
+        PartnerLink.objects.select_for_update().filter(customer=customer, partner=partner).first()
+    )
+    now = timezone.now()
+    if link is not None and _said_no_since(link, consent):
+        _consent_required(
+            customer_ref=sender_ref,
+            source_id=consent.source_id,
+            recipient_id=partner.pk,
+            now=now,
+            why="The customer declined a link with this partner after consenting to this.",
+        )
+    if link is None:
+        return PartnerLink.objects.create(
+            customer=customer,
+            partner=partner,
+            status=L.ACTIVE,
+            method=PartnerLink.Method.REFERRAL,
+            confirmed_at=now,
+        )
+    if link.status != L.ACTIVE:
+        link.status, link.confirmed_at, link.ended_at = L.ACTIVE, now, None
+        link.save(update_fields=["status", "confirmed_at", "ended_at"])
+    return link
+
+
+def _said_no_since(link: PartnerLink, consent: Consent) -> bool:
+    if link.status not in (L.REFUSED, L.ENDED) or consent.granted_at is None:
+        return False
+    return consent.granted_at <= (link.ended_at or link.created_at)
+
+
+def _check_rate(partner_id: str, customer_id: str) -> None:
+    since = timezone.now() - timedelta(hours=settings.REFERRAL_LIMIT_WINDOW_HOURS)
+    sent = Referral.objects.filter(
+        from_partner_id=partner_id, customer_id=customer_id, created_at__gte=since
+    ).count()
+    if sent >= settings.REFERRAL_LIMIT_PER_CUSTOMER:
+        raise RateLimitedError(
+            f"You may refer one customer {settings.REFERRAL_LIMIT_PER_CUSTOMER} times per "
+            f"{settings.REFERRAL_LIMIT_WINDOW_HOURS} hours.",
+            code="referral_limit_reached",
+            extra={"retry_after": settings.REFERRAL_LIMIT_WINDOW_HOURS * 3600},
+        )
+
+
+@transaction.atomic
+def referral_create(
+    *, from_partner_id: str, client_id: str, customer_id: str, to_partner_id: str, note: str = ""
+) -> Referral:
+    """A refers the customer it knows as ``customer_id`` to B. Allowed only under an active
+    partnership flow A→B for ``referral`` and an active ``referral`` consent A→B; the data
+    B will see is snapshotted now, limited to the categories the consent allows."""
+    link = link_of_partner(partner_id=from_partner_id, customer_id=customer_id, active=True)
+    if link is None:
+        raise NotFoundError("No customer with this id is linked to you.")
+    if to_partner_id == from_partner_id:
+        raise ApplicationError("A partner cannot refer a customer to itself.", code="referral_self")
+    customer = link.customer
+    now = timezone.now()
+    found = consent_allowance(
+        customer_id=customer.pk,
+        source_id=from_partner_id,
+        recipient_id=to_partner_id,
+        purpose="referral",
+        at=now,
+    )
+    if found is None:
+        _refuse(customer_id, from_partner_id, to_partner_id, now)
+    consent, allowed = found
+    recipient = consent.recipient  # active: the allowance checked both partners
+    pii = customer.pii()
+    available = {"contact.name": pii.name, "contact.email": pii.email, "contact.phone": pii.phone}
+    note = note.strip()
+    _check_note(note, available, allowed)
+    _check_rate(from_partner_id, customer.pk)
+    recipient_link = _recipient_link(customer, recipient, consent, sender_ref=customer_id)
+    referral = Referral(
+        from_partner_id=from_partner_id,
+        to_partner=recipient,
+        partnership=consent.partnership,
+        customer=customer,
+        consent=consent,
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.REFERRAL_EXPIRY_HOURS),
+    )
+    # Data minimisation: only what the consent and the flow both allow, nothing a partner sent.
+    referral.seal_snapshot(
+        {code: value for code, value in available.items() if code in allowed and value},
+        note=note,
+        data_key=customer.data_key(),
+    )
+    try:  # no savepoint: the refusal rolls the whole transaction back
+        referral.save(force_insert=True)
+    except IntegrityError:
+        raise ConflictError(
+            "An open referral of this customer to this partner already exists.",
+            code="duplicate_referral",
+        ) from None
+    audit_record(actor=f"client:{client_id}", action="referral.create", obj=referral)
+    _tell(
+        referral, "referral.received", {to_partner_id}, pairwise={to_partner_id: recipient_link.pk}
+    )
+    return referral
+
+
+def _check_note(note: str, available: dict[str, str], allowed: set[str]) -> None:
+    """A note may not carry contact data the consent withholds: a word of the customer's
+    name, their email address, or their phone number."""
+    text = note.casefold()
+    for code in allowed:  # what may be shared anyway does not count (an email holds a name)
+        if available.get(code):
+            text = text.replace(available[code].casefold(), " ")
+    words = set(re.findall(r"\w+", text))
+    digits = re.sub(r"\D", "", text)
+    name = available["contact.name"].casefold()
+    email = available["contact.email"].casefold()
+    phone = re.sub(r"\D", "", available["contact.phone"])
+    reveals = {
+        "contact.name": any(part in words for part in re.findall(r"\w{2,}", name)),
+        "contact.email": bool(email) and email in text,
+        "contact.phone": len(phone) >= 7 and phone[-7:] in digits,
+    }
+    withheld = sorted(code for code, found in reveals.items() if found and code not in allowed)
+    if withheld:
+        raise ApplicationError(
+            f"The note gives away {', '.join(withheld)}, which the customer has not agreed to "
+            "share with this partner. Remove it and send the referral again.",
+            code="note_reveals_customer_data",
+        )
+
+
+def _refuse(customer_id: str, source_id: str, recipient_id: str, now: datetime) -> NoReturn:
+    """Say why a referral may not be sent: the recipient is unknown or inactive, no
+    partnership flow allows it, or the customer has not consented (and then how to ask)."""
+    recipient = Partner.objects.filter(pk=recipient_id).first()
+    if recipient is None or recipient.status != Partner.Status.ACTIVE:
+        raise ForbiddenError(
+            "The partner you refer to does not exist or is not active.", code="recipient_inactive"
+        )
+    _consent_required(
+        customer_ref=customer_id,
+        source_id=source_id,
+        recipient_id=recipient_id,
+        now=now,
+        why="The customer has not consented to this referral.",
+    )
+
+
+def _consent_required(
+    *, customer_ref: str, source_id: str, recipient_id: str, now: datetime, why: str
+) -> NoReturn:
+    """Refuse for want of consent, with a request the sender can post as it stands; or, when
+    no partnership flow allows the referral at all, say that instead."""
+    allowance = flow_allowance(
+        source_id=source_id,
+        recipient_id=recipient_id,
+        purpose=Purpose.objects.get(pk="referral"),
+        at=now,
+    )
+    if allowance is None:
+        raise ForbiddenError(
+            "No active partnership lets you refer customers to this partner.",
+            code="partnership_required",
+        )
+    names = dict(Partner.objects.filter(pk__in=[source_id, recipient_id]).values_list("pk", "name"))
+    raise ForbiddenError(
+        f"{why} Ask them with POST {CONSENT_REQUESTS_PATH} (purpose referral, recipient "
+        f"{recipient_id}), then send the referral with a new Idempotency-Key.",
+        code="consent_required",
+        extra={
+            "consent_request": {
+                "method": "POST",
+                "path": CONSENT_REQUESTS_PATH,
+                "body": {
+                    "customer_id": customer_ref,
+                    "recipient": recipient_id,
+                    "purpose": "referral",
+                    "data_categories": sorted(allowance[1]),
+                    "message": (
+                        f"{names[source_id]} would like to introduce you to {names[recipient_id]}."
+                    ),
+                },
+            }
+        },
+    )
+
+
+def _locked(referral: Referral) -> Referral:
+    return Referral.objects.select_for_update().get(pk=referral.pk)
+
+
+CLOSING_FIELDS = ["status", "reason", "answered_at", "ended_at", "snapshot_sealed", "note_sealed"]
+
+
+def _close(
+    referral: Referral, *, to: str, reason: str, keep_snapshot: bool = False, also: tuple = ()
+) -> None:
+    referral.status, referral.reason = to, reason[:300]
+    referral.ended_at = timezone.now()
+    if not keep_snapshot:
+        referral.forget_snapshot()
+    referral.save(update_fields=[*CLOSING_FIELDS, *also])
+
+
+PAST = {
+    "accept": "accepted",
+    "decline": "declined",
+    "convert": "converted",
+    "withdraw": "withdrawn",
+}
+
+
+def _expect(referral: Referral, partner_id: str, party: str, allowed: set[str], verb: str) -> None:
+    owner = referral.to_partner_id if party == "recipient" else referral.from_partner_id
+    if owner != partner_id:
+        who = "the partner it was sent to" if party == "recipient" else "the partner that sent it"
+        raise ForbiddenError(f"Only {who} may {verb} a referral.", code="invalid_party")
+    if referral.status not in allowed:
+        raise ReferralTransitionError(
+            f"A referral that is {referral.status} cannot be {PAST[verb]}."
+        )
+
+
+@transaction.atomic
+def referral_accept(*, referral: Referral, partner_id: str, actor: Any) -> Referral:
+    referral = _locked(referral)
+    _expect(referral, partner_id, "recipient", {R.SENT}, "accept")
+    referral.status, referral.answered_at = R.ACCEPTED, timezone.now()
+    referral.save(update_fields=["status", "answered_at"])
+    audit_record(actor=actor, action="referral.accept", obj=referral)
+    _tell(referral, "referral.accepted", {referral.from_partner_id})
+    return referral
+
+
+@transaction.atomic
+def referral_decline(
+    *, referral: Referral, partner_id: str, actor: Any, reason: str = ""
+) -> Referral:
+    referral = _locked(referral)
+    _expect(referral, partner_id, "recipient", {R.SENT}, "decline")
+    referral.answered_at = timezone.now()
+    _close(referral, to=R.DECLINED, reason=reason)
+    audit_record(actor=actor, action="referral.decline", obj=referral)
+    _tell(referral, "referral.declined", {referral.from_partner_id})
+    return referral
+
+
+@transaction.atomic
+def referral_convert(
+    *,
+    referral: Referral,
+    partner_id: str,
+    actor: Any,
+    amount: Decimal | None = None,
+    currency: str = "",
+) -> Referral:
+    """B records that the introduction led somewhere (the value feeds the rewards ledger)."""
+    referral = _locked(referral)
+    _expect(referral, partner_id, "recipient", {R.ACCEPTED}, "convert")
+    referral.value_amount, referral.value_currency = amount, currency
+    _close(
+        referral,
+        to=R.CONVERTED,
+        reason="",
+        keep_snapshot=True,
+        also=("value_amount", "value_currency"),
+    )
+    audit_record(actor=actor, action="referral.convert", obj=referral)
+    _tell(referral, "referral.converted", {referral.from_partner_id})
+    return referral
+
+
+@transaction.atomic
+def referral_withdraw(
+    *, referral: Referral, partner_id: str, actor: Any, reason: str = ""
+) -> Referral:
+    referral = _locked(referral)
+    _expect(referral, partner_id, "sender", {R.SENT, R.ACCEPTED}, "withdraw")
+    _close(referral, to=R.WITHDRAWN, reason=reason or "Withdrawn by the referring partner.")
+    audit_record(actor=actor, action="referral.withdraw", obj=referral)
+    _tell(referral, "referral.withdrawn", {referral.to_partner_id})
+    return referral
+
+
+def referrals_end_with_consent(*, consent: Consent, status: str, reason: str) -> None:
+    """The customer's consent ended: its open referrals are withdrawn, their snapshots
+    deleted, and B told. Runs inside the consent service's transaction."""
+    if consent.purpose_id != "referral":
+        return
+    open_referrals = Referral.objects.select_for_update().filter(
+        customer_id=consent.customer_id,
+        from_partner_id=consent.source_id,
+        to_partner_id=consent.recipient_id,
+        status__in=[R.SENT, R.ACCEPTED],
+    )
+    for referral in open_referrals:
+        _close(referral, to=R.WITHDRAWN, reason=f"The customer's consent was {status}.")
+        audit_record(actor=None, action="referral.withdraw", obj=referral, data={"consent": status})
+        _tell(referral, "referral.withdrawn", {referral.to_partner_id})
+    # A converted referral kept its snapshot and note while the consent lasted; they go now.
+    Referral.objects.filter(
+        customer_id=consent.customer_id,
+        from_partner_id=consent.source_id,
+        to_partner_id=consent.recipient_id,
+        status=R.CONVERTED,
+    ).update(snapshot_sealed="", note_sealed="")
+
+
+def referrals_expire(*, batch_size: int = 500) -> int:
+    """Referrals nobody answered in time expire; both partners are told (beat)."""
+    done = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Referral.objects.select_for_update(skip_locked=True)
+                .filter(status=R.SENT, expires_at__lte=timezone.now())
+                .order_by("expires_at", "pk")[:batch_size]
+            )
+            known = _pairwise_of(batch)
+            for referral in batch:
+                _close(referral, to=R.EXPIRED, reason="Not answered in time.")
+                parties = (referral.from_partner_id, referral.to_partner_id)
+                pairwise = {
+                    pid: known[referral.customer_id, pid]
+                    for pid in parties
+                    if (referral.customer_id, pid) in known
+                }
+                _tell(referral, "referral.expired", set(parties), pairwise=pairwise)
+        done += len(batch)
+        if len(batch) < batch_size:
+            return done
+
+
+@dataclass(frozen=True)
+class Disclosed:
+    """What one partner may read of a referral's customer data now (None: nothing)."""
+
+    data: dict[str, str] | None = None
+    note: str | None = None
+
+
+def referral_disclosed_to(*, referral: Referral, partner_id: str, client_id: str) -> Disclosed:
+    """For B, the consented data and A's note while the consent is honoured, recording the
+    read; for A, its own note back. Nothing once the referral is closed or the consent has
+    ended (the snapshot and the note are deleted then, or were never kept)."""
+    if not referral.snapshot_sealed or not referral.consent.is_honoured():
+        return Disclosed()
+    customer = Customer.objects.select_related("key").get(pk=referral.customer_id)
+    data_key = customer.data_key()
+    note = referral.open_note(data_key=data_key) or None
+    if referral.to_partner_id != partner_id:
+        return Disclosed(note=note)
+    data = referral.open_snapshot(data_key=data_key)
+    access_record_api(
+        customer_id=customer.pk,
+        client_id=client_id,
+        partner_id=partner_id,
+        purpose="referral",
+        consent_id=referral.consent_id,
+        fields=tuple(sorted(data)) + (("referral.note",) if note else ()),
+    )
+    return Disclosed(data=data, note=note)

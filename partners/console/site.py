@@ -1,0 +1,289 @@
+"""The partner console at /partner-admin/: a second AdminSite where a partner's staff see and
+manage only their own partner. Every queryset is filtered to that partner first, so another
+partner's object id behaves exactly like one that does not exist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.db import models
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from ecosystem.errors import ApplicationError
+from ecosystem.models import User
+from partners.console.webhooks import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
+from partners.models import Partner, PartnerClient
+from partners.scopes import SCOPES
+from partners.services.clients import (
+    client_create,
+    client_revoke,
+    client_rotate_secret,
+    client_set_scopes,
+)
+from partners.webhooks.models import Delivery, WebhookEndpoint
+
+CONSOLE_STATUSES = {Partner.Status.ACTIVE, Partner.Status.SUSPENDED}
+
+
+def staff_partner(request: HttpRequest) -> Partner | None:
+    user = request.user
+    if not (user.is_active and getattr(user, "kind", None) == User.Kind.PARTNER_STAFF):
+        return None
+    staff = getattr(user, "partner_staff", None)
+    return staff.partner if staff and staff.partner.status in CONSOLE_STATUSES else None
+
+
+class ConsoleAuthenticationForm(AdminAuthenticationForm):
+    """Partner staff are not Django staff: allow them, and only them, in."""
+
+    def confirm_login_allowed(self, user: User) -> None:
+        staff = getattr(user, "partner_staff", None)
+        if not (
+            user.is_active
+            and user.kind == User.Kind.PARTNER_STAFF
+            and staff
+            and staff.partner.status in CONSOLE_STATUSES
+        ):
+            raise forms.ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
+
+
+class PartnerConsoleSite(admin.AdminSite):
+    site_header = "Partner console"
+    site_title = "Partner console"
+    index_title = "Your brand in the ecosystem"
+    login_form = ConsoleAuthenticationForm
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return staff_partner(request) is not None
+
+
+console_site = PartnerConsoleSite(name="partner_console")
+
+
+class PartnerScopedAdminMixin:
+    """Filters every queryset to the signed-in staff member's partner; permissions follow
+    from being that partner's staff (the site has already checked that)."""
+
+    partner_field = "partner"
+
+    def get_queryset(self, request: HttpRequest):
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        partner = staff_partner(request)
+        return queryset.filter(**{self.partner_field: partner.pk if partner else None})
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return staff_partner(request) is not None
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return staff_partner(request) is not None
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        partner = staff_partner(request)
+        return partner is not None and partner.is_active
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Partner, site=console_site)
+class ProfileAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    partner_field = "pk"
+    fields = (
+        "name",
+        "slug",
+        "sector",
+        "status",
+        "scope_ceiling",
+        "website",
+        "description",
+        "contact_name",
+        "contact_email",
+    )
+    readonly_fields = ("name", "slug", "sector", "status", "scope_ceiling", "contact_email")
+    list_display = ("name", "status", "sector")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+def _secret_page(
+    request: HttpRequest, client: PartnerClient, secret: str, title: str
+) -> HttpResponse:
+    """The only place a secret is ever shown: this one response, to this user. Not stored,
+    not put in a message (cookie message storage is readable), and not cacheable."""
+    response = render(
+        request,
+        "partner_console/client_secret.html",
+        {
+            **console_site.each_context(request),
+            "client": client,
+            "secret": secret,
+            "title": title,
+            "clients_url": reverse("partner_console:partners_partnerclient_changelist"),
+        },
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class ClientForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = PartnerClient
+        fields = ["name", "scopes"]
+
+    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["scopes"].choices = [
+            (s, f"{s} — {SCOPES[s]}") for s in SCOPES if s in partner.scope_ceiling_set
+        ]
+        if not self.fields["scopes"].choices:
+            self.fields["scopes"].help_text = (
+                "Your brand has no API scopes yet: an ecosystem admin sets which scopes its "
+                "clients may hold. Ask them, then come back."
+            )
+        # Prefixed ids exist from instantiation, so "is this new?" is _state.adding, not pk.
+        if not self.instance._state.adding:
+            self.initial["scopes"] = sorted(self.instance.scope_set)
+            self.fields["name"].disabled = True
+
+
+@admin.register(PartnerClient, site=console_site)
+class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "id", "scopes", "created_at", "state")
+    readonly_fields = ("id", "created_at", "secret_rotated_at", "revoked_at", "actions_links")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None):
+        return ("name", "scopes") + (self.readonly_fields if obj else ())
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        partner = staff_partner(request)
+
+        class BoundClientForm(ClientForm):
+            def __init__(self, *args: Any, **kw: Any) -> None:
+                super().__init__(*args, partner=partner, **kw)
+
+        return BoundClientForm
+
+    @admin.display(description="State")
+    def state(self, obj: PartnerClient) -> str:
+        return "revoked" if obj.is_revoked else "active"
+
+    @admin.display(description="Secret and access")
+    def actions_links(self, obj: PartnerClient):
+        if obj.is_revoked:
+            return "Revoked: this client can no longer get or use tokens."
+        return format_html(
+            '<a class="button" href="{}">Rotate secret</a> <a class="button" href="{}">Revoke</a>',
+            reverse("partner_console:partner-client-rotate", args=[obj.pk]),
+            reverse("partner_console:partner-client-revoke", args=[obj.pk]),
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and not (obj and obj.is_revoked)
+
+    def save_model(self, request: HttpRequest, obj: PartnerClient, form: Any, change: bool) -> None:
+        scopes = set(form.cleaned_data["scopes"])
+        if change:
+            client_set_scopes(client=obj, scopes=scopes, actor=request.user)
+            return
+        created, secret = client_create(
+            partner=staff_partner(request), name=obj.name, scopes=scopes, actor=request.user
+        )
+        obj.pk = created.pk
+        request._new_client_secret = secret  # type: ignore[attr-defined]
+
+    def response_add(self, request: HttpRequest, obj: PartnerClient, post_url_continue: Any = None):
+        client = PartnerClient.objects.get(pk=obj.pk)
+        return _secret_page(request, client, request._new_client_secret, "Client created")  # type: ignore[attr-defined]
+
+    def get_urls(self):
+        return [
+            path(
+                "<str:object_id>/rotate/",
+                self.admin_site.admin_view(self.rotate_view),
+                name="partner-client-rotate",
+            ),
+            path(
+                "<str:object_id>/revoke/",
+                self.admin_site.admin_view(self.revoke_view),
+                name="partner-client-revoke",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _confirm(self, request: HttpRequest, object_id: str, verb: str, warning: str, act):
+        client = self.get_object(request, object_id)
+        if client is None or not self.has_change_permission(request, client):
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if request.method == "POST":
+            try:
+                return act(client)
+            except ApplicationError as refused:
+                self.message_user(request, refused.detail, messages.ERROR)
+                return HttpResponseRedirect(
+                    reverse("partner_console:partners_partnerclient_changelist")
+                )
+        return render(
+            request,
+            "partner_console/confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "client": client,
+                "verb": verb,
+                "warning": warning,
+                "title": f"{verb} {client.name}",
+            },
+        )
+
+    def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def act(client: PartnerClient) -> HttpResponse:
+            secret = client_rotate_secret(client=client, actor=request.user)
+            return _secret_page(request, client, secret, "Secret rotated")
+
+        return self._confirm(
+            request,
+            object_id,
+            "Rotate the secret of",
+            "The current secret stops working at once; tokens already issued "
+            "keep working until they expire.",
+            act,
+        )
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def act(client: PartnerClient) -> HttpResponse:
+            client_revoke(client=client, actor=request.user)
+            self.message_user(request, f"{client.name} was revoked.", messages.SUCCESS)
+            return HttpResponseRedirect(
+                reverse("partner_console:partners_partnerclient_changelist")
+            )
+
+        return self._confirm(
+            request,
+            object_id,
+            "Revoke",
+            "Its tokens stop working at once and it can get no new ones. This cannot be undone.",
+            act,
+        )
+
+
+# Webhook endpoints and deliveries (partners.webhooks); their console admins find the
+# partner through the signed-in staff member, like the ones above. Each exchange registers
+# its own pages on this site from its admin module (exchanges/referrals/console.py).
+console_site.register(WebhookEndpoint, ConsoleWebhookEndpointAdmin)
+console_site.register(Delivery, ConsoleDeliveryAdmin)

@@ -1,0 +1,269 @@
+"""Webhook pages for the partner console (the site is built in partners.console.site).
+
+Register them on the console site::
+
+    console_site.register(WebhookEndpoint, ConsoleWebhookEndpointAdmin)
+    console_site.register(Delivery, ConsoleDeliveryAdmin)
+
+The console site decides who may enter; these classes show a signed-in staff member only
+their own partner's rows, found by ``partner_for(request)`` (override it if the console
+exposes the partner differently). Every change goes through the webhook services.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from ecosystem import ssrf
+from ecosystem.errors import ApplicationError
+from partners.webhooks import services
+from partners.webhooks.models import (
+    SUBSCRIBABLE_EVENT_TYPES,
+    Delivery,
+    DeliveryAttempt,
+    WebhookEndpoint,
+)
+from partners.webhooks.selectors import webhook_endpoints_for
+
+
+class PartnerScopedAdmin(admin.ModelAdmin):
+    """Rows of the signed-in staff member's partner only. Staff of a partner that is not
+    active (suspended) may look but not change anything; anyone else sees nothing (the
+    console's login page lists the registered models before anyone has signed in)."""
+
+    def partner_for(self, request: HttpRequest) -> Any | None:
+        """The staff member's partner, or None: the one place that knows how it is found."""
+        staff = getattr(request.user, "partner_staff", None)
+        return staff.partner if staff is not None else None
+
+    def partner_id_for(self, request: HttpRequest) -> str | None:
+        partner = self.partner_for(request)
+        return partner.pk if partner is not None else None
+
+    def _partner_id_or_deny(self, request: HttpRequest) -> str:
+        partner_id = self.partner_id_for(request)
+        if partner_id is None:
+            raise PermissionDenied
+        return partner_id
+
+    def partner_may_change(self, request: HttpRequest) -> bool:
+        partner = self.partner_for(request)
+        return partner is not None and partner.is_active
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(partner_id=self.partner_id_for(request))
+
+    def _own(self, request: HttpRequest, obj: Any) -> bool:
+        partner_id = self.partner_id_for(request)
+        return partner_id is not None and (obj is None or obj.partner_id == partner_id)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.partner_for(request) is not None
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._own(request, obj)
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+    event_types = forms.MultipleChoiceField(
+        choices=[(name, name) for name in SUBSCRIBABLE_EVENT_TYPES],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "description", "event_types", "enabled", "signature_scheme"]
+
+    partner_id = ""
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        if url != self.instance.url:
+            try:
+                ssrf.check_url(url)
+            except ssrf.WebhookUrlNotAllowed as exc:
+                raise forms.ValidationError(exc.detail) from None
+        return url
+
+    def clean(self) -> dict[str, Any] | None:
+        if self.instance._state.adding:
+            existing = webhook_endpoints_for(partner_id=self.partner_id).count()
+            if existing >= services.MAX_ENDPOINTS_PER_PARTNER:
+                raise forms.ValidationError(services.WebhookEndpointLimitReached.title)
+        return super().clean()
+
+
+class ConsoleWebhookEndpointAdmin(PartnerScopedAdmin):
+    form = WebhookEndpointForm
+    list_display = ("url", "enabled", "disabled_reason", "signature_scheme", "failing_since")
+    list_filter = ("enabled",)
+    readonly_fields = ("id", "disabled_reason", "public_key", "failing_since", "created_at")
+    actions = ["rotate_secret", "send_test_ping"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.partner_may_change(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._own(request, obj) and self.partner_may_change(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._own(request, obj) and self.partner_may_change(request)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # The signature scheme is chosen once, when the endpoint is created.
+        return self.readonly_fields + (("signature_scheme",) if obj else ())
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"partner_id": self.partner_id_for(request)})
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            services.webhook_endpoint_update(
+                endpoint=obj,
+                actor=request.user,
+                url=data["url"],
+                event_types=data["event_types"],
+                description=data["description"],
+                enabled=data["enabled"],
+            )
+            return
+        endpoint, secret = services.webhook_endpoint_create(
+            partner_id=self._partner_id_or_deny(request),
+            actor=request.user,
+            url=data["url"],
+            event_types=data["event_types"],
+            description=data["description"],
+            enabled=data["enabled"],
+            signature_scheme=data["signature_scheme"],
+        )
+        obj.pk, obj.public_key = endpoint.pk, endpoint.public_key
+        obj._state.adding = False
+        self._show_secret(request, secret)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.webhook_endpoint_delete(endpoint=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for endpoint in queryset:
+            services.webhook_endpoint_delete(endpoint=endpoint, actor=request.user)
+
+    def _show_secret(self, request: HttpRequest, secret: str | None) -> None:
+        if secret:
+            self.message_user(
+                request,
+                f"Signing secret (copy it now, it is not shown again): {secret}",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Rotate the signing secret", permissions=["change"])
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for endpoint in queryset:
+            endpoint, secret = services.webhook_endpoint_rotate_secret(
+                endpoint=endpoint, actor=request.user
+            )
+            self.message_user(request, f"{endpoint.url}: secret rotated.")
+            self._show_secret(request, secret)
+
+    @admin.action(description="Send a test ping", permissions=["change"])
+    def send_test_ping(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for endpoint in queryset:
+            try:
+                delivery = services.webhook_endpoint_test(endpoint=endpoint, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{endpoint.url}: {exc.detail}", messages.WARNING)
+            else:
+                self.message_user(request, f"{endpoint.url}: ping queued as {delivery.pk}.")
+
+
+class EndpointFilter(admin.SimpleListFilter):
+    """The partner's own endpoints only (the stock filter would list every partner's)."""
+
+    title = "endpoint"
+    parameter_name = "endpoint"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        endpoints = webhook_endpoints_for(partner_id=model_admin.partner_id_for(request))
+        return [(endpoint.pk, endpoint.url) for endpoint in endpoints.only("id", "url")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(endpoint_id=self.value()) if self.value() else queryset
+
+
+class ConsoleDeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ("number", "at", "status_code", "latency_ms", "error", "response_body")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+
+class ConsoleDeliveryAdmin(PartnerScopedAdmin):
+    list_display = ("id", "event_type", "endpoint_url", "status", "attempts", "next_attempt_at")
+    list_filter = ("status", "event__type", EndpointFilter)
+    list_select_related = ("event", "endpoint", "payload")
+    search_fields = ("=id", "=payload__public_id")
+    fields = (
+        "id",
+        "event_id_for_partner",
+        "event_type",
+        "endpoint",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_status_code",
+        "last_error",
+        "created_at",
+    )
+    readonly_fields = fields
+    inlines = [ConsoleDeliveryAttemptInline]
+    actions = ["retry"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return self.partner_may_change(request)
+
+    @admin.display(description="event type", ordering="event__type")
+    def event_type(self, delivery: Delivery) -> str:
+        return delivery.event.type
+
+    @admin.display(description="event id")
+    def event_id_for_partner(self, delivery: Delivery) -> str:
+        return delivery.payload.public_id  # the partner's own id, never the internal one
+
+    @admin.display(description="endpoint")
+    def endpoint_url(self, delivery: Delivery) -> str:
+        return delivery.endpoint.url
+
+    @admin.action(description="Retry the selected deliveries now", permissions=["retry"])
+    def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for delivery in queryset:
+            try:
+                services.delivery_retry(delivery=delivery, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{delivery.pk}: {exc.detail}", messages.WARNING)
+            else:
+                self.message_user(request, f"{delivery.pk}: queued for another attempt.")

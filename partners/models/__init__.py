@@ -1,0 +1,25 @@
+"""The partner directory: brands, their staff and clients, partnerships and their flows, and
+the purposes and data categories those flows are written in."""
+
+from partners.models.partners import (
+    Partner,
+    PartnerClient,
+    Partnership,
+    PartnershipFlow,
+    PartnershipQuerySet,
+    PartnerStaff,
+    partnership_current_q,
+)
+from partners.models.taxonomy import DataCategory, Purpose
+
+__all__ = [
+    "DataCategory",
+    "Partner",
+    "PartnerClient",
+    "PartnerStaff",
+    "Partnership",
+    "PartnershipFlow",
+    "PartnershipQuerySet",
+    "Purpose",
+    "partnership_current_q",
+]

@@ -1,0 +1,173 @@
+"""Webhook endpoints, deliveries and the event log (scope ``webhooks:manage``).
+
+Each view class serves one path and each method one operation, calling one service or
+selector. Every lookup starts from the calling partner's own rows, so another partner's id
+is a plain 404.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecosystem.api.common import calling_client, calling_partner_id, page_of, paginated
+from ecosystem.api.idempotency import IdempotentMixin
+from partners.webhooks import selectors, services
+from partners.webhooks.api.serializers import (
+    DeliveryListInput,
+    DeliverySerializer,
+    EventListInput,
+    EventSerializer,
+    WebhookEndpointCreateInput,
+    WebhookEndpointSerializer,
+    WebhookEndpointUpdateInput,
+    WebhookEndpointWithSecretSerializer,
+)
+from partners.webhooks.models import Delivery, WebhookEndpoint
+
+SCOPES = ["webhooks:manage"]
+
+
+def _endpoint(request: Request, endpoint_id: str) -> WebhookEndpoint:
+    endpoints = selectors.webhook_endpoints_for(partner_id=calling_partner_id(request))
+    return get_object_or_404(endpoints, pk=endpoint_id)
+
+
+class WebhookEndpointsApi(IdempotentMixin, APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(
+        responses=page_of(WebhookEndpointSerializer), operation_id="webhook_endpoints_list"
+    )
+    def get(self, request: Request) -> Response:
+        endpoints = selectors.webhook_endpoints_for(partner_id=calling_partner_id(request))
+        return paginated(self, endpoints, WebhookEndpointSerializer)
+
+    @extend_schema(
+        request=WebhookEndpointCreateInput,
+        responses={201: WebhookEndpointWithSecretSerializer},
+        operation_id="webhook_endpoints_create",
+    )
+    def post(self, request: Request) -> Response:
+        data = WebhookEndpointCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        endpoint, secret = services.webhook_endpoint_create(
+            partner_id=calling_partner_id(request),
+            actor=calling_client(request),
+            **data.validated_data,
+        )
+        body = WebhookEndpointWithSecretSerializer(endpoint, context={"secret": secret}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class WebhookEndpointApi(APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(responses=WebhookEndpointSerializer, operation_id="webhook_endpoints_retrieve")
+    def get(self, request: Request, endpoint_id: str) -> Response:
+        return Response(WebhookEndpointSerializer(_endpoint(request, endpoint_id)).data)
+
+    @extend_schema(
+        request=WebhookEndpointUpdateInput,
+        responses=WebhookEndpointSerializer,
+        operation_id="webhook_endpoints_update",
+    )
+    def patch(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = _endpoint(request, endpoint_id)
+        data = WebhookEndpointUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        endpoint = services.webhook_endpoint_update(
+            endpoint=endpoint, actor=calling_client(request), **data.validated_data
+        )
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(responses={204: None}, operation_id="webhook_endpoints_delete")
+    def delete(self, request: Request, endpoint_id: str) -> Response:
+        services.webhook_endpoint_delete(
+            endpoint=_endpoint(request, endpoint_id), actor=calling_client(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookEndpointRotateSecretApi(IdempotentMixin, APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(request=None, responses=WebhookEndpointWithSecretSerializer)
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        endpoint, secret = services.webhook_endpoint_rotate_secret(
+            endpoint=_endpoint(request, endpoint_id), actor=calling_client(request)
+        )
+        body = WebhookEndpointWithSecretSerializer(endpoint, context={"secret": secret}).data
+        return Response(body)
+
+
+class WebhookEndpointTestApi(IdempotentMixin, APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(request=None, responses={202: DeliverySerializer})
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        delivery = services.webhook_endpoint_test(
+            endpoint=_endpoint(request, endpoint_id), actor=calling_client(request)
+        )
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DeliveryListApi(APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(
+        parameters=[
+            DeliveryListInput,
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("limit", int),
+        ],
+        responses=page_of(DeliverySerializer),
+    )
+    def get(self, request: Request) -> Response:
+        filters = DeliveryListInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        deliveries = selectors.deliveries_for(
+            partner_id=calling_partner_id(request),
+            endpoint_id=filters.validated_data.get("endpoint"),
+            event_type=filters.validated_data.get("event_type"),
+            status=filters.validated_data.get("status"),
+        )
+        return paginated(self, deliveries, DeliverySerializer)
+
+
+class DeliveryRetryApi(IdempotentMixin, APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(request=None, responses={202: DeliverySerializer})
+    def post(self, request: Request, delivery_id: str) -> Response:
+        deliveries = selectors.deliveries_for(partner_id=calling_partner_id(request))
+        delivery: Delivery = get_object_or_404(deliveries, pk=delivery_id)
+        delivery = services.delivery_retry(delivery=delivery, actor=calling_client(request))
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EventListApi(APIView):
+    required_scopes = SCOPES
+
+    @extend_schema(
+        parameters=[
+            EventListInput,
+            OpenApiParameter("cursor", str),
+            OpenApiParameter("limit", int),
+        ],
+        responses=page_of(EventSerializer),
+    )
+    def get(self, request: Request) -> Response:
+        filters = EventListInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        payloads = selectors.event_log_for(
+            partner_id=calling_partner_id(request),
+            event_type=filters.validated_data.get("type"),
+            since=filters.validated_data.get("since"),
+            until=filters.validated_data.get("until"),
+        )
+        return paginated(self, payloads, EventSerializer)

@@ -1,0 +1,290 @@
+"""Delivering due deliveries, endpoint by endpoint, and the sweep that re-drives them.
+
+The database holds the schedule: a delivery is due when it is ``pending`` and its
+``next_attempt_at`` has passed. A task works for one endpoint: it takes one of the
+endpoint's sending slots (at most ``WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT`` requests in flight
+to an endpoint, so a slow one ties up that many worker threads and no more), claims a batch
+of its due deliveries (``sending``, leased until ``next_attempt_at``), sends them one after
+another over a kept-alive connection, and records the batch in one transaction.
+
+Publishing and retries only "kick" the endpoint (queue its task, once); the sweep kicks every
+endpoint with due work and takes back deliveries whose lease ran out, so a lost task, a
+killed worker or a broker that was down at commit time delays a delivery but never loses it.
+Delivery is therefore at least once, always with the same ``webhook-id`` (the partner's own
+event id, ``EventPayload.public_id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from ecosystem import http, outbox, ssrf
+from partners.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from partners.webhooks.signing import webhook_headers
+
+logger = logging.getLogger(__name__)
+Status = Delivery.Status
+BATCH_SIZE = 20
+# A task hands its endpoint over to a fresh task after this long, so busy endpoints take
+# turns with the others for worker threads.
+TASK_BUDGET_SECONDS = 10
+SWEEP_MAX_ENDPOINTS = 1000
+RECORDED_FIELDS = [
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_attempt_at",
+    "last_status_code",
+    "last_error",
+]
+
+
+def lease() -> timedelta:
+    """How long claimed deliveries are left to their worker before the sweep takes them back.
+    A batch stops sending early enough to be recorded inside it."""
+    return timedelta(seconds=max(60, 3 * settings.WEBHOOK_TIMEOUT_SECONDS))
+
+
+def _queued_key(endpoint_id: str) -> str:
+    return f"webhooks:queued:{endpoint_id}"
+
+
+def kick(endpoint_ids: Iterable[str], *, force: bool = False) -> None:
+    """Queue a delivery task for each endpoint, unless one is already queued (``force``
+    queues anyway: the sweep's answer to a task lost with its broker or worker)."""
+    from partners.webhooks.tasks import webhook_deliver_task  # the tasks module imports this one
+
+    ttl = int(lease().total_seconds())
+    for endpoint_id in endpoint_ids:
+        if force or cache.add(_queued_key(endpoint_id), "1", timeout=ttl):
+            webhook_deliver_task.delay(endpoint_id)
+
+
+def kick_on_commit(endpoint_ids: Iterable[str]) -> None:
+    """Kick after the caller's transaction commits. If the broker or cache is down then, the
+    error is logged and the deliveries wait, due, for the sweep."""
+    transaction.on_commit(partial(kick, sorted(set(endpoint_ids))), robust=True)
+
+
+def signing_keys(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    keys = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and expires > now:
+        keys.append(endpoint.previous_secret)
+    return keys
+
+
+def next_delay(attempts: int) -> timedelta | None:
+    """The wait after the ``attempts``-th failed attempt (±20 % jitter), or None: give up."""
+    return outbox.retry_delay(attempts, settings.WEBHOOK_RETRY_SCHEDULE)
+
+
+def _outcome(result: http.HttpResult) -> tuple[bool, str]:
+    code = result.status_code
+    if code is None:
+        return False, result.error
+    if 200 <= code < 300:
+        return True, ""
+    if 300 <= code < 400:
+        return False, f"HTTP {code}: redirects are not followed"
+    return False, f"HTTP {code}"
+
+
+@dataclass
+class _Sent:
+    delivery: Delivery
+    at: datetime
+    result: http.HttpResult
+
+
+def _take_slot(endpoint_id: str) -> str | None:
+    ttl = int(lease().total_seconds()) + TASK_BUDGET_SECONDS
+    for slot in range(settings.WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT):
+        key = f"webhooks:slot:{endpoint_id}:{slot}"
+        if cache.add(key, "1", timeout=ttl):
+            return key
+    return None
+
+
+def _due(endpoint_id: str, now: datetime) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(
+        endpoint_id=endpoint_id, status=Status.PENDING, next_attempt_at__lte=now
+    )
+
+
+def _claim_batch(endpoint_id: str) -> tuple[datetime, list[Delivery]]:
+    now = timezone.now()
+    with transaction.atomic():
+        due = _due(endpoint_id, now).order_by("next_attempt_at")
+        if connection.features.has_select_for_update_skip_locked:
+            # Two slots of one endpoint never take the same rows; on SQLite the write lock
+            # taken at BEGIN (IMMEDIATE) already serialises them.
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("id", flat=True)[:BATCH_SIZE])
+        if not ids:
+            return now, []
+        Delivery.objects.filter(pk__in=ids).update(
+            status=Status.SENDING, next_attempt_at=now + lease()
+        )
+    # In publishing order: deliveries of one second keep the order their payloads were made.
+    batch = (
+        Delivery.objects.filter(pk__in=ids)
+        .select_related("payload")
+        .order_by("created_at", "payload_id")
+    )
+    return now, list(batch)
+
+
+def _send_batch(
+    endpoint: WebhookEndpoint, claimed_at: datetime, batch: list[Delivery]
+) -> list[_Sent]:
+    """Send in order; stop at a 410, or when another attempt might outlast the lease."""
+    sent: list[_Sent] = []
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    deadline = claimed_at + lease() - timedelta(seconds=timeout + 5)
+    keys = signing_keys(endpoint, claimed_at)
+    try:
+        target = ssrf.check_url(endpoint.url)
+    except ssrf.WebhookUrlNotAllowed as exc:
+        blocked = http.HttpResult(None, "", 0, f"blocked: {exc.detail}"[:300])
+        return [_Sent(delivery, timezone.now(), blocked) for delivery in batch]
+    for delivery in batch:
+        now = timezone.now()
+        if now > deadline:
+            break
+        body = delivery.payload.body.encode()
+        headers = webhook_headers(
+            keys=keys, msg_id=delivery.payload.public_id, timestamp=int(time.time()), body=body
+        )
+        result = http.post(target, body=body, headers=headers, timeout=timeout)
+        sent.append(_Sent(delivery, now, result))
+        if result.status_code == 410:
+            break
+    return sent
+
+
+def _record_batch(endpoint: WebhookEndpoint, batch: list[Delivery], sent: list[_Sent]) -> None:
+    from partners.webhooks.services import webhook_endpoint_disable
+
+    now = timezone.now()
+    with transaction.atomic():
+        # Only rows still ours: not deleted with their endpoint, not taken back by the sweep.
+        ours = set(
+            Delivery.objects.select_for_update()
+            .filter(pk__in=[d.pk for d in batch], status=Status.SENDING)
+            .values_list("pk", flat=True)
+        )
+        attempts, updated = [], []
+        for item in sent:
+            delivery = item.delivery
+            if delivery.pk not in ours:
+                continue
+            succeeded, error = _outcome(item.result)
+            delivery.attempts += 1
+            gone = item.result.status_code == 410
+            delay = None if succeeded or gone else next_delay(delivery.attempts)
+            delivery.status = (
+                Status.SUCCEEDED if succeeded else Status.PENDING if delay else Status.FAILED
+            )
+            delivery.next_attempt_at = now + delay if delay else None
+            delivery.last_attempt_at = item.at
+            delivery.last_status_code = item.result.status_code
+            delivery.last_error = error[:300]
+            updated.append(delivery)
+            attempts.append(
+                DeliveryAttempt(
+                    delivery_id=delivery.pk,
+                    number=delivery.attempts,
+                    at=item.at,
+                    status_code=item.result.status_code,
+                    latency_ms=item.result.latency_ms,
+                    response_body=item.result.body,
+                    error=error[:300],
+                )
+            )
+        Delivery.objects.bulk_update(updated, RECORDED_FIELDS)
+        DeliveryAttempt.objects.bulk_create(attempts)
+        unsent = [d.pk for d in batch[len(sent) :] if d.pk in ours]
+        Delivery.objects.filter(pk__in=unsent).update(status=Status.PENDING, next_attempt_at=now)
+        if not sent:
+            return
+        last = sent[-1].result
+        if last.status_code == 410:
+            webhook_endpoint_disable(
+                endpoint_id=endpoint.pk, reason=WebhookEndpoint.DisabledReason.GONE
+            )
+        elif _outcome(last)[0]:
+            if endpoint.failing_since is not None:
+                WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+        elif endpoint.failing_since is None:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(
+                failing_since=now
+            )
+        elif now - endpoint.failing_since >= timedelta(
+            seconds=settings.WEBHOOK_DISABLE_AFTER_FAILING_SECONDS
+        ):
+            webhook_endpoint_disable(
+                endpoint_id=endpoint.pk, reason=WebhookEndpoint.DisabledReason.FAILING
+            )
+
+
+def endpoint_deliver(*, endpoint_id: str) -> int:
+    """Send what is due for one endpoint, batch by batch, within one of its sending slots.
+    Returns how many requests were sent; safe to run any number of times, concurrently."""
+    cache.delete(_queued_key(endpoint_id))
+    slot = _take_slot(endpoint_id)
+    if slot is None:
+        return 0  # as many tasks as allowed are sending to it; they take this work too
+    sent_total, started = 0, time.monotonic()
+    try:
+        while time.monotonic() - started < TASK_BUDGET_SECONDS:
+            endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).first()
+            if endpoint is None:
+                # Disabled while some of its deliveries were in flight: they end here.
+                _due(endpoint_id, timezone.now()).update(
+                    status=Status.FAILED, next_attempt_at=None, last_error="endpoint disabled"
+                )
+                return sent_total
+            claimed_at, batch = _claim_batch(endpoint_id)
+            if not batch:
+                break
+            if len(batch) == BATCH_SIZE:
+                kick([endpoint_id])  # more is waiting: a free slot can help
+            sent = _send_batch(endpoint, claimed_at, batch)
+            _record_batch(endpoint, batch, sent)
+            sent_total += len(sent)
+    finally:
+        cache.delete(slot)
+    # Out of budget (busy endpoints take turns for worker threads), or work committed after
+    # the last claim was kicked while this task held the only free slot: kick once more.
+    if _due(endpoint_id, timezone.now()).exists():
+        kick([endpoint_id])
+    return sent_total
+
+
+def deliveries_dispatch_due() -> int:
+    """Take back deliveries whose worker died mid-attempt, and kick every endpoint with due
+    deliveries. Returns how many endpoints were kicked."""
+    now = timezone.now()
+    lost = outbox.leases_take_back(Delivery.objects, now=now)
+    due = Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+    endpoint_ids = list(
+        due.order_by().values_list("endpoint_id", flat=True).distinct()[:SWEEP_MAX_ENDPOINTS]
+    )
+    transaction.on_commit(partial(kick, endpoint_ids, force=True), robust=True)
+    if lost or endpoint_ids:
+        logger.info(
+            "webhook sweep: %d deliveries taken back, %d endpoints kicked", lost, len(endpoint_ids)
+        )
+    return len(endpoint_ids)
