@@ -74,3 +74,24 @@ class ReadOnlyMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+_ONE_TIME_SECRETS = "one_time_secrets"
+
+
+def secret_keep(request: HttpRequest, *, key: str, secret: str) -> None:
+    """Keep a secret just issued for ``key`` on the server (the session), for the one page
+    that shows it: the form's POST then redirects, so reloading that page re-posts nothing,
+    and the secret never travels in a URL or a (readable) message cookie."""
+    kept = dict(request.session.get(_ONE_TIME_SECRETS, {}))
+    kept[key] = secret
+    request.session[_ONE_TIME_SECRETS] = kept
+
+
+def secret_take(request: HttpRequest, *, key: str) -> str | None:
+    """The secret kept for ``key``, removed as it is read: shown once, then gone."""
+    kept = dict(request.session.get(_ONE_TIME_SECRETS, {}))
+    secret = kept.pop(key, None)
+    if secret is not None:
+        request.session[_ONE_TIME_SECRETS] = kept
+    return secret

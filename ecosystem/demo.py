@@ -18,12 +18,14 @@ from oauth2_provider.models import Application
 from consent.models import Consent, PartnerLink
 from consent.services.consents import consent_grant, consent_request_create
 from consent.services.customers import customer_create, customer_find_by_email
+from consent.services.links import customer_link_confirm, customer_link_create
 from ecosystem.models import User
 from exchanges.referrals.services import (
     referral_accept,
     referral_convert,
     referral_create,
     referral_decline,
+    referral_disclosed_to,
 )
 from partners.models import Partner, PartnerClient, Partnership, PartnerStaff, Purpose
 from partners.scopes import SCOPES, format_scopes
@@ -146,16 +148,18 @@ def _customer(email: str, partners: dict[str, Partner], created: list[str]):
     customer = customer_create(email=email, name=name, actor=None)
     customer.user.set_password(DEMO_CUSTOMER_PASSWORD)
     customer.user.save(update_fields=["password"])
-    now = timezone.now()
+    # As in production: the brand links the customer through the API (an invitation), and
+    # the customer confirms in the portal; both leave their entries in "Who saw my data".
     for slug, (ref, status) in links.items():
-        PartnerLink.objects.create(
-            customer=customer,
-            partner=partners[slug],
+        link, _ = customer_link_create(
+            partner_id=partners[slug].pk,
+            client_id=DEMO_PARTNERS[slug][2],
             external_ref=ref,
-            status=status,
-            invited_at=now,
-            confirmed_at=now if status == PartnerLink.Status.ACTIVE else None,
+            email=email,
+            name=name,
         )
+        if status == PartnerLink.Status.ACTIVE:
+            customer_link_confirm(link=link, customer=customer)
     created.append(f"customer {email}")
     return customer
 
@@ -197,6 +201,10 @@ def _consents(customers: list, partners: dict[str, Partner], created: list[str])
         to_partner_id=grocer.pk,
         note="Ada asked about healthy meal plans.",
     )
+    # Fresh Basket reads each referral before answering it, as its API client would: the
+    # read is what puts "Fresh Basket looked up your name…" in Ada's "Who saw my data".
+    grocer_client = DEMO_PARTNERS["fresh-basket"][2]
+    referral_disclosed_to(referral=first, partner_id=grocer.pk, client_id=grocer_client)
     referral_decline(referral=first, partner_id=grocer.pk, actor=None, reason="Outside our area")
     second = referral_create(
         from_partner_id=gym.pk,
@@ -205,6 +213,7 @@ def _consents(customers: list, partners: dict[str, Partner], created: list[str])
         to_partner_id=grocer.pk,
         note="Moved closer to a Fresh Basket store.",
     )
+    referral_disclosed_to(referral=second, partner_id=grocer.pk, client_id=grocer_client)
     referral_accept(referral=second, partner_id=grocer.pk, actor=None)
     referral_convert(
         referral=second, partner_id=grocer.pk, actor=None, amount=Decimal("25.00"), currency="EUR"

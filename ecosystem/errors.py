@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
+import psycopg
+import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from ecosystem.middleware import current_request_id
 
+logger = logging.getLogger(__name__)
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:ecosystem-gateway:problem:"
+# What an outage answers in Retry-After: seconds, and the portal page says "in a minute".
+OUTAGE_RETRY_AFTER_SECONDS = 60
 
 
 class ApplicationError(Exception):
@@ -59,6 +70,98 @@ class RateLimitedError(ApplicationError):
     status = 429
     code = "rate_limited"
     title = "Too many requests."
+
+
+class ServiceUnavailableError(ApplicationError):
+    status = 503
+    code = "service_unavailable"
+    title = "The gateway cannot reach a service it depends on."
+
+
+# --- Outages --------------------------------------------------------------------------------
+# The database or the cache being unreachable is not a bug: it answers 503 with Retry-After,
+# problem+json on the API and /o/, a calm page elsewhere. Only connection failures count; a
+# query error (a missing table, a constraint) stays a 500 and is logged as one.
+
+# SQLSTATE classes of an unavailable PostgreSQL: connection exception, operator intervention
+# (shutdown, cannot connect now), insufficient resources (too many connections).
+_PG_UNAVAILABLE_STATES = ("08", "57P", "53")
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk i/o error")
+
+
+def _is_outage_cause(exc: BaseException) -> bool:
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        state = exc.sqlstate
+        return state is None or state.startswith(_PG_UNAVAILABLE_STATES)
+    if isinstance(exc, psycopg.InterfaceError):
+        return True  # the connection is closed or broken
+    if isinstance(exc, sqlite3.OperationalError):
+        return str(exc).lower().startswith(_SQLITE_UNAVAILABLE)
+    return False
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it was raised from) is the database or the cache being
+    unreachable, as opposed to a bug."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if _is_outage_cause(exc):
+            return True
+        if isinstance(exc, DjangoInterfaceError):
+            return True
+        if isinstance(exc, DjangoOperationalError) and exc.__cause__ is None:
+            return False  # raised by Django itself, not by a driver
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def _outage_problem(exc: BaseException) -> tuple[dict[str, Any], dict[str, str]]:
+    logger.warning("dependency outage: %s", type(exc).__name__)
+    error = ServiceUnavailableError(
+        f"Try again in {OUTAGE_RETRY_AFTER_SECONDS} seconds. Retry a POST with the same "
+        "Idempotency-Key: it is carried out at most once."
+    )
+    body = problem(status=error.status, code=error.code, title=error.title, detail=error.detail)
+    return body, {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)}
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/o/"))
+
+
+def outage_response(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    """503 for an outage: problem+json on the API and /o/, the calm page anywhere else. The
+    page is rendered without the request: its context (user, messages) would need the very
+    database or cache that is down."""
+    body, headers = _outage_problem(exc)
+    if is_api_request(request):
+        response: HttpResponse = JsonResponse(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
+    else:
+        page = loader.render_to_string("503.html", {"request_id": body["instance"]})
+        response = HttpResponse(page, status=503)
+    for name, value in headers.items():
+        response[name] = value
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class OutageMiddleware:
+    """Answers an outage raised by a view that DRF does not handle (the token endpoint, the
+    portal, the admin sites and console) with ``outage_response``. Outages in DRF views go
+    through ``problem_exception_handler``; handler500 catches those raised in other
+    middleware."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        return outage_response(request, exc) if is_outage(exc) else None
 
 
 def problem(*, status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -121,6 +224,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         if isinstance(exc, RateLimitedError) and "retry_after" in exc.extra:
             headers["Retry-After"] = str(exc.extra["retry_after"])
         return Response(body, status=exc.status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+    if is_outage(exc):
+        body, headers = _outage_problem(exc)
+        return Response(body, status=503, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
     if not isinstance(exc, drf.APIException):
         return None  # a bug: Django's 500 handler answers, and the error is logged.

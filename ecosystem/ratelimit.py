@@ -52,6 +52,12 @@ def lockout_hit(key: str, *, limit: int, period: int) -> None:
         cache.set(f"{key}:locked", time.time() + period, timeout=period)
 
 
+def lockout_clear(key: str, *, period: int) -> None:
+    """Forget ``key``'s lockout and the attempts counted in the current window (e.g. the
+    person proved who they are another way)."""
+    cache.delete_many([f"{key}:locked", f"ratelimit:{key}:{int(time.time() // period)}"])
+
+
 def client_address(meta: dict) -> str:
     """The caller's address as the web server saw it (behind a proxy, configure the proxy to
     set REMOTE_ADDR, e.g. gunicorn's --forwarded-allow-ips)."""

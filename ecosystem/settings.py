@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ecosystem.middleware.RequestIdMiddleware",
     "ecosystem.middleware.RateLimitHeadersMiddleware",
+    "ecosystem.errors.OutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -134,6 +135,8 @@ if CACHE_URL.startswith(("redis://", "rediss://")):
     _cache: dict[str, object] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": CACHE_URL,
+        # An unreachable cache fails fast (and answers 503) rather than hanging a worker.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 elif CACHE_URL.startswith("file://"):
     _cache = {
@@ -373,6 +376,11 @@ REFERRAL_EXPIRY_HOURS = env.integer("REFERRAL_EXPIRY_HOURS", 30 * 24, minimum=1)
 # Referrals one partner may send about one customer per window. Defaults: 5 per 720 hours
 REFERRAL_LIMIT_PER_CUSTOMER = env.integer("REFERRAL_LIMIT_PER_CUSTOMER", 5, minimum=1)
 REFERRAL_LIMIT_WINDOW_HOURS = env.integer("REFERRAL_LIMIT_WINDOW_HOURS", 30 * 24, minimum=1)
+# Token-cache invalidations the cache missed (partners/oauth/token_cache.py), replayed.
+CELERY_BEAT_SCHEDULE["grant-invalidations-replay"] = {
+    "task": "partners.tasks.grant_invalidations_replay_task",
+    "schedule": 5.0,
+}
 CELERY_BEAT_SCHEDULE["referrals-expire"] = {
     "task": "exchanges.referrals.tasks.referrals_expire_task",
     "schedule": 300.0,

@@ -1,3 +1,5 @@
+import sys
+
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
@@ -7,7 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from consent import views as consent_views
 from ecosystem import health
-from ecosystem.errors import problem_response
+from ecosystem.errors import is_api_request, is_outage, outage_response, problem_response
 from partners.console import console_site
 from partners.oauth.views import authorization_server_metadata
 
@@ -41,12 +43,8 @@ if settings.BENCHMARK_VIEWS:
     urlpatterns.append(path("bench/", include("ecosystem.bench_views")))
 
 
-def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(("/api/", "/o/"))
-
-
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if _is_api(request):
+    if is_api_request(request):
         return problem_response(
             request,
             status=404,
@@ -58,7 +56,12 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
-    if _is_api(request):
+    # Called while the exception is being handled: an outage raised outside a view (in a
+    # middleware, e.g. saving the session) still answers 503, not 500.
+    exc = sys.exc_info()[1]
+    if exc is not None and is_outage(exc):
+        return outage_response(request, exc)
+    if is_api_request(request):
         return problem_response(
             request,
             status=500,

@@ -16,6 +16,24 @@ SCOPES: dict[str, str] = {
 }
 
 
+# What an admin's approval page offers by default, per sector (docs/partner-quickstart.md):
+# every brand links customers, asks for consent, refers and manages its webhooks; brands that
+# see customers' activity report it, brands that reward read rewards, brands that sell run
+# offers. The admin may tick more or fewer before approving.
+_BASE = (
+    "partner:read customers:link consent:read consent:request referrals:read "
+    "referrals:write offers:read webhooks:manage"
+)
+SECTOR_DEFAULT_CEILINGS: dict[str, str] = {
+    "insurance": f"{_BASE} rewards:read offers:write offers:redeem",
+    "fitness": f"{_BASE} events:write rewards:read",
+    "grocery": f"{_BASE} events:write offers:write offers:redeem",
+    "banking": f"{_BASE} rewards:read",
+    "retail": f"{_BASE} events:write offers:write offers:redeem",
+    "other": _BASE,
+}
+
+
 def parse_scopes(value: str) -> set[str]:
     return {scope for scope in value.split() if scope}
 

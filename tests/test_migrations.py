@@ -109,10 +109,14 @@ def test_a_released_database_migrates_to_the_layers_without_losing_anything(data
     assert all(before["content_types"].values())
     # When today's graph migrates it
     after = _harness("current", released_url, tmp_path / "var", "ecosystem.settings")
-    # Then every row, sealed value and content type id is still there
-    grown = {"django_content_type": 1, "auth_permission": 4}  # the model added since: Email
-    kept = {table: after["counts"][table] - grown.get(table, 0) for table in before["counts"]}
-    assert kept == before["counts"]
+    # Then every row, sealed value and content type id is still there. Migrations after the
+    # release may add tables, and with each model its content type and permissions.
+    grown = {"auth_permission", "django_content_type"}
+    kept = {t: n for t, n in after["counts"].items() if t in before["counts"]}
+    assert {t: n for t, n in kept.items() if t not in grown} == {
+        t: n for t, n in before["counts"].items() if t not in grown
+    }
+    assert all(after["counts"][t] >= before["counts"][t] for t in grown)
     assert after["referrals"] == before["referrals"]
     assert any(status == "sent" and note for _, status, note, _ in after["referrals"])
     assert after["consents"] == before["consents"]

@@ -26,6 +26,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from consent.auth import CustomerEmailBackend, CustomerPasswordResetForm
+from consent.models import Customer
 from consent.services.links import (
     customer_link_refuse,
     invitation_accept,
@@ -35,7 +36,7 @@ from consent.services.links import (
 from ecosystem.crypto import blind_index
 from ecosystem.errors import ApplicationError
 from ecosystem.models import User
-from ecosystem.ratelimit import client_address, lockout_hit, lockout_wait
+from ecosystem.ratelimit import client_address, lockout_clear, lockout_hit, lockout_wait
 
 CUSTOMER_BACKEND = "consent.auth.CustomerEmailBackend"
 LOGIN_FAILURES_PER_EMAIL = 5
@@ -151,12 +152,13 @@ def login(request: HttpRequest) -> HttpResponse:
     if is_customer(request.user):
         return redirect(next_url or "portal:home")
     form = LoginForm(request.POST or None)
-    status = 200
+    status, locked = 200, False
     if request.method == "POST" and form.is_valid():
         counters = _login_counters(request, form.cleaned_data["email"])
         if wait := _wait(counters):
             form.add_error(None, f"Too many attempts. Try again in {_minutes(wait)}.")
             status = 429
+            locked = True
         elif user := _authenticate(request, **form.cleaned_data):
             auth_login(request, user, backend=CUSTOMER_BACKEND)
             return redirect(next_url or "portal:home")
@@ -165,8 +167,39 @@ def login(request: HttpRequest) -> HttpResponse:
             form.add_error(None, INCORRECT)
     if form.errors and status == 200:
         status = 400
-    context = {"form": form, "next": next_url}
+    context = {"form": form, "next": next_url, "locked": locked}
     return render(request, "portal/account/login.html", context, status=status)
+
+
+class ReauthenticateForm(forms.Form):
+    """The signed-in customer's password again, before something that cannot be undone.
+    Wrong answers count against the same sign-in lock as the sign-in page, so this form is
+    no way around it."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="To be sure it is you, enter the password you sign in with.",
+    )
+
+    def __init__(self, request: HttpRequest, *args, **kwargs) -> None:
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        user = self.request.user
+        customer = user.customer  # type: ignore[union-attr]
+        counters = _login_counters(self.request, customer.pii().email)
+        if wait := _wait(counters):
+            raise forms.ValidationError(
+                f"Too many wrong passwords. Try again in {_minutes(wait)}.", code="locked"
+            )
+        if not user.check_password(password):  # type: ignore[union-attr]
+            _count(counters, LOGIN_FAILURE_PERIOD)
+            raise forms.ValidationError("That is not your password.", code="wrong_password")
+        return password
 
 
 @require_POST
@@ -221,6 +254,15 @@ class PasswordResetConfirm(auth_views.PasswordResetConfirmView):
 
     def form_invalid(self, form: NewPasswordForm) -> HttpResponse:
         return self.render_to_response(self.get_context_data(form=form), status=400)
+
+    def form_valid(self, form: NewPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        # The emailed link proved who they are: the lock that wrong guesses put on their
+        # address must not keep them out with the password they have just chosen. (The
+        # lock on the caller's network address stays: it is not theirs alone.)
+        email = Customer.objects.get(user=form.user).pii().email
+        lockout_clear(_login_counters(self.request, email)[0][0], period=LOGIN_FAILURE_PERIOD)
+        return response
 
 
 password_reset_confirm = PasswordResetConfirm.as_view()

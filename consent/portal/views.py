@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from consent.models import Consent, ConsentEvent, ConsentReceipt, Customer, PartnerLink
 from consent.portal import wording
-from consent.portal.account import is_customer
+from consent.portal.account import ReauthenticateForm, is_customer
 from consent.selectors import (
     NOTIFICATION_STATES,
     notification_states,
@@ -47,6 +47,7 @@ from ecosystem.errors import ApplicationError
 from partners.models import Partner
 
 GOODBYE_SALT = "portal.goodbye"
+SUSPENDED = Partner.Status.SUSPENDED
 PAGE_SIZE = 50
 
 
@@ -85,11 +86,20 @@ def home(request: HttpRequest) -> HttpResponse:
     for link in links:
         partner = link.partner
         active = [
-            {"consent": c, "sentence": wording.consent_sentence(c, names)}
+            {
+                "consent": c,
+                "sentence": wording.consent_sentence(c, names),
+                # A suspended brand at either end pauses the flow (the consent itself stays);
+                # this card's own brand, if suspended, says so once above its list.
+                "paused_by": [
+                    p for p in (c.source, c.recipient) if p.status == SUSPENDED and p != partner
+                ],
+            }
             for c in consents
             if c.is_honoured(now) and partner.pk in (c.source_id, c.recipient_id)
         ]
-        brands.append({"link": link, "partner": partner, "active": active})
+        suspended = partner.status == SUSPENDED
+        brands.append({"link": link, "partner": partner, "active": active, "suspended": suspended})
     requests = [c for c in consents if c.effective_status(now) == "requested"]
     changes = list(portal_changes(customer.pk, customer.portal_seen_at)[:20])
     customer_seen(customer=customer)
@@ -240,17 +250,19 @@ def brand_stop(request: HttpRequest, partner_id: str) -> HttpResponse:
 
 @customer_required
 def withdrawn(request: HttpRequest, ref: str) -> HttpResponse:
-    """After a withdrawal: per brand, whether it has been told."""
+    """After a withdrawal: per brand, whether it has been told. Only this customer's own
+    withdrawal events open it: any other event (a grant, a request) would claim that a
+    consent still in force no longer lets anything flow."""
     try:
         ids = [int(part) for part in ref.split("-")]
     except ValueError:
         raise Http404("No such withdrawal.") from None
     events = list(
-        ConsentEvent.objects.filter(pk__in=ids, consent__customer=request.customer).select_related(
-            "consent__source", "consent__recipient", "consent__purpose"
-        )
+        ConsentEvent.objects.filter(
+            pk__in=ids, consent__customer=request.customer, to_status=Consent.Status.WITHDRAWN
+        ).select_related("consent__source", "consent__recipient", "consent__purpose")
     )
-    if not events:
+    if not events or len(events) != len(set(ids)):
         raise Http404("No such withdrawal.")
     states = notification_states([e.pk for e in events])
     partners = Partner.objects.in_bulk({pid for told in states.values() for pid, _ in told})
@@ -339,18 +351,23 @@ def export(request: HttpRequest) -> HttpResponse:
 @customer_required
 @require_http_methods(["GET", "POST"])
 def delete_account(request: HttpRequest) -> HttpResponse:
+    """Erasure needs the box ticked and the password entered again: a session left open on
+    a shared computer must not be enough. The password is checked only once the box is
+    ticked, so a forgotten tick costs no attempt."""
     links = list(portal_links(request.customer.pk))
-    if request.method == "POST" and request.POST.get("confirm") == "yes":
+    confirmed = request.method == "POST" and request.POST.get("confirm") == "yes"
+    form = ReauthenticateForm(request, request.POST if confirmed else None)
+    if confirmed and form.is_valid():
         told = customer_erase(customer=request.customer)
         logout(request)
         names = sorted(Partner.objects.filter(pk__in=told).values_list("name", flat=True))
         return redirect(f"{reverse('portal:goodbye')}?t={signing.dumps(names, salt=GOODBYE_SALT)}")
-    error = "Tick the box to confirm." if request.method == "POST" else ""
+    error = "Tick the box to confirm." if request.method == "POST" and not confirmed else ""
     return render(
         request,
         "portal/delete.html",
-        {"nav": "my-data", "links": links, "error": error},
-        status=400 if error else 200,
+        {"nav": "my-data", "links": links, "error": error, "form": form, "confirmed": confirmed},
+        status=400 if request.method == "POST" else 200,
     )
 
 

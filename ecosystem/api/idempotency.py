@@ -66,23 +66,39 @@ class IdempotentMixin:
             )
             response["Idempotent-Replayed"] = "true"
             return response
-        return super().handle_exception(exc)  # type: ignore[misc]
+        try:
+            return super().handle_exception(exc)  # type: ignore[misc]
+        except BaseException:
+            # DRF re-raises what its handler does not answer, and finalize_response never
+            # runs: release the key here, or every retry would get 409 for a day.
+            self._release_claim()
+            raise
+
+    def _release_claim(self) -> None:
+        record = getattr(self, "_idempotency_record", None)
+        self._idempotency_record = None
+        if record is not None:
+            idempotency_release(record=record)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         record = getattr(self, "_idempotency_record", None)
         if record is None:
             return response
+        try:
+            if isinstance(response, Response):
+                response.render()
+            if getattr(response, "streaming", False):
+                self._release_claim()
+                return response
+            idempotency_complete(
+                record=record,
+                status=response.status_code,
+                body=response.content,
+                content_type=response.get("Content-Type", ""),
+            )
+        except BaseException:
+            self._release_claim()
+            raise
         self._idempotency_record = None
-        if isinstance(response, Response):
-            response.render()
-        if getattr(response, "streaming", False):
-            idempotency_release(record=record)
-            return response
-        idempotency_complete(
-            record=record,
-            status=response.status_code,
-            body=response.content,
-            content_type=response.get("Content-Type", ""),
-        )
         return response

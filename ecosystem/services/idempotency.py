@@ -14,6 +14,9 @@ from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
+# A claim still in flight after this long belongs to a request that died without releasing it
+# (a killed worker, the database lost mid-request): a retry takes it over.
+IN_FLIGHT_LEASE = timedelta(minutes=5)
 
 
 class IdempotencyKeyInvalid(ApplicationError):
@@ -73,6 +76,11 @@ def idempotency_begin(
         if existing.fingerprint != fingerprint:
             raise IdempotencyKeyReused("Send a new Idempotency-Key for a different request.")
         if existing.state == IdempotencyRecord.State.IN_FLIGHT:
+            if existing.created_at < timezone.now() - IN_FLIGHT_LEASE:
+                IdempotencyRecord.objects.filter(
+                    pk=existing.pk, state=IdempotencyRecord.State.IN_FLIGHT
+                ).delete()
+                continue
             raise IdempotencyInFlight("Retry after the first request has finished.")
         sealed = bytes(existing.response_body or b"").decode()
         return StoredResponse(

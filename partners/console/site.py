@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from ecosystem.admin_helpers import secret_keep, secret_take
 from ecosystem.errors import ApplicationError
 from ecosystem.models import User
 from partners.console.webhooks import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
@@ -65,6 +66,21 @@ class PartnerConsoleSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return staff_partner(request) is not None
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        partner = staff_partner(request)
+        if partner is not None and partner.status == Partner.Status.SUSPENDED:
+            # On every console page: why nothing can be changed, and what else it means.
+            context["console_banner"] = {
+                "title": f"{partner.name} is suspended from the ecosystem.",
+                "reason": partner.status_reason,
+                "means": "Until an ecosystem admin reinstates it, its API calls and token "
+                "requests are refused (partner_inactive), no customer data flows to or from "
+                "it, and this console is read-only. Its clients, consents and partnerships "
+                "are kept.",
+            }
+        return context
 
 
 console_site = PartnerConsoleSite(name="partner_console")
@@ -120,11 +136,9 @@ class ProfileAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
         return False
 
 
-def _secret_page(
-    request: HttpRequest, client: PartnerClient, secret: str, title: str
-) -> HttpResponse:
-    """The only place a secret is ever shown: this one response, to this user. Not stored,
-    not put in a message (cookie message storage is readable), and not cacheable."""
+def _secret_page(request: HttpRequest, client: PartnerClient, secret: str | None) -> HttpResponse:
+    """The only place a secret is ever shown: the first view of this page after it was
+    issued, to this user. A reload (or any later visit) shows the client without it."""
     response = render(
         request,
         "partner_console/client_secret.html",
@@ -132,12 +146,22 @@ def _secret_page(
             **console_site.each_context(request),
             "client": client,
             "secret": secret,
-            "title": title,
+            "title": f"Secret of {client.name}" if secret else client.name,
             "clients_url": reverse("partner_console:partners_partnerclient_changelist"),
+            "rotate_url": reverse("partner_console:partner-client-rotate", args=[client.pk]),
         },
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _secret_key(client: PartnerClient) -> str:
+    return f"client:{client.pk}"
+
+
+def _to_secret_page(request: HttpRequest, client: PartnerClient, secret: str) -> HttpResponse:
+    secret_keep(request, key=_secret_key(client), secret=secret)
+    return HttpResponseRedirect(reverse("partner_console:partner-client-secret", args=[client.pk]))
 
 
 class ClientForm(forms.ModelForm):
@@ -209,11 +233,17 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
         request._new_client_secret = secret  # type: ignore[attr-defined]
 
     def response_add(self, request: HttpRequest, obj: PartnerClient, post_url_continue: Any = None):
-        client = PartnerClient.objects.get(pk=obj.pk)
-        return _secret_page(request, client, request._new_client_secret, "Client created")  # type: ignore[attr-defined]
+        # Post/redirect/get: the secret page is a GET, so reloading it creates nothing.
+        self.message_user(request, f"{obj.name} was created.", messages.SUCCESS)
+        return _to_secret_page(request, obj, request._new_client_secret)  # type: ignore[attr-defined]
 
     def get_urls(self):
         return [
+            path(
+                "<str:object_id>/secret/",
+                self.admin_site.admin_view(self.secret_view),
+                name="partner-client-secret",
+            ),
             path(
                 "<str:object_id>/rotate/",
                 self.admin_site.admin_view(self.rotate_view),
@@ -251,10 +281,19 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
             },
         )
 
+    def secret_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        client = self.get_object(request, object_id)
+        if client is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return _secret_page(request, client, secret_take(request, key=_secret_key(client)))
+
     def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def act(client: PartnerClient) -> HttpResponse:
             secret = client_rotate_secret(client=client, actor=request.user)
-            return _secret_page(request, client, secret, "Secret rotated")
+            self.message_user(
+                request, f"The secret of {client.name} was rotated.", messages.SUCCESS
+            )
+            return _to_secret_page(request, client, secret)
 
         return self._confirm(
             request,

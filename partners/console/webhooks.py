@@ -18,9 +18,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import path, reverse
 
 from ecosystem import ssrf
+from ecosystem.admin_helpers import secret_keep, secret_take
 from ecosystem.errors import ApplicationError
 from partners.webhooks import services
 from partners.webhooks.models import (
@@ -147,7 +150,15 @@ class ConsoleWebhookEndpointAdmin(PartnerScopedAdmin):
         )
         obj.pk, obj.public_key = endpoint.pk, endpoint.public_key
         obj._state.adding = False
-        self._show_secret(request, secret)
+        if secret:
+            secret_keep(request, key=_secret_key(endpoint.pk), secret=secret)
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None):
+        # Post/redirect/get: a reload of the page with the secret re-posts nothing.
+        if obj.signature_scheme == WebhookEndpoint.SignatureScheme.ED25519:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(request, f"Endpoint created: {obj.url}", messages.SUCCESS)
+        return self._to_secrets_page([obj.pk])
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         services.webhook_endpoint_delete(endpoint=obj, actor=request.user)
@@ -156,22 +167,57 @@ class ConsoleWebhookEndpointAdmin(PartnerScopedAdmin):
         for endpoint in queryset:
             services.webhook_endpoint_delete(endpoint=endpoint, actor=request.user)
 
-    def _show_secret(self, request: HttpRequest, secret: str | None) -> None:
-        if secret:
-            self.message_user(
-                request,
-                f"Signing secret (copy it now, it is not shown again): {secret}",
-                messages.WARNING,
-            )
+    def get_urls(self):
+        return [
+            path(
+                "secrets/",
+                self.admin_site.admin_view(self.secrets_view),
+                name="webhook-endpoint-secrets",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _to_secrets_page(self, endpoint_ids: list[str]) -> HttpResponse:
+        url = reverse(f"{self.admin_site.name}:webhook-endpoint-secrets")
+        return HttpResponseRedirect(f"{url}?ids={','.join(endpoint_ids)}")
+
+    def secrets_view(self, request: HttpRequest) -> HttpResponse:
+        """The signing secrets just issued, each shown on its first view only (the ids in the
+        URL name endpoints, never secrets); a reload shows the endpoints without them."""
+        ids = request.GET.get("ids", "").split(",")[: services.MAX_ENDPOINTS_PER_PARTNER]
+        endpoints = self.get_queryset(request).filter(pk__in=ids)
+        rows = [
+            {"endpoint": e, "secret": secret_take(request, key=_secret_key(e.pk))}
+            for e in endpoints
+        ]
+        response = render(
+            request,
+            "partner_console/webhook_secrets.html",
+            {
+                **self.admin_site.each_context(request),
+                "rows": rows,
+                "title": "Webhook signing secrets",
+                "opts": self.opts,
+                "endpoints_url": reverse(
+                    f"{self.admin_site.name}:{self.opts.app_label}_webhookendpoint_changelist"
+                ),
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Rotate the signing secret", permissions=["change"])
-    def rotate_secret(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        shown = []
         for endpoint in queryset:
             endpoint, secret = services.webhook_endpoint_rotate_secret(
                 endpoint=endpoint, actor=request.user
             )
             self.message_user(request, f"{endpoint.url}: secret rotated.")
-            self._show_secret(request, secret)
+            if secret:
+                secret_keep(request, key=_secret_key(endpoint.pk), secret=secret)
+                shown.append(endpoint.pk)
+        return self._to_secrets_page(shown) if shown else None
 
     @admin.action(description="Send a test ping", permissions=["change"])
     def send_test_ping(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -182,6 +228,10 @@ class ConsoleWebhookEndpointAdmin(PartnerScopedAdmin):
                 self.message_user(request, f"{endpoint.url}: {exc.detail}", messages.WARNING)
             else:
                 self.message_user(request, f"{endpoint.url}: ping queued as {delivery.pk}.")
+
+
+def _secret_key(endpoint_id: str) -> str:
+    return f"webhook:{endpoint_id}"
 
 
 class EndpointFilter(admin.SimpleListFilter):

@@ -2,6 +2,7 @@
 the purposes and data categories those flows are written in."""
 
 from partners.models.partners import (
+    GrantInvalidation,
     Partner,
     PartnerClient,
     Partnership,
@@ -14,6 +15,7 @@ from partners.models.taxonomy import DataCategory, Purpose
 
 __all__ = [
     "DataCategory",
+    "GrantInvalidation",
     "Partner",
     "PartnerClient",
     "PartnerStaff",

@@ -146,6 +146,31 @@ class PartnerClient(models.Model):
         return parse_scopes(self.scopes)
 
 
+class GrantInvalidation(models.Model):
+    """A change that withdraws cached token grants (a client revoked or changed, a partner's
+    status, a token deleted), written in the transaction that makes the change.
+
+    While a row exists no process trusts the shared cache for its client, partner or token;
+    it is deleted once the shared cache has taken the change in (after commit, or replayed by
+    the sweep when the cache was unreachable then). So a revocation never depends on a cache
+    write after commit succeeding; see partners/oauth/token_cache.py."""
+
+    class Kind(models.TextChoices):
+        CLIENT = "client", "Client"
+        PARTNER = "partner", "Partner"
+        TOKEN = "token", "Token"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    ref = models.CharField(max_length=64, help_text="Client id, partner id or token checksum.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.ref}"
+
+
 def partnership_current_q(at: datetime, *, prefix: str = "") -> Q:
     """Partnerships in force at ``at``: active and inside their validity window (``prefix``
     reaches them through a relation, e.g. ``"partnership__"``)."""

@@ -1,14 +1,25 @@
 """A two-tier cache of access-token grants, so a warm token check costs no query.
 
-Tier 1 is a dict in each process, trusted for at most ``TOKEN_CACHE_LOCAL_SECONDS`` (1 s):
-a revocation reaches every process within that time. Tier 2 is the shared Django cache
-(Redis in production), where a revocation takes effect on the very next request.
+Tier 1 is a dict in each process, trusted for at most ``TOKEN_CACHE_LOCAL_SECONDS`` (1 s).
+Tier 2 is the shared Django cache (Redis in production), where a revocation normally takes
+effect on the very next request.
 
 An entry holds only what authorization needs: token, client and partner ids, scopes, expiry,
 and the *generation* of its client and its partner at the time it was filled. Anything that
 can withdraw a grant — revoking a token or client, changing a client's scopes, a partner's
 status — bumps the client's or partner's generation after commit (or deletes the token's
 entry); an entry whose generations are not the current ones is a miss.
+
+Revocation never depends on that cache write succeeding. The change also writes a
+``GrantInvalidation`` row *in its own transaction*; the row is deleted only once the cache has
+taken the change in, right after commit or, if the cache was unreachable then (or the process
+died), by the replay the beat runs every few seconds. Each process reads the set of pending
+rows at most once every ``PENDING_RECHECK_SECONDS`` (1 s, one query for the whole process,
+whatever the number of tokens) and never trusts a shared entry whose token, client or partner
+has one pending. A cache that keeps its data across an outage (Redis with persistence) comes
+back with the old entries and generations, and they are refused until the replay lands. So a
+revocation reaches every process within about a second whatever the cache did, and the warm
+path stays free of queries.
 
 The fill closes the stale-write race: it reads the generations *before* a confirming database
 read. A suspension that commits after that read bumps the generation after we read it, so our
@@ -18,10 +29,11 @@ entry is already stale when written; one that commits before it is seen by the r
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from django.conf import settings
@@ -29,11 +41,19 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
-from partners.models import Partner, PartnerClient
+from partners.models import GrantInvalidation, Partner, PartnerClient
 
+logger = logging.getLogger(__name__)
 _PREFIX = "oauth-grant"
+Kind = GrantInvalidation.Kind
+# How stale a process's view of the pending invalidations may be: the bound on how late a
+# revocation the cache missed reaches a process that trusts the shared tier.
+PENDING_RECHECK_SECONDS = 1.0
+# More pending rows than this (a long cache outage) and the shared tier is not trusted at all.
+PENDING_MAX_ROWS = 10_000
 
 
 def token_key(checksum: str) -> str:
@@ -143,6 +163,41 @@ class _LocalTier:
 local_tier = _LocalTier()
 
 
+class _PendingInvalidations:
+    """This process's view of the GrantInvalidation rows not yet taken in by the cache."""
+
+    _EVERYTHING = frozenset({("*", "*")})
+
+    def __init__(self) -> None:
+        self._read_at = -float("inf")
+        self._pending: frozenset[tuple[str, str]] = frozenset()
+
+    def current(self) -> frozenset[tuple[str, str]]:
+        """The pending rows, read again when this process's view is older than the bound."""
+        if time.monotonic() - self._read_at > PENDING_RECHECK_SECONDS:
+            read_at = time.monotonic()  # before the read: a row committed during it is seen next
+            rows = GrantInvalidation.objects.values_list("kind", "ref")[: PENDING_MAX_ROWS + 1]
+            found = frozenset(rows)
+            self._pending = found if len(found) <= PENDING_MAX_ROWS else self._EVERYTHING
+            self._read_at = read_at
+        return self._pending
+
+    def blocks(self, grant: Grant, checksum: str) -> bool:
+        pending = self.current()
+        return bool(pending) and (
+            pending is self._EVERYTHING
+            or (Kind.TOKEN, checksum) in pending
+            or (Kind.CLIENT, grant.client_id) in pending
+            or (Kind.PARTNER, grant.partner_id) in pending
+        )
+
+    def forget(self) -> None:
+        self._read_at = -float("inf")
+
+
+pending_invalidations = _PendingInvalidations()
+
+
 def _current_generations(client_id: str, partner_id: str) -> tuple[int, int]:
     """The current generations, initialised (never reset) when missing: a fresh value from
     the clock, so an entry filled before an eviction can never match again."""
@@ -170,6 +225,8 @@ def cached_grant(checksum: str) -> Grant | None:
         grant = cache.get(token_key(checksum))
         if grant is None or not _is_current(grant):
             return None
+        if pending_invalidations.blocks(grant, checksum):
+            return None  # withdrawn in the database; the cache has not taken it in yet
         local_tier.put(checksum, grant)
     if grant.expires <= time.time():
         return None
@@ -207,6 +264,7 @@ def load_token(raw_token: str) -> AccessToken | CachedAccessToken | None:
     if not _grantable(token):
         return _annotated(token)
     client = token.application.partner_client
+    pending_invalidations.current()  # read while we query anyway, so warm hits need not
     client_gen, partner_gen = _current_generations(client.id, client.partner_id)
     token = _load_row(checksum)  # confirm after reading the generations (see module doc)
     if not _grantable(token):
@@ -241,8 +299,11 @@ def _annotated(token: AccessToken | None) -> AccessToken | None:
 
 # --- Invalidation -----------------------------------------------------------------------------
 # Receivers only keep the cache true, whichever path changed the row (services, admin, DOT's
-# revoke endpoint, cascades, cleartokens). They act after commit, so a rolled-back change
-# invalidates nothing and a committed one is never followed by a stale refill.
+# revoke endpoint, cascades, cleartokens). Each writes a GrantInvalidation row in the change's
+# own transaction and applies it to the cache after commit, so a rolled-back change
+# invalidates nothing and a committed one is never followed by a stale refill. Applying never
+# raises: a cache that is down leaves the row for the replay, and the admin or console user
+# who revoked sees the success that the database recorded.
 
 
 def _bump(key: str) -> None:
@@ -250,20 +311,64 @@ def _bump(key: str) -> None:
         cache.incr(key)
     except ValueError:
         cache.set(key, time.time_ns(), timeout=None)
-    local_tier.clear()
+
+
+def _apply_to_cache(kind: str, ref: str) -> None:
+    try:
+        if kind == Kind.TOKEN:
+            cache.delete(token_key(ref))
+        elif kind == Kind.CLIENT:
+            _bump(_client_gen_key(ref))
+        else:
+            _bump(_partner_gen_key(ref))
+    finally:
+        local_tier.clear()  # this process knows at once, whatever the cache did
+        pending_invalidations.forget()
+
+
+def _invalidate(kind: str, ref: str) -> None:
+    row = GrantInvalidation.objects.create(kind=kind, ref=ref)
+
+    def apply_grant_invalidation() -> None:
+        try:
+            _apply_to_cache(kind, ref)
+        except Exception as exc:  # any cache failure: the replay takes over
+            logger.warning(
+                "token cache: %s invalidation left for the replay (%s)", kind, type(exc).__name__
+            )
+            return
+        GrantInvalidation.objects.filter(pk=row.pk).delete()
+
+    transaction.on_commit(apply_grant_invalidation, robust=True)
 
 
 def client_generation_bump(client_id: str) -> None:
-    transaction.on_commit(lambda: _bump(_client_gen_key(client_id)))
+    _invalidate(Kind.CLIENT, client_id)
 
 
 def partner_generation_bump(partner_id: str) -> None:
-    transaction.on_commit(lambda: _bump(_partner_gen_key(partner_id)))
+    _invalidate(Kind.PARTNER, partner_id)
 
 
-def _forget(checksum: str) -> None:
-    cache.delete(token_key(checksum))
-    local_tier.clear()
+def grant_invalidations_replay(*, older_than_seconds: float = 2.0) -> int:
+    """Apply to the cache every invalidation it has not taken in (the cache was down at
+    commit, or the process died before applying), oldest first; stops at the first cache
+    failure. Rows younger than ``older_than_seconds`` are normally being applied by their own
+    commit. Returns how many were applied."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    applied = 0
+    rows = GrantInvalidation.objects.filter(created_at__lte=cutoff)[:PENDING_MAX_ROWS]
+    for row in rows:
+        try:
+            _apply_to_cache(row.kind, row.ref)
+        except Exception as exc:  # the cache is still unreachable: try again next time
+            logger.warning("token cache: replay stopped (%s)", type(exc).__name__)
+            break
+        GrantInvalidation.objects.filter(pk=row.pk).delete()
+        applied += 1
+    if applied:
+        logger.info("token cache: %d invalidations replayed", applied)
+    return applied
 
 
 @receiver(post_save, sender=Partner, dispatch_uid="token_cache_partner_saved")
@@ -288,5 +393,4 @@ def _client_deleted(sender: Any, instance: PartnerClient, **kwargs: Any) -> None
 def _token_changed(sender: Any, instance: AccessToken, **kwargs: Any) -> None:
     if kwargs.get("created"):
         return
-    checksum = instance.token_checksum
-    transaction.on_commit(lambda: _forget(checksum))
+    _invalidate(Kind.TOKEN, instance.token_checksum)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from partners.oauth import token_cache
 
@@ -15,12 +16,22 @@ def client_is_usable(application: Any) -> bool:
     return bool(client and not client.is_revoked and client.partner.is_active)
 
 
+class PartnerInactive(OAuth2Error):
+    """RFC 6749 §5.2 error response with the gateway's documented code: the credentials are
+    right, but the partner is suspended (docs/partner-quickstart.md)."""
+
+    error = "partner_inactive"
+    status_code = 400
+    description = "This partner is not active (suspended): no token is issued."
+
+
 class PartnerOAuth2Validator(OAuth2Validator):
     def _load_application(self, client_id: str, request: Any) -> Any:
-        # Refused before the secret is checked: a revoked client or an inactive partner's
-        # client gets `invalid_client`, and no new token.
+        # Refused before the secret is checked: a revoked client (or no partner client) gets
+        # `invalid_client`, and no new token.
         application = super()._load_application(client_id, request)
-        if application is None or not client_is_usable(application):
+        client = getattr(application, "partner_client", None)
+        if application is None or client is None or client.is_revoked:
             request.client = None
             return None
         return application
@@ -28,6 +39,10 @@ class PartnerOAuth2Validator(OAuth2Validator):
     def validate_grant_type(
         self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
+        # Only after the secret was checked: a suspended partner's valid client hears why it
+        # gets no token, instead of an `invalid_client` that reads as bad credentials.
+        if not client_is_usable(client):
+            raise PartnerInactive(request=request)
         return grant_type == "client_credentials" and super().validate_grant_type(
             client_id, grant_type, client, request, *args, **kwargs
         )

@@ -72,7 +72,9 @@ class PartnerIntrospectView(IntrospectTokenView):
         core = get_oauthlib_core()
         uri, method, body, headers = core._extract_params(request)
         oauth_request = OauthlibRequest(uri, method, body, headers)
-        valid = core.server.request_validator.authenticate_client(oauth_request)
+        valid = core.server.request_validator.authenticate_client(
+            oauth_request
+        ) and client_is_usable(oauth_request.client)
         self.caller = oauth_request.client if valid else None
         return bool(valid)
 

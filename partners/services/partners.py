@@ -3,6 +3,7 @@ active | suspended → offboarded."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from ecosystem.services.audit import audit_record
 from ecosystem.services.emails import email_queue
 from partners import signals
 from partners.models import Partner, Partnership, PartnerStaff
+from partners.scopes import SCOPES, format_scopes
 from partners.services.clients import client_revoke
 from partners.services.partnerships import partnership_end
 
@@ -35,6 +37,16 @@ TRANSITIONS: dict[str, set[str]] = {
 class InvalidTransition(ConflictError):
     code = "invalid_transition"
     title = "The partner is not in a state that allows this."
+
+
+class ScopeCeilingRequired(ApplicationError):
+    code = "scope_ceiling_required"
+    title = "Choose the API scopes this partner's clients may hold before approving it."
+
+
+class ReasonRequired(ApplicationError):
+    code = "reason_required"
+    title = "Give the reason: the partner's contact is told it."
 
 
 class SlugTaken(ApplicationError):
@@ -155,12 +167,28 @@ def _queue_console_invitation(partner: Partner, user: User) -> None:
 
 
 @transaction.atomic
-def partner_approve(*, partner: Partner, actor: Any) -> Partner:
+def partner_approve(
+    *, partner: Partner, actor: Any, scope_ceiling: Iterable[str] | None = None
+) -> Partner:
     """Activate a pending partner, create its console login (no usable password yet) and,
-    through the email outbox, email its contact a link to set the password."""
+    through the email outbox, email its contact a link to set the password.
+
+    ``scope_ceiling`` (None: keep the one already set) must name at least one scope: with an
+    empty ceiling its staff could create no API client at all, so approval is refused."""
     partner = _locked(partner, "approve")
+    if scope_ceiling is not None:
+        wanted = set(scope_ceiling)
+        if unknown := wanted - set(SCOPES):
+            raise ApplicationError(
+                f"Unknown scopes: {', '.join(sorted(unknown))}.",
+                code="invalid_scope",
+                extra={"field": "scope_ceiling"},
+            )
+        partner.scope_ceiling = format_scopes(wanted)
+    if not partner.scope_ceiling_set:
+        raise ScopeCeilingRequired(extra={"field": "scope_ceiling"})
     partner.approved_at = timezone.now()
-    partner.save(update_fields=["approved_at"])
+    partner.save(update_fields=["approved_at", "scope_ceiling"])
     user = User.objects.create_user(f"{partner.slug}-console", None, kind=User.Kind.PARTNER_STAFF)
     PartnerStaff.objects.create(user=user, partner=partner)
     _move(partner, status=S.ACTIVE, reason="", actor=actor, action="approve")
@@ -175,9 +203,23 @@ def partner_reject(*, partner: Partner, actor: Any, reason: str = "") -> Partner
     )
 
 
+def _queue_status_notice(partner: Partner, kind: str, subject: str, body: str) -> None:
+    email_queue(
+        kind=kind,
+        to=[partner.contact_email],
+        subject=subject,
+        body=f"Hello {partner.contact_name},\n\n{body}",
+    )
+
+
 @transaction.atomic
-def partner_suspend(*, partner: Partner, actor: Any, reason: str = "") -> Partner:
-    """Refuse the partner's calls from its next request on; its consents stay."""
+def partner_suspend(*, partner: Partner, actor: Any, reason: str) -> Partner:
+    """Refuse the partner's calls from its next request on; its consents and partnerships
+    stay, so reinstating restores everything. The reason is required: the partner's contact
+    is emailed it (through the email outbox), with what the suspension means."""
+    reason = reason.strip()
+    if not reason:
+        raise ReasonRequired(extra={"field": "reason"})
     partner = _move(
         _locked(partner, "suspend"),
         status=S.SUSPENDED,
@@ -185,14 +227,29 @@ def partner_suspend(*, partner: Partner, actor: Any, reason: str = "") -> Partne
         actor=actor,
         action="suspend",
     )
+    body = (
+        f"{partner.name} is suspended from the ecosystem.\nReason: {partner.status_reason}\n\n"
+        "Until an ecosystem admin reinstates it:\n"
+        "- its API calls and token requests are refused (error code partner_inactive);\n"
+        "- no customer data flows to or from it, and its customers are told so;\n"
+        "- the partner console is read-only.\n"
+        "Its consents, partnerships and API clients are kept: reinstating restores them.\n"
+    )
+    _queue_status_notice(partner, "partner.suspended", f"{partner.name} is suspended", body)
     return partner
 
 
 @transaction.atomic
 def partner_reinstate(*, partner: Partner, actor: Any) -> Partner:
-    return _move(
+    partner = _move(
         _locked(partner, "reinstate"), status=S.ACTIVE, reason="", actor=actor, action="reinstate"
     )
+    body = (
+        f"{partner.name} is active in the ecosystem again: its API clients get tokens, data "
+        "flows again under its customers' consents, and the partner console can be changed.\n"
+    )
+    _queue_status_notice(partner, "partner.reinstated", f"{partner.name} is reinstated", body)
+    return partner
 
 
 @transaction.atomic

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import transaction
 from django.db.models import Q
@@ -98,31 +98,50 @@ def _current_flows(partnership: Partnership) -> dict[tuple[str, str, str], froze
 
 
 def _validate(partnership: Partnership, flows: list[FlowSpec]) -> None:
+    """Refuses the first invalid flow, naming its position in ``flows`` (``extra["flow"]``)
+    and, where one field is at fault, that field, so a form can show it on that row."""
     pair = {partnership.partner_a_id, partnership.partner_b_id}
     purposes = {p.code: p for p in Purpose.objects.prefetch_related("allowed_categories")}
     seen: set[tuple[str, str, str]] = set()
-    for flow in flows:
+    for index, flow in enumerate(flows):
+
+        def refuse(
+            detail: str, code: str, field: str | None = None, index: int = index
+        ) -> NoReturn:
+            extra: dict[str, Any] = {"flow": index}
+            if field:
+                extra["field"] = field
+            raise PartnershipError(detail, code=code, extra=extra)
+
         key = (flow.source_id, flow.recipient_id, flow.purpose)
         if {flow.source_id, flow.recipient_id} != pair:
-            raise PartnershipError(
-                "A flow must run between the partnership's two partners.",
-                code="flow_outside_partnership",
+            names = Partner.objects.in_bulk([*pair, flow.source_id, flow.recipient_id])
+            a, b = (names[pid].name for pid in sorted(pair))
+            refuse(
+                f"This flow must run between the partnership's two partners, {a} and {b}, "
+                "one way or the other.",
+                "flow_outside_partnership",
             )
         if key in seen:
-            raise PartnershipError(
-                "Each direction and purpose may appear once.", code="duplicate_flow"
+            refuse(
+                "This direction and purpose appear in another row already: keep one of them.",
+                "duplicate_flow",
             )
         seen.add(key)
         purpose = purposes.get(flow.purpose)
         if purpose is None or purpose.single_partner:
-            raise PartnershipError(
-                f"{flow.purpose!r} cannot flow between partners.", code="purpose_not_allowed"
+            refuse(
+                f"{flow.purpose!r} concerns one partner only: it cannot flow between partners.",
+                "purpose_not_allowed",
+                "purpose",
             )
         allowed = {c.code for c in purpose.allowed_categories.all()}
         if not flow.categories or not flow.categories <= allowed:
-            raise PartnershipError(
-                f"Categories for {flow.purpose} must be some of: {', '.join(sorted(allowed))}.",
-                code="category_not_allowed",
+            refuse(
+                f"Tick at least one category {flow.purpose} may carry: "
+                f"{', '.join(sorted(allowed))}.",
+                "category_not_allowed",
+                "data_categories",
             )
 
 

@@ -21,7 +21,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
@@ -71,10 +70,19 @@ def kick(endpoint_ids: Iterable[str], *, force: bool = False) -> None:
             webhook_deliver_task.delay(endpoint_id)
 
 
-def kick_on_commit(endpoint_ids: Iterable[str]) -> None:
+def kick_on_commit(endpoint_ids: Iterable[str], *, force: bool = False) -> None:
     """Kick after the caller's transaction commits. If the broker or cache is down then, the
-    error is logged and the deliveries wait, due, for the sweep."""
-    transaction.on_commit(partial(kick, sorted(set(endpoint_ids))), robust=True)
+    error is logged and the deliveries wait, due, for the sweep.
+
+    The callback is a named function, never a ``functools.partial``: Django's robust
+    on-commit logs the failing callback's ``__qualname__``, which a partial lacks, and the
+    AttributeError would turn the committed write into a 500."""
+    ids = sorted(set(endpoint_ids))
+
+    def kick_endpoints() -> None:
+        kick(ids, force=force)
+
+    transaction.on_commit(kick_endpoints, robust=True)
 
 
 def signing_keys(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
@@ -282,7 +290,7 @@ def deliveries_dispatch_due() -> int:
     endpoint_ids = list(
         due.order_by().values_list("endpoint_id", flat=True).distinct()[:SWEEP_MAX_ENDPOINTS]
     )
-    transaction.on_commit(partial(kick, endpoint_ids, force=True), robust=True)
+    kick_on_commit(endpoint_ids, force=True)
     if lost or endpoint_ids:
         logger.info(
             "webhook sweep: %d deliveries taken back, %d endpoints kicked", lost, len(endpoint_ids)

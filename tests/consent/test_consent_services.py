@@ -561,7 +561,7 @@ def test_suspending_a_partner_keeps_its_consents(flow):
 
     consent = grant(flow)
 
-    partner_suspend(partner=flow.source, actor=None)
+    partner_suspend(partner=flow.source, actor=None, reason="Unpaid invoice")
 
     consent.refresh_from_db()
     assert consent.status == "active"

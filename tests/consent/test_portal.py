@@ -18,10 +18,12 @@ from consent.services.customers import customer_pii_view
 from partners.models import Purpose
 from tests.builders import make_admin, make_customer, make_link, make_partner
 
+PORTAL_PASSWORD = "a long portal passphrase"
+
 
 @pytest.fixture
 def portal(flow, client):
-    flow.customer.user.set_password("a long portal passphrase")
+    flow.customer.user.set_password(PORTAL_PASSWORD)
     flow.customer.user.save()
     client.force_login(flow.customer.user, backend="consent.auth.CustomerEmailBackend")
     flow.client = client
@@ -90,6 +92,33 @@ def test_home_says_in_plain_words_what_each_brand_may_share_until_when(
     )
     assert f"/consents/{consent.pk}/withdraw/" in page
     assert f"/brands/{portal.recipient.pk}/stop/" in page
+
+
+def test_home_tells_the_customer_a_suspended_brand_cannot_receive_their_data(portal):
+    from partners.services.partners import partner_suspend
+
+    consent = grant(portal)
+    partner_suspend(partner=portal.recipient, actor=None, reason="Unpaid invoice")
+
+    page = html(portal.client.get("/"))
+
+    harbor = page.split(f'id="brand-{portal.recipient.pk}"')[1].split("</article>")[0]
+    pulse = page.split(f'id="brand-{portal.source.pk}"')[1].split("</article>")[0]
+    assert "Harbor Mutual is suspended from the ecosystem." in harbor
+    assert "cannot receive your data" in harbor
+    assert "Unpaid invoice" not in page  # the admins' reason is not the customer's business
+    # Under both brands the shared consent is marked paused, and can still be withdrawn.
+    assert "Paused: Harbor Mutual is suspended" in pulse
+    assert "<strong>Paused.</strong>" in harbor
+    for brand in (harbor, pulse):
+        assert f"/consents/{consent.pk}/withdraw/" in brand
+    assert "is suspended from the ecosystem." not in pulse
+
+
+def test_home_marks_nothing_paused_while_both_brands_are_active(portal):
+    grant(portal)
+    page = html(portal.client.get("/"))
+    assert "Paused" not in page and "suspended" not in page
 
 
 def test_home_query_count_does_not_grow_with_brands_and_consents(
@@ -306,6 +335,31 @@ def test_withdrawal_results_of_another_customer_are_not_found(portal):
     assert client.get("/withdrawn/not-a-number/").status_code == 404
 
 
+def test_the_withdrawal_page_of_a_consent_still_active_is_not_found(portal):
+    # Given: an active consent; its grant event is the customer's own.
+    consent = grant(portal)
+    granted = consent.events.get(to_status="active")
+
+    # When: the customer opens the withdrawal page with that event's number.
+    response = portal.client.get(f"/withdrawn/{granted.pk}/")
+
+    # Then: 404, never "No data flows under this consent any more".
+    assert response.status_code == 404
+    assert "No data flows" not in html(response)
+    assert Consent.objects.get(pk=consent.pk).status == "active"
+
+
+def test_a_withdrawal_page_mixing_in_another_event_is_not_found(portal):
+    withdrawn = grant(portal)
+    portal.client.post(f"/consents/{withdrawn.pk}/withdraw/")
+    ended = withdrawn.events.get(to_status="withdrawn")
+    still_active = grant(portal, categories=("activity.purchases",))
+    granted = still_active.events.get(to_status="active")
+
+    assert portal.client.get(f"/withdrawn/{ended.pk}/").status_code == 200
+    assert portal.client.get(f"/withdrawn/{ended.pk}-{granted.pk}/").status_code == 404
+
+
 def test_csrf_is_enforced_on_portal_actions(portal):
     consent = grant(portal)
     client = Client(enforce_csrf_checks=True)
@@ -393,14 +447,20 @@ def test_the_export_downloads_everything_as_json(portal):
     assert len(data["consents"]) == 1
 
 
-def test_deleting_needs_confirmation_then_erases_and_says_who_was_told(portal):
+def test_deleting_needs_confirmation_and_the_password_then_erases_and_says_who_was_told(
+    portal,
+):
     grant(portal)
+    form = html(portal.client.get("/my-data/delete/"))
+    assert 'name="password"' in form and 'autocomplete="current-password"' in form
 
-    unconfirmed = portal.client.post("/my-data/delete/", {})
-    assert unconfirmed.status_code == 400
+    unconfirmed = portal.client.post("/my-data/delete/", {"password": PORTAL_PASSWORD})
+    assert unconfirmed.status_code == 400 and "Tick the box to confirm." in html(unconfirmed)
     assert Customer.objects.get(pk=portal.customer.pk).status == "active"
 
-    response = portal.client.post("/my-data/delete/", {"confirm": "yes"})
+    response = portal.client.post(
+        "/my-data/delete/", {"confirm": "yes", "password": PORTAL_PASSWORD}
+    )
 
     assert response.status_code == 302
     assert Customer.objects.get(pk=portal.customer.pk).status == "erased"
@@ -408,6 +468,40 @@ def test_deleting_needs_confirmation_then_erases_and_says_who_was_told(portal):
     assert "Harbor Mutual" in goodbye and "Pulse Fitness" in goodbye
     assert portal.client.get("/")["Location"].startswith("/login/")  # signed out
     assert set(PartnerLink.objects.values_list("status", flat=True)) == {"ended"}
+
+
+@pytest.mark.parametrize("password", ["", "not my password"])
+def test_deleting_with_a_wrong_or_no_password_erases_nothing_and_says_so_by_the_field(
+    portal, password
+):
+    consent = grant(portal)
+
+    response = portal.client.post("/my-data/delete/", {"confirm": "yes", "password": password})
+
+    assert response.status_code == 400
+    page = html(response)
+    error = page.split('id="id_password_error"')[1].split("</div>")[0]
+    assert ("That is not your password." if password else "This field is required.") in error
+    assert Customer.objects.get(pk=portal.customer.pk).status == "active"
+    assert Consent.objects.get(pk=consent.pk).status == "active"
+    assert set(PartnerLink.objects.values_list("status", flat=True)) == {"active"}
+    assert portal.client.get("/").status_code == 200  # still signed in
+
+
+def test_wrong_passwords_on_the_delete_page_count_against_the_sign_in_lock(portal):
+    from django.core.cache import cache
+
+    from consent.portal.account import LOGIN_FAILURES_PER_EMAIL
+
+    cache.clear()
+    for _ in range(LOGIN_FAILURES_PER_EMAIL):
+        portal.client.post("/my-data/delete/", {"confirm": "yes", "password": "guess"})
+
+    locked = portal.client.post("/my-data/delete/", {"confirm": "yes", "password": PORTAL_PASSWORD})
+
+    assert locked.status_code == 400 and "Too many wrong passwords" in html(locked)
+    assert Customer.objects.get(pk=portal.customer.pk).status == "active"
+    cache.clear()
 
 
 def test_the_goodbye_page_ignores_a_forged_list(db, client):

@@ -267,6 +267,45 @@ def test_the_emailed_reset_link_works_end_to_end(client, customer, mailbox):
     assert "This link does not work" in client.get(path).content.decode()
 
 
+def test_the_lock_out_message_offers_the_reset_link(client, customer):
+    for _ in range(LOGIN_FAILURES_PER_EMAIL):
+        sign_in(client, password="guess")
+
+    page = sign_in(client).content.decode()
+
+    assert 'href="/account/password-reset/"' in page.split('role="alert"')[1].split("</div>")[0]
+
+
+def test_a_completed_reset_lifts_the_lock_on_that_email(client, customer, mailbox):
+    # Given: six wrong passwords lock the address out.
+    for _ in range(LOGIN_FAILURES_PER_EMAIL):
+        sign_in(client, password="guess")
+    assert sign_in(client).status_code == 429
+
+    # When: the customer resets the password through the emailed link.
+    ask_reset(client)
+    path = RESET_PATH.search(mailbox[0].body).group(1)
+    form_url = client.get(path)["Location"]
+    saved = client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert saved["Location"] == "/account/reset/done/"
+
+    # Then: they sign in with the new password at once.
+    signed = sign_in(client, password=NEW_PASSWORD)
+    assert signed.status_code == 302 and signed_in_as(client) == str(customer.user.pk)
+
+
+def test_a_reset_lifts_only_the_lock_of_the_email_reset(client, customer, mailbox):
+    make_customer(email="other@mail.example", password=PASSWORD)
+    for _ in range(LOGIN_FAILURES_PER_EMAIL):
+        sign_in(client, email="other@mail.example", password="guess")
+    ask_reset(client)
+    path = RESET_PATH.search(mailbox[0].body).group(1)
+    form_url = client.get(path)["Location"]
+    client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+
+    assert sign_in(Client(), email="other@mail.example").status_code == 429
+
+
 def test_a_weak_reset_password_is_refused_next_to_the_field(client, customer, mailbox):
     ask_reset(client)
     set_password = client.get(RESET_PATH.search(mailbox[0].body).group(1))["Location"]

@@ -113,3 +113,24 @@ def test_a_stored_response_moved_to_another_record_does_not_replay(db, client):
     IdempotencyRecord.objects.filter(key="k-b").update(response_body=first.response_body)
     with pytest.raises(DecryptionError):
         _post(client, {"name": "b", "count": 1}, key="k-b")
+
+
+def test_a_claim_left_in_flight_by_a_dead_request_is_taken_over_after_its_lease(db, client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ecosystem.services.idempotency import IN_FLIGHT_LEASE
+
+    _post(client, {"name": "a", "count": 1}, key="k-dead")
+    # As if the worker had been killed mid-request: the claim was never released.
+    IdempotencyRecord.objects.update(state="in_flight", response_status=None)
+    assert _post(client, {"name": "a", "count": 1}, key="k-dead").status_code == 409
+
+    IdempotencyRecord.objects.update(
+        created_at=timezone.now() - IN_FLIGHT_LEASE - timedelta(seconds=1)
+    )
+    retried = _post(client, {"name": "a", "count": 1}, key="k-dead")
+
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
+    assert AuditEntry.objects.filter(action="thing.create").count() == 2

@@ -108,3 +108,64 @@ def test_seed_demo_adds_customers_who_can_sign_in_with_linked_brands_and_consent
     from exchanges.referrals.models import Referral
 
     assert sorted(Referral.objects.values_list("status", flat=True)) == ["converted", "declined"]
+
+
+def _referral_reads(customer) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    from consent.models import AccessEvent
+
+    return sorted(
+        (a.channel, a.partner.name, a.purpose, tuple(sorted(a.fields)))
+        for a in AccessEvent.objects.filter(customer=customer, purpose="referral")
+    )
+
+
+def _api_referral_read_by_the_recipient():
+    """A real referral through the API: the sender posts it, the recipient reads it."""
+    from consent.services.consents import consent_grant
+    from partners.models import Purpose
+    from tests.builders import make_api, make_customer, make_link, make_partner, make_partnership
+
+    gym, grocer = make_partner(name="Pulse Fitness"), make_partner(name="Fresh Basket")
+    make_partnership(gym, grocer, purpose="referral", categories=("contact.name", "contact.email"))
+    customer = make_customer(email="someone@mail.example", name="Some One")
+    link = make_link(customer, gym)
+    consent_grant(
+        customer=customer,
+        purpose=Purpose.objects.get(pk="referral"),
+        source_id=gym.pk,
+        recipient_id=grocer.pk,
+        data_categories=["contact.email", "contact.name"],
+    )
+    sent = make_api(gym).post(
+        "/api/v1/referrals",
+        {"customer_id": link.pk, "to_partner": grocer.pk, "note": "Asked about meal plans."},
+        format="json",
+    )
+    assert sent.status_code == 201, sent.content
+    read = make_api(grocer).get(f"/api/v1/referrals/{sent.json()['id']}")
+    assert read.status_code == 200, read.content
+    return customer
+
+
+def test_seeded_referrals_leave_who_saw_my_data_entries_as_an_api_referral_does(
+    db, settings, client
+):
+    from django.core.cache import cache
+
+    from consent.services.customers import customer_find_by_email
+
+    settings.DEBUG = True
+    cache.clear()  # the API's rate limits
+    (api_read,) = _referral_reads(_api_referral_read_by_the_recipient())
+
+    call_command("seed_demo", stdout=io.StringIO())
+
+    ada = customer_find_by_email("ada@customers.example")
+    # One read by Fresh Basket per seeded referral (one declined, one converted), each the
+    # same kind of entry a referral through the API leaves.
+    assert _referral_reads(ada) == [api_read, api_read]
+    client.force_login(ada.user, backend="consent.auth.CustomerEmailBackend")
+    page = client.get("/access/").content.decode()
+    assert page.count("Fresh Basket looked up your name, your email address") == 2
+    # The links were made through the services too: each brand was told of her answer.
+    assert "Pulse Fitness was notified of whether you linked your account" in page

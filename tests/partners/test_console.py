@@ -1,9 +1,11 @@
 """The partner console: each partner's staff see and manage only their own partner."""
 
+import base64
 import re
 
 import pytest
 from django.contrib.admin.utils import quote
+from django.test import Client
 from oauth2_provider.models import AccessToken
 
 from partners.models import PartnerClient
@@ -72,19 +74,52 @@ def test_profile_shows_status_and_ceiling_read_only(staff_client):
     assert 'name="status"' not in page
 
 
-def test_creating_a_client_shows_its_secret_once(staff_client):
+def _shown_secret(page: str) -> str | None:
+    found = re.search(r'id="client-secret"[^>]*value="([^"]+)"', page)
+    return found[1] if found else None
+
+
+def _token_status(client, client_id: str, secret: str) -> int:
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = client.post(
+        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+    return response.status_code
+
+
+def _cookie_values(client) -> str:
+    return " ".join(morsel.value for morsel in client.cookies.values())
+
+
+def test_creating_a_client_redirects_to_its_secret_and_a_reload_creates_nothing(staff_client):
+    # When: staff submit the add form.
     response = staff_client.post(
         "/partner-admin/partners/partnerclient/add/",
         {"name": "Backend", "scopes": ["partner:read", "referrals:read"]},
     )
-    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
-    secret = re.search(r'id="client-secret"[^>]*value="([^"]+)"', response.content.decode())[1]
+
+    # Then: the answer to the POST is a redirect (a reload re-posts nothing) to a page that
+    # shows the secret once, kept on the server: not in the URL, not in a cookie.
+    assert response.status_code == 302
+    secret_url = response["Location"]
     client = PartnerClient.objects.get(partner=staff_client.partner)
+    assert secret_url == f"/partner-admin/partners/partnerclient/{client.pk}/secret/"
+    first = staff_client.get(secret_url)
+    assert first.status_code == 200 and "no-store" in first["Cache-Control"]
+    secret = _shown_secret(first.content.decode())
+    assert secret and secret not in _cookie_values(staff_client)
     assert client.scope_set == {"partner:read", "referrals:read"}
     assert secret not in client.application.client_secret
+    assert _token_status(Client(), client.pk, secret) == 200
+
+    # When: they reload the page. Then: the client, without its secret, and still one client.
+    reload = staff_client.get(secret_url)
+    assert reload.status_code == 200 and secret not in reload.content.decode()
+    assert _shown_secret(reload.content.decode()) is None
+    assert "shown once" in reload.content.decode()
+    assert PartnerClient.objects.filter(partner=staff_client.partner).count() == 1
     change_url = f"/partner-admin/partners/partnerclient/{quote(client.pk)}/change/"
-    change_page = staff_client.get(change_url)
-    assert secret not in change_page.content.decode()
+    assert secret not in staff_client.get(change_url).content.decode()
 
 
 def test_scopes_outside_the_ceiling_are_not_offered_or_accepted(staff_client):
@@ -97,14 +132,35 @@ def test_scopes_outside_the_ceiling_are_not_offered_or_accepted(staff_client):
     assert response.status_code == 200 and not PartnerClient.objects.exists()
 
 
-def test_rotate_shows_a_new_secret_once_and_keeps_tokens(staff_client):
+def test_rotate_shows_the_new_secret_once_after_a_redirect_and_keeps_tokens(staff_client):
     client = make_client(staff_client.partner, scopes="partner:read")
     make_token(client)
     url = f"/partner-admin/partners/partnerclient/{client.pk}/rotate/"
     assert b"stops working" in staff_client.get(url).content
+
     response = staff_client.post(url)
-    assert b'id="client-secret"' in response.content
-    assert AccessToken.objects.count() == 1
+
+    assert response.status_code == 302
+    secret_url = f"/partner-admin/partners/partnerclient/{client.pk}/secret/"
+    assert response["Location"] == secret_url
+    secret = _shown_secret(staff_client.get(secret_url).content.decode())
+    assert secret and secret != client.secret
+    assert _token_status(Client(), client.pk, secret) == 200
+    assert _token_status(Client(), client.pk, client.secret) == 401
+    assert AccessToken.objects.count() == 2  # the old one kept, and the one just issued
+    # A reload rotates nothing and shows no secret: the new one still works.
+    assert _shown_secret(staff_client.get(secret_url).content.decode()) is None
+    assert _token_status(Client(), client.pk, secret) == 200
+
+
+def test_the_secret_page_of_another_partners_client_is_like_a_missing_one(staff_client):
+    theirs = make_client(make_partner(), scopes="partner:read")
+    missing = staff_client.get("/partner-admin/partners/partnerclient/cli_missing/secret/")
+    other = staff_client.get(f"/partner-admin/partners/partnerclient/{theirs.pk}/secret/")
+    assert (other.status_code, other.get("Location")) == (
+        missing.status_code,
+        missing.get("Location"),
+    )
 
 
 def test_revoke_ends_the_client(staff_client):
@@ -203,3 +259,21 @@ def test_webhook_pages_in_the_console_show_only_the_own_partner(staff_client):
         == 200
     )
     assert staff_client.get("/partner-admin/webhooks/delivery/").status_code == 200
+
+
+def test_the_console_of_a_suspended_partner_says_so_on_every_page(db, client):
+    from partners.services.partners import partner_suspend
+
+    partner = make_partner(name="Pulse Fitness")
+    client.force_login(make_staff(partner))
+    partner_suspend(partner=partner, actor=None, reason="Unpaid invoice 2026-11")
+
+    for url in ("/partner-admin/", "/partner-admin/partners/partnerclient/"):
+        page = client.get(url).content.decode()
+        banner = page.split('class="console-banner"')[1].split("</div>")[0]
+        assert "Pulse Fitness is suspended from the ecosystem." in banner
+        assert "Unpaid invoice 2026-11" in banner and "read-only" in banner
+
+
+def test_the_console_of_an_active_partner_has_no_banner(staff_client):
+    assert b"console-banner" not in staff_client.get("/partner-admin/").content

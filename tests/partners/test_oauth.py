@@ -84,9 +84,35 @@ def test_a_revoked_client_gets_no_token(db, client):
 
 
 @pytest.mark.parametrize("status", ["pending", "suspended", "rejected", "offboarded"])
-def test_an_inactive_partners_client_gets_no_token(db, client, status):
+def test_an_inactive_partners_valid_client_is_told_partner_inactive(db, client, status):
     partner_client = make_client(make_partner(status=status))
-    assert _token(client, partner_client).json()["error"] == "invalid_client"
+
+    response = _token(client, partner_client)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "partner_inactive"
+    assert "not active" in response.json()["error_description"]
+    assert not AccessToken.objects.exists()
+
+
+def test_a_suspended_partner_suspended_through_the_service_is_told_partner_inactive(db, client):
+    from partners.services.partners import partner_suspend
+
+    partner_client = make_client()
+    assert _token(client, partner_client).status_code == 200
+    partner_suspend(partner=partner_client.partner, actor=None, reason="Unpaid invoice")
+
+    response = _token(client, partner_client)
+
+    assert (response.status_code, response.json()["error"]) == (400, "partner_inactive")
+    assert AccessToken.objects.count() == 1  # the one issued before
+
+
+def test_a_suspended_partners_client_with_a_wrong_secret_hears_only_invalid_client(db, client):
+    # partner_inactive only once the secret is right: it tells nobody else the status.
+    partner_client = make_client(make_partner(status="suspended"))
+    response = _token(client, partner_client, secret="not-the-secret")
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
 
 
 def test_the_secret_is_stored_with_the_fast_hasher(db):

@@ -85,15 +85,46 @@ def test_approve_activates_creates_the_console_login_and_emails_a_link(
 ):
     partner = _apply()
     with django_capture_on_commit_callbacks(execute=True):
-        svc.partner_approve(partner=partner, actor=None)
+        svc.partner_approve(partner=partner, actor=None, scope_ceiling=["referrals:read"])
     partner.refresh_from_db()
     assert partner.status == "active" and partner.approved_at
+    assert partner.scope_ceiling == "referrals:read"
     staff = PartnerStaff.objects.get(partner=partner)
     assert staff.user.kind == User.Kind.PARTNER_STAFF and not staff.user.has_usable_password()
     [mail] = mailbox
     assert mail.to == ["ann@harbor.example"]
     token = mail.body.split("/partner-admin/set-password/")[1].split("/")[0]
     assert svc.set_password_user(token) == staff.user
+
+
+@pytest.mark.parametrize("ceiling", [None, [], ["no:such-scope"]])
+def test_approving_without_a_scope_ceiling_is_refused_and_changes_nothing(
+    db, mailbox, django_capture_on_commit_callbacks, ceiling
+):
+    partner = _apply()  # an application carries no ceiling
+    with django_capture_on_commit_callbacks(execute=True):
+        code = _code(svc.partner_approve, partner=partner, actor=None, scope_ceiling=ceiling)
+    assert code == ("invalid_scope" if ceiling else "scope_ceiling_required")
+    partner.refresh_from_db()
+    assert (partner.status, partner.scope_ceiling, partner.approved_at) == ("pending", "", None)
+    assert not PartnerStaff.objects.exists() and not mailbox
+
+
+def test_suspending_needs_a_reason_and_emails_it_to_the_contact(
+    db, mailbox, django_capture_on_commit_callbacks
+):
+    partner = make_partner(contact_email="ops@gym.example")
+    assert _code(svc.partner_suspend, partner=partner, actor=None, reason="  ") == (
+        "reason_required"
+    )
+    assert Partner.objects.get(pk=partner.pk).status == "active"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        svc.partner_suspend(partner=partner, actor=None, reason="Unpaid invoice")
+
+    (mail,) = mailbox
+    assert mail.to == ["ops@gym.example"] and "Reason: Unpaid invoice" in mail.body
+    assert Partner.objects.get(pk=partner.pk).status_reason == "Unpaid invoice"
 
 
 def test_a_set_password_link_works_once(db):
@@ -130,13 +161,14 @@ def test_each_transition_only_from_its_states(db, action, allowed_from):
     service = getattr(svc, f"partner_{action}")
     for status in ["pending", "active", "rejected", "suspended", "offboarded"]:
         partner = make_partner(status=status)
+        kwargs = {"reason": "checked"} if action == "suspend" else {}
         if status in allowed_from:
-            service(partner=partner, actor=None)
+            service(partner=partner, actor=None, **kwargs)
             assert AuditEntry.objects.filter(
                 action=f"partner.{action}", object_id=partner.pk
             ).exists()
         else:
-            assert _code(service, partner=partner, actor=None) == "invalid_transition"
+            assert _code(service, partner=partner, actor=None, **kwargs) == "invalid_transition"
             partner.refresh_from_db()
             assert partner.status == status
 

@@ -207,3 +207,37 @@ def test_an_inactive_partners_token_is_never_cached(db):
     token = token_cache.load_token(raw)
     assert not token.partner.is_active
     assert cache.get(token_cache.token_key(token_cache.checksum_of(raw))) is None
+
+
+def test_the_pending_invalidations_cost_one_query_a_process_a_second_not_one_a_token(
+    db, django_assert_num_queries
+):
+    _, first = make_token()
+    _, second = make_token()
+    token_cache.load_token(first)
+    token_cache.load_token(second)
+    _only_shared_tier()
+    token_cache.pending_invalidations.forget()  # this process's view is a second old
+
+    with django_assert_num_queries(1):
+        assert token_cache.load_token(first) is not None
+    with django_assert_num_queries(0):
+        assert token_cache.load_token(second) is not None
+
+
+def test_a_grant_whose_client_has_a_pending_invalidation_is_not_trusted(db):
+    """The cache has not taken the change in (it was down at commit): the row alone makes
+    every process go to the database for that client's tokens."""
+    from partners.models import GrantInvalidation
+
+    client = make_client()
+    _, raw = make_token(client)
+    token_cache.load_token(raw)
+    PartnerClient = type(client)
+    PartnerClient.objects.filter(pk=client.pk).update(revoked_at=timezone.now())
+    GrantInvalidation.objects.create(kind="client", ref=client.pk)
+    _only_shared_tier()
+    token_cache.pending_invalidations.forget()
+
+    assert token_cache.cached_grant(token_cache.checksum_of(raw)) is None
+    assert token_cache.load_token(raw).client_revoked

@@ -594,3 +594,34 @@ def test_every_post_route_of_the_api_takes_an_idempotency_key():
     assert "api/v1/referrals" in posts and "api/v1/customer-links" in posts
     missing = [route for route, view in posts.items() if not issubclass(view, IdempotentMixin)]
     assert missing == []
+
+
+# --- idempotency under failure -------------------------------------------------------------
+
+
+def test_an_unhandled_error_releases_the_idempotency_key_so_a_retry_acts(ref, monkeypatch):
+    from ecosystem.models import IdempotencyRecord
+    from exchanges.referrals.api import views
+
+    real_create = views.services.referral_create
+
+    def broken_create(**kwargs):
+        raise RuntimeError("injected fault inside the service")
+
+    monkeypatch.setattr(views.services, "referral_create", broken_create)
+    ref.gym_api.raise_request_exception = False
+    key = {"HTTP_IDEMPOTENCY_KEY": "retry-me"}
+    body = {"customer_id": ref.gym_link.pk, "to_partner": ref.grocer.pk, "note": "Keen cook"}
+
+    failed = ref.gym_api.post(REFERRALS, body, format="json", **key)
+
+    assert failed.status_code == 500
+    assert failed["Content-Type"] == "application/problem+json"
+    assert not IdempotencyRecord.objects.exists()  # released, not left in flight
+
+    monkeypatch.setattr(views.services, "referral_create", real_create)
+    retried = ref.gym_api.post(REFERRALS, body, format="json", **key)
+
+    assert retried.status_code == 201, retried.content
+    assert Referral.objects.count() == 1
+    assert IdempotencyRecord.objects.get().state == "completed"

@@ -3,6 +3,8 @@ console registers (mounted here on a stand-in console site)."""
 
 import pytest
 from django.contrib.admin.utils import quote
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.http import HttpRequest
 from django.urls import path
 
 from ecosystem import ssrf
@@ -121,7 +123,17 @@ def test_staff_see_only_their_own_endpoints(staff):
     assert mine.pk not in other.text
 
 
-def test_staff_add_an_endpoint_and_see_its_secret_once(staff):
+def _cookie_values(client) -> str:
+    """Every cookie the browser holds, the message cookie decoded (it is signed, not
+    encrypted: anyone with the browser can read it)."""
+    values = [morsel.value for morsel in client.cookies.values()]
+    if "messages" in client.cookies:
+        stored = CookieStorage(HttpRequest())._decode(client.cookies["messages"].value) or []
+        values += [str(message) for message in stored]
+    return " ".join(values)
+
+
+def test_staff_add_an_endpoint_and_see_its_secret_once_after_a_redirect(staff):
     response = staff.post(
         f"{CONSOLE}/webhookendpoint/add/",
         {
@@ -131,17 +143,35 @@ def test_staff_add_an_endpoint_and_see_its_secret_once(staff):
             "enabled": "on",
             "signature_scheme": "v1",
         },
-        follow=True,
     )
 
-    assert response.status_code == 200
+    # The POST redirects to a page that shows the secret once; it is kept on the server
+    # (never in the URL, nor in the message cookie).
+    assert response.status_code == 302
     endpoint = WebhookEndpoint.objects.get()
+    assert response["Location"] == f"{CONSOLE}/webhookendpoint/secrets/?ids={endpoint.pk}"
+    assert endpoint.secret not in response["Location"]
+    assert endpoint.secret not in _cookie_values(staff)
+    shown = staff.get(response["Location"])
+    assert shown.status_code == 200 and "no-store" in shown["Cache-Control"]
+    assert endpoint.secret in shown.text
+    assert endpoint.secret not in _cookie_values(staff)
     assert endpoint.partner_id == staff.partner.pk
     assert endpoint.event_types == ["referral.received", "reward.issued"]
-    assert endpoint.secret in response.text
     assert AuditEntry.objects.filter(action="webhook_endpoint.create", object_id=endpoint.pk)
+    # A reload shows the endpoint without its secret and creates nothing.
+    reload = staff.get(response["Location"])
+    assert endpoint.url in reload.text and endpoint.secret not in reload.text
+    assert WebhookEndpoint.objects.count() == 1
     change_url = f"{CONSOLE}/webhookendpoint/{quote(endpoint.pk)}/change/"
     assert endpoint.secret not in staff.get(change_url).text
+
+
+def test_the_secrets_page_shows_nothing_of_another_partners_endpoint(staff):
+    theirs, _ = subscribe("https://hooks.mine.example/theirs", make_partner())
+    page = staff.get(f"{CONSOLE}/webhookendpoint/secrets/?ids={theirs.pk}")
+    assert page.status_code == 200 and theirs.url not in page.text
+    assert theirs.secret not in page.text
 
 
 def test_the_console_refuses_an_unsafe_url(staff):
@@ -182,16 +212,23 @@ def test_staff_edit_and_delete_through_the_services(staff):
     assert AuditEntry.objects.filter(action="webhook_endpoint.delete").exists()
 
 
-def test_staff_rotate_a_secret_and_see_the_new_one(staff):
+def test_staff_rotate_a_secret_and_see_the_new_one_once(staff):
     endpoint, old = subscribe("https://hooks.mine.example/in", staff.partner)
     response = staff.post(
         f"{CONSOLE}/webhookendpoint/",
         {"action": "rotate_secret", "_selected_action": [endpoint.pk]},
-        follow=True,
     )
     endpoint.refresh_from_db()
-    assert endpoint.secret != old and endpoint.secret in response.text
-    assert endpoint.previous_secret == old
+    assert response.status_code == 302
+    assert endpoint.secret != old and endpoint.previous_secret == old
+    assert endpoint.secret not in _cookie_values(staff)
+    shown = staff.get(response["Location"])
+    assert endpoint.secret in shown.text
+    assert endpoint.secret not in _cookie_values(staff)
+    reload = staff.get(response["Location"])
+    assert endpoint.secret not in reload.text
+    endpoint.refresh_from_db()
+    assert endpoint.previous_secret == old  # the reload rotated nothing
 
 
 def test_staff_see_their_deliveries_attempts_and_retry_them(
