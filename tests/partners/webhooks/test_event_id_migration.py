@@ -10,10 +10,10 @@ from django.utils import timezone
 from consent.models import ConsentEvent, ConsentNotification
 from tests.builders import make_consent, make_customer, make_partner
 
-BEFORE = [("webhooks", "0002_content_types"), ("consent", "0002_seed_notices")]
+BEFORE = [("webhooks", "0002_content_types"), ("consent", "0003_access_event_link")]
 AFTER = [
     ("webhooks", "0005_delivery_created_at_event_time"),
-    ("consent", "0003_notification_partner_event_id"),
+    ("consent", "0004_notification_partner_event_id"),
 ]
 
 

@@ -22,7 +22,7 @@ def repoint(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("consent", "0002_seed_notices"),
+        ("consent", "0003_access_event_link"),
         ("webhooks", "0004_event_payload_public_id_unique"),
     ]
 
