@@ -455,3 +455,17 @@ def consent_withdrawal_rate_by_brand(
         }
         for row in rows
     ]
+
+
+def disclosures_to_partner(*, since: datetime, partner_id: str) -> list[dict[str, Any]]:
+    """What the partner received of customers' data since ``since``, by channel and purpose
+    (the access log's rows naming it): how many disclosures, to how many customers; one
+    grouped query."""
+    rows = (
+        AccessEvent.objects.filter(partner_id=partner_id, at__gte=since)
+        .values("channel", "purpose")
+        .annotate(disclosures=Count("id"), customers=Count("customer_id", distinct=True))
+        .order_by("channel", "purpose")
+    )
+    labels = dict(AccessEvent.Channel.choices)
+    return [{**row, "channel_label": labels.get(row["channel"], row["channel"])} for row in rows]

@@ -29,6 +29,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/", include("partners.oauth.urls")),
     path("", include("partners.urls")),
+    # Likewise the partner's overview is the console's landing page.
+    path(
+        "partner-admin/",
+        console_site.admin_view(dashboard.console_overview),
+        name="partner-console-overview",
+    ),
     path("partner-admin/", console_site.urls),
     path(
         ".well-known/oauth-authorization-server",
