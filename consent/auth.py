@@ -2,7 +2,7 @@
 
 Django's own ``PasswordResetForm`` filters users on a plaintext email column: with none (by
 design, see ecosystem.models.User) it would silently find nobody. This form finds the
-customer through the index and writes to the decrypted address.
+customer through the index and writes to the decrypted address, through the email outbox.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sites.shortcuts import get_current_site
+from django.db import transaction
+from django.template import loader
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from consent.emails import customer_email_queue
 from consent.services.customers import customer_find_by_email
 from ecosystem.models import User
 
@@ -51,6 +54,27 @@ class CustomerPasswordResetForm(PasswordResetForm):
         if user.is_active and user.has_usable_password():
             yield user
 
+    def send_mail(  # type: ignore[override]
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        """Queue the reset email in the outbox (filed under the customer, so erasure purges
+        it) rather than sending it inside the request."""
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        body = loader.render_to_string(email_template_name, context)
+        customer_email_queue(
+            customer=context["user"].customer,
+            kind="customer.password_reset",
+            subject=subject,
+            body=body,
+        )
+
+    @transaction.atomic
     def save(  # type: ignore[override]
         self,
         domain_override: str | None = None,
@@ -69,6 +93,7 @@ class CustomerPasswordResetForm(PasswordResetForm):
         domain = domain_override or get_current_site(request).domain
         for user in self.get_users(email):
             context = {
+                "user": user,
                 "domain": domain,
                 "uid": urlsafe_base64_encode(force_bytes(user.pk)),
                 "token": token_generator.make_token(user),

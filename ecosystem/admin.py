@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from ecosystem.admin_helpers import ReadOnlyMixin
-from ecosystem.models import AuditEntry, User
+from ecosystem.models import AuditEntry, Email, User
 
 
 @admin.register(User)
@@ -28,3 +28,25 @@ class AuditEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ("action", "object_type")
     search_fields = ("=object_id", "=actor", "=request_id")
     date_hierarchy = "at"
+
+
+@admin.register(Email)
+class EmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The email outbox, read-only: what was sent, when and how often it was tried. The
+    sealed recipients and body are never shown, nor whom the email is about."""
+
+    list_display = ("id", "kind", "status", "attempts", "next_attempt_at", "created_at", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("=id",)
+    date_hierarchy = "created_at"
+    fields = (
+        "id",
+        "kind",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_error",
+        "created_at",
+        "sent_at",
+    )

@@ -197,6 +197,19 @@ EMAIL_HOST_USER = env.text("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env.text("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env.flag("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "Ecosystem Gateway <no-reply@localhost>")
+EMAIL_TIMEOUT = env.integer("EMAIL_TIMEOUT_SECONDS", 30, minimum=1)
+# Every email goes through the outbox (ecosystem.services.emails): seconds before each
+# attempt, the first being the one queued at commit; then the email is given up.
+_email_schedule = env.csv(
+    "EMAIL_RETRY_SCHEDULE", ["0", "30", "120", "600", "1800", "3600", "7200", "14400"]
+)
+if not _email_schedule or not all(step.isdigit() for step in _email_schedule):
+    raise ImproperlyConfigured("EMAIL_RETRY_SCHEDULE must be whole seconds, e.g. 0,30,120.")
+EMAIL_RETRY_SCHEDULE = [int(step) for step in _email_schedule]
+CELERY_BEAT_SCHEDULE["email-sweep"] = {
+    "task": "ecosystem.tasks.email_sweep_task",
+    "schedule": float(env.integer("EMAIL_SWEEP_SECONDS", 60, minimum=1)),
+}
 
 # --- Auth and security ----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from django.conf import settings
@@ -76,13 +76,43 @@ def tcp_reachable(host: str, port: int) -> Callable[[], bool]:
     return probe
 
 
+class Mailbox(Sequence):
+    """The mail a worker would have sent by now: every read first sends the email outbox's
+    due rows in this process (``email_send``, as the task does), then shows Django's locmem
+    outbox. Emails are queued in the transaction that decides them, so without this a test
+    would see them only after a commit and a worker."""
+
+    def _sent(self) -> list:
+        from django.core import mail
+
+        from ecosystem.models import Email
+        from ecosystem.services.emails import email_send
+
+        due = Email.objects.filter(status="pending").order_by("created_at", "id")
+        for email_id in due.values_list("pk", flat=True):
+            email_send(email_id=email_id)
+        return list(mail.outbox)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._sent()[index]
+
+    def __len__(self) -> int:
+        return len(self._sent())
+
+    def __eq__(self, other: object) -> bool:
+        return self._sent() == other
+
+    def __repr__(self) -> str:
+        return repr(self._sent())
+
+
 @pytest.fixture
-def mailbox(settings) -> Iterator[list]:
+def mailbox(settings) -> Iterator[Mailbox]:
     from django.core import mail
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     mail.outbox = []
-    yield mail.outbox
+    yield Mailbox()
 
 
 @pytest.fixture

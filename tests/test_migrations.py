@@ -5,7 +5,8 @@ ecosystem and the taxonomy in consent, with migrations that zig-zagged between t
 Today's graph points one way and declares those tables where they now live. A database the
 release migrated, seeded with the demo data plus an open referral and a webhook endpoint,
 must migrate to today's graph with every row, every sealed value and every content type id
-kept, and end with exactly the schema a fresh database gets.
+kept, and end with exactly the schema a fresh database gets: the release's, plus what was
+added since (the email outbox, per-partner event ids).
 """
 
 from __future__ import annotations
@@ -122,6 +123,9 @@ def test_a_released_database_migrates_to_the_layers_without_losing_anything(data
     assert after["purposes"] == before["purposes"]
     assert after["endpoint_secrets"] == before["endpoint_secrets"]
     assert after["content_types"] == before["content_types"]
+    # and every partner now knows each event by an id of its own
+    assert after["event_ids"]["payloads"] == before["counts"]["ecosystem_eventpayload"] > 0
+    assert after["event_ids"]["distinct"] == after["event_ids"]["payloads"]
     # and the release's tables keep every column they had (later migrations add tables and
     # columns), and the whole schema is exactly what a fresh database gets
     fresh = _harness("current", fresh_url, tmp_path / "fresh-var", "ecosystem.settings")

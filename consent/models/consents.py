@@ -226,7 +226,7 @@ class ConsentNotification(models.Model):
         ConsentEvent, on_delete=models.CASCADE, related_name="notifications"
     )
     partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
-    event_id = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=40, help_text="The partner's own id for the event.")
     subscribed = models.BooleanField()
 
     class Meta:

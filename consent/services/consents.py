@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from consent.emails import consents_terminated_queue
 from consent.models import (
     MAX_CONSENT_DAYS,
     Consent,
@@ -224,7 +225,7 @@ def _tell_partners(consent: Consent, event: ConsentEvent, pairwise: dict[str, st
         ConsentNotification(
             consent_event=event,
             partner_id=partner_id,
-            event_id=published.id,
+            event_id=published.public_ids[partner_id],
             subscribed=partner_id in published.delivered_to,
         )
         for partner_id in pairwise
@@ -235,7 +236,7 @@ def _tell_partners(consent: Consent, event: ConsentEvent, pairwise: dict[str, st
             Access(
                 customer_id=consent.customer_id,
                 channel="webhook",
-                actor=f"event:{published.id}",
+                actor=f"event:{published.public_ids[partner_id]}",
                 partner_id=partner_id,
                 purpose="consent",
                 consent_id=consent.pk,
@@ -678,18 +679,10 @@ def consents_terminate(
         elif state == S.REQUESTED:
             by, text = Actor.system(), why(consent)
             consent_transition(consent, to=S.LAPSED, by=by, reason=text, now=now)
-    if ended:
-        from consent.tasks import consents_terminated_email_task
-
-        by_customer: dict[str, list[str]] = {}
-        for consent in ended:
-            by_customer.setdefault(consent.customer_id, []).append(consent.pk)
-        for customer_id, consent_ids in by_customer.items():
-
-            def email_customer(customer_id: str = customer_id, ids: list[str] = consent_ids):
-                consents_terminated_email_task.delay(customer_id=customer_id, consent_ids=ids)
-
-            # The terminations are committed; a broker outage is logged. A named function,
-            # not a partial: robust on-commit logs the callback's __qualname__.
-            transaction.on_commit(email_customer, robust=True)
+    by_customer: dict[str, list[Consent]] = {}
+    for consent in ended:
+        by_customer.setdefault(consent.customer_id, []).append(consent)
+    for customer_id, of_customer in by_customer.items():
+        customer = Customer.objects.select_related("key").get(pk=customer_id)
+        consents_terminated_queue(customer=customer, consents=of_customer)
     return ended

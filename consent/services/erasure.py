@@ -9,6 +9,7 @@ from consent.models import LIVE_STATUSES, Consent, Customer, CustomerKey, Partne
 from consent.services.consents import Actor, consent_settle, consent_transition, consents_locked
 from ecosystem.errors import ConflictError
 from ecosystem.services.audit import audit_record
+from ecosystem.services.emails import emails_purge
 from partners.webhooks.events import event_publish
 
 S = Consent.Status
@@ -53,6 +54,7 @@ def customer_erase(*, customer: Customer, by: Actor | None = None) -> list[str]:
             status=PartnerLink.Status.ENDED, ended_at=now
         )
     CustomerKey.objects.filter(customer=customer).delete()
+    emails_purge(data_subject=customer.pk)  # a queued email to them is never sent
     customer.name_sealed = customer.email_sealed = customer.phone_sealed = ""
     customer.email_index = None
     customer.status, customer.erased_at = Customer.Status.ERASED, now

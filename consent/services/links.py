@@ -10,6 +10,7 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
+from consent.emails import link_invitation_queue
 from consent.models import Customer, PartnerLink
 from consent.selectors import link_of_partner
 from consent.services.access import Access, access_record, access_record_api
@@ -159,12 +160,9 @@ def _invitation_lapsed(link: PartnerLink) -> bool:
 
 
 def _send_invitation(link: PartnerLink) -> None:
-    from consent.tasks import link_invitation_email_task  # tasks import the services
-
-    # Robust, as the webhook kick is: the link is committed; a broker outage then is logged
-    # rather than turned into a 500 for work already done (re-posting after the invitation
-    # expires sends another).
-    transaction.on_commit(lambda: link_invitation_email_task.delay(link_id=link.pk), robust=True)
+    """Queue the invitation in the outbox, in the transaction that invites (re-posting
+    after the invitation expires sends another)."""
+    link_invitation_queue(link=link, url=invitation_url(link), days=invitation_days())
 
 
 def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:
@@ -195,7 +193,7 @@ def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:
         Access(
             customer_id=customer.pk,
             channel="webhook",
-            actor=f"event:{published.id}",
+            actor=f"event:{published.public_ids[link.partner_id]}",
             partner_id=link.partner_id,
             purpose="link",
             link_id=link.pk,

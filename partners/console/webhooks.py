@@ -265,11 +265,12 @@ class ConsoleDeliveryAttemptInline(admin.TabularInline):
 class ConsoleDeliveryAdmin(PartnerScopedAdmin):
     list_display = ("id", "event_type", "endpoint_url", "status", "attempts", "next_attempt_at")
     list_filter = ("status", "event__type", EndpointFilter)
-    list_select_related = ("event", "endpoint")
-    search_fields = ("=id", "=event__id")
+    list_select_related = ("event", "endpoint", "payload")
+    search_fields = ("=id", "=payload__public_id")
     fields = (
         "id",
-        "event",
+        "event_id_for_partner",
+        "event_type",
         "endpoint",
         "status",
         "attempts",
@@ -298,6 +299,10 @@ class ConsoleDeliveryAdmin(PartnerScopedAdmin):
     @admin.display(description="event type", ordering="event__type")
     def event_type(self, delivery: Delivery) -> str:
         return delivery.event.type
+
+    @admin.display(description="event id")
+    def event_id_for_partner(self, delivery: Delivery) -> str:
+        return delivery.payload.public_id  # the partner's own id, never the internal one
 
     @admin.display(description="endpoint")
     def endpoint_url(self, delivery: Delivery) -> str:

@@ -8,7 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +17,7 @@ from ecosystem import transitions
 from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.models import User
 from ecosystem.services.audit import audit_record
+from ecosystem.services.emails import email_queue
 from partners import signals
 from partners.models import Partner, Partnership, PartnerStaff
 from partners.scopes import SCOPES, format_scopes
@@ -119,7 +119,7 @@ def partner_apply(
     existing = Partner.objects.filter(contact_email=contact_email).first()
     if existing is not None:
         audit_record(actor=None, action="partner.apply_with_taken_email", obj=existing)
-        transaction.on_commit(lambda: _send_taken_email_notice(existing))
+        _queue_taken_email_notice(existing)
         return None
     try:
         with transaction.atomic():
@@ -141,20 +141,20 @@ def partner_apply(
     return partner
 
 
-def _send_taken_email_notice(partner: Partner) -> None:
+def _queue_taken_email_notice(partner: Partner) -> None:
     # Nothing the applicant typed goes into it: strangers must not be able to write to a
-    # partner's contact through us. Sent through the project's mail path as it is today.
-    send_mail(
+    # partner's contact through us. Queued in the email outbox, in the caller's transaction.
+    email_queue(
+        kind="partner.application_named_contact",
         subject="An application to join the ecosystem named your address",
-        message=(
+        body=(
             f"Hello {partner.contact_name},\n\n"
             "Someone applied to join the ecosystem and gave this address as the contact. It "
             f"is already the contact of {partner.name}, so no application was made.\n\n"
             "If it was you, sign in to your partner console instead; a second brand needs "
             "another contact address. If it was not you, there is nothing to do.\n"
         ),
-        from_email=None,
-        recipient_list=[partner.contact_email],
+        to=[partner.contact_email],
     )
 
 
@@ -194,21 +194,21 @@ def console_password_set(*, token: str, password: str) -> User | None:
     return user
 
 
-def _send_console_invitation(partner: Partner, user: User) -> None:
+def _queue_console_invitation(partner: Partner, user: User) -> None:
     link = settings.SITE_URL + reverse(
         "partners:console-set-password", kwargs={"token": set_password_token(user)}
     )
     days = settings.PARTNER_SET_PASSWORD_SECONDS // 86_400
-    send_mail(
+    email_queue(
+        kind="partner.console_invitation",
         subject=f"{partner.name} is approved: set your partner console password",
-        message=(
+        body=(
             f"Hello {partner.contact_name},\n\n{partner.name} has joined the ecosystem.\n"
             f"Your partner console username is: {user.username}\n"
             f"Set your password within {days} days at:\n{link}\n\n"
             "Then create API clients in the console to call the API.\n"
         ),
-        from_email=None,
-        recipient_list=[partner.contact_email],
+        to=[partner.contact_email],
     )
 
 
@@ -226,8 +226,8 @@ def partner_approve(
     *, partner: Partner, actor: Any, scope_ceiling: Iterable[str] | None = None
 ) -> Partner:
     """Activate a pending partner, create its console login (no usable password yet) and,
-    after commit, email its contact a link to set the password. Refused while the partner
-    lacks the controller details its customers' receipts must carry.
+    through the email outbox, email its contact a link to set the password. Refused while the
+    partner lacks the controller details its customers' receipts must carry.
 
     ``scope_ceiling`` (None: keep the one already set) must name at least one scope: with an
     empty ceiling its staff could create no API client at all, so approval is refused."""
@@ -254,7 +254,7 @@ def partner_approve(
     user = User.objects.create_user(f"{partner.slug}-console", None, kind=User.Kind.PARTNER_STAFF)
     PartnerStaff.objects.create(user=user, partner=partner)
     _move(partner, status=S.ACTIVE, reason="", actor=actor, action="approve")
-    transaction.on_commit(lambda: _send_console_invitation(partner, user))
+    _queue_console_invitation(partner, user)
     return partner
 
 
@@ -265,20 +265,20 @@ def partner_reject(*, partner: Partner, actor: Any, reason: str = "") -> Partner
     )
 
 
-def _send_status_notice(partner: Partner, subject: str, body: str) -> None:
-    send_mail(
+def _queue_status_notice(partner: Partner, kind: str, subject: str, body: str) -> None:
+    email_queue(
+        kind=kind,
+        to=[partner.contact_email],
         subject=subject,
-        message=f"Hello {partner.contact_name},\n\n{body}",
-        from_email=None,
-        recipient_list=[partner.contact_email],
+        body=f"Hello {partner.contact_name},\n\n{body}",
     )
 
 
 @transaction.atomic
 def partner_suspend(*, partner: Partner, actor: Any, reason: str) -> Partner:
     """Refuse the partner's calls from its next request on; its consents and partnerships
-    stay, so reinstating restores everything. The reason is required: after commit, the
-    partner's contact is emailed it, with what the suspension means."""
+    stay, so reinstating restores everything. The reason is required: the partner's contact
+    is emailed it (through the email outbox), with what the suspension means."""
     reason = reason.strip()
     if not reason:
         raise ReasonRequired(extra={"field": "reason"})
@@ -297,10 +297,7 @@ def partner_suspend(*, partner: Partner, actor: Any, reason: str) -> Partner:
         "- the partner console is read-only.\n"
         "Its consents, partnerships and API clients are kept: reinstating restores them.\n"
     )
-    # Robust: the suspension is committed whatever happens to the email.
-    transaction.on_commit(
-        lambda: _send_status_notice(partner, f"{partner.name} is suspended", body), robust=True
-    )
+    _queue_status_notice(partner, "partner.suspended", f"{partner.name} is suspended", body)
     return partner
 
 
@@ -313,9 +310,7 @@ def partner_reinstate(*, partner: Partner, actor: Any) -> Partner:
         f"{partner.name} is active in the ecosystem again: its API clients get tokens, data "
         "flows again under its customers' consents, and the partner console can be changed.\n"
     )
-    transaction.on_commit(
-        lambda: _send_status_notice(partner, f"{partner.name} is reinstated", body), robust=True
-    )
+    _queue_status_notice(partner, "partner.reinstated", f"{partner.name} is reinstated", body)
     return partner
 
 

@@ -9,9 +9,9 @@ the person who signs in to the partner console.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.utils.module_loading import import_string
 
+from ecosystem.services.emails import email_queue
 from partners.webhooks.models import WebhookEndpoint
 
 
@@ -20,14 +20,15 @@ def partner_contact_recipients(endpoint: WebhookEndpoint) -> list[str]:
 
 
 def endpoint_disabled_notify(*, endpoint_id: str) -> int:
-    """Email the endpoint's partner; returns how many messages went out."""
+    """Queue the email to the endpoint's partner, in the caller's transaction (the one that
+    disabled it); returns how many emails were queued (0 or 1)."""
     endpoint = (
         WebhookEndpoint.objects.select_related("partner")
         .filter(pk=endpoint_id, enabled=False)
         .first()
     )
     if endpoint is None:
-        return 0  # deleted or re-enabled since: nothing to say
+        return 0
     recipients = import_string(settings.WEBHOOK_ALERT_RECIPIENTS)(endpoint)
     if not recipients:
         return 0
@@ -39,9 +40,10 @@ def endpoint_disabled_notify(*, endpoint_id: str) -> int:
         f"PATCH /api/v1/webhook-endpoints/{endpoint.pk}, then fetch what you missed from "
         "GET /api/v1/events or retry the failed deliveries.\n"
     )
-    return send_mail(
+    email_queue(
+        kind="webhook.endpoint_disabled",
+        to=recipients,
         subject="Webhook endpoint disabled",
-        message=body,
-        from_email=None,
-        recipient_list=recipients,
+        body=body,
     )
+    return 1

@@ -10,13 +10,13 @@ another over a kept-alive connection, and records the batch in one transaction.
 Publishing and retries only "kick" the endpoint (queue its task, once); the sweep kicks every
 endpoint with due work and takes back deliveries whose lease ran out, so a lost task, a
 killed worker or a broker that was down at commit time delays a delivery but never loses it.
-Delivery is therefore at least once, always with the same ``webhook-id``.
+Delivery is therefore at least once, always with the same ``webhook-id`` (the partner's own
+event id, ``EventPayload.public_id``).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ecosystem import http, ssrf
+from ecosystem import http, outbox, ssrf
 from partners.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from partners.webhooks.signing import webhook_headers
 
@@ -47,7 +47,6 @@ RECORDED_FIELDS = [
     "last_status_code",
     "last_error",
 ]
-_jitter = secrets.SystemRandom()
 
 
 def lease() -> timedelta:
@@ -96,10 +95,7 @@ def signing_keys(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
 
 def next_delay(attempts: int) -> timedelta | None:
     """The wait after the ``attempts``-th failed attempt (±20 % jitter), or None: give up."""
-    schedule = settings.WEBHOOK_RETRY_SCHEDULE
-    if attempts >= len(schedule):
-        return None
-    return timedelta(seconds=schedule[attempts] * _jitter.uniform(0.8, 1.2))
+    return outbox.retry_delay(attempts, settings.WEBHOOK_RETRY_SCHEDULE)
 
 
 def _outcome(result: http.HttpResult) -> tuple[bool, str]:
@@ -149,7 +145,12 @@ def _claim_batch(endpoint_id: str) -> tuple[datetime, list[Delivery]]:
         Delivery.objects.filter(pk__in=ids).update(
             status=Status.SENDING, next_attempt_at=now + lease()
         )
-    batch = Delivery.objects.filter(pk__in=ids).select_related("payload").order_by("created_at")
+    # In publishing order: deliveries of one second keep the order their payloads were made.
+    batch = (
+        Delivery.objects.filter(pk__in=ids)
+        .select_related("payload")
+        .order_by("created_at", "payload_id")
+    )
     return now, list(batch)
 
 
@@ -172,7 +173,7 @@ def _send_batch(
             break
         body = delivery.payload.body.encode()
         headers = webhook_headers(
-            keys=keys, msg_id=delivery.event_id, timestamp=int(time.time()), body=body
+            keys=keys, msg_id=delivery.payload.public_id, timestamp=int(time.time()), body=body
         )
         result = http.post(target, body=body, headers=headers, timeout=timeout)
         sent.append(_Sent(delivery, now, result))
@@ -289,9 +290,7 @@ def deliveries_dispatch_due() -> int:
     """Take back deliveries whose worker died mid-attempt, and kick every endpoint with due
     deliveries. Returns how many endpoints were kicked."""
     now = timezone.now()
-    lost = Delivery.objects.filter(status=Status.SENDING, next_attempt_at__lte=now).update(
-        status=Status.PENDING
-    )
+    lost = outbox.leases_take_back(Delivery.objects, now=now)
     due = Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
     endpoint_ids = list(
         due.order_by().values_list("endpoint_id", flat=True).distinct()[:SWEEP_MAX_ENDPOINTS]

@@ -39,7 +39,9 @@ def event_publish(
     caller's transaction commits (a rollback leaves nothing to deliver).
 
     ``payloads`` maps a partner id to the data that partner may see, rendered now: name only
-    that partner's own ids (its pairwise customer id, never another partner's). ``endpoint``
+    that partner's own ids (its pairwise customer id, never another partner's) and ids of
+    objects the partners already share (a referral or consent between them). Each partner
+    gets its own random event id (``event.public_ids``), its ``webhook-id``. ``endpoint``
     sends the event to that one endpoint instead of to the subscribers (test pings).
     """
     if type not in EVENT_TYPES:
@@ -47,7 +49,9 @@ def event_publish(
     # No savepoint: the rows live or die with the caller's transaction, and a savepoint per
     # event would cost two more round trips on the publishing path.
     with transaction.atomic(savepoint=False):
-        now = timezone.now()
+        # Whole seconds: the time is told to every partner, and a microsecond would let
+        # two of them recognise the same event by it.
+        now = timezone.now().replace(microsecond=0)
         event = Event.objects.create(type=type, created_at=now)
         rows = EventPayload.objects.bulk_create(
             EventPayload(
@@ -76,12 +80,14 @@ def event_publish(
                 event=event,
                 partner_id=target.partner_id,
                 next_attempt_at=now,
+                created_at=now,
             )
             for target in endpoints
         )
         if deliveries:
             kick_on_commit(delivery.endpoint_id for delivery in deliveries)
     event.delivered_to = frozenset(delivery.partner_id for delivery in deliveries)
+    event.public_ids = {row.partner_id: row.public_id for row in rows}
     return event
 
 

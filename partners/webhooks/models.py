@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from ecosystem.fields import EncryptedTextField
 from ecosystem.ids import PrefixedId
@@ -117,7 +118,11 @@ class WebhookEndpoint(models.Model):
 
 
 class Event(models.Model):
-    """One thing that happened, written to the outbox in the transaction that caused it."""
+    """One thing that happened, written to the outbox in the transaction that caused it.
+
+    Its ``id`` is internal and never shown to a partner: each partner knows the event by its
+    own payload's ``public_id``, so partners told of the same event cannot join on its id.
+    """
 
     id = models.CharField(
         primary_key=True, max_length=40, default=PrefixedId("evt"), editable=False
@@ -125,9 +130,10 @@ class Event(models.Model):
     type = models.CharField(max_length=40, choices=[(name, name) for name in EVENT_TYPES])
     created_at = models.DateTimeField(db_index=True)
 
-    # Not stored: set by event_publish to the partners it created deliveries for, so the
-    # caller need not read them back.
+    # Not stored: set by event_publish to the partners it created deliveries for, and to each
+    # partner's own event id, so the caller need not read them back.
     delivered_to: frozenset[str] = frozenset()
+    public_ids: dict[str, str] = {}
 
     class Meta:
         db_table = "ecosystem_event"
@@ -139,8 +145,14 @@ class Event(models.Model):
 
 class EventPayload(models.Model):
     """An event as one entitled partner sees it: rendered at publish time, naming only that
-    partner's own ids. ``body`` is the exact JSON text every delivery sends and signs."""
+    partner's own ids. ``body`` is the exact JSON text every delivery sends and signs.
 
+    ``public_id`` is this partner's own id for the event (``evt_…``): the ``webhook-id`` of
+    every delivery and retry of it, and its id in ``GET /api/v1/events``. Random and
+    different for every partner, so two partners cannot link what they were told.
+    """
+
+    public_id = models.CharField(max_length=40, unique=True, default=PrefixedId("evt"))
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="payloads")
     partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="+")
     body = models.TextField()
@@ -157,7 +169,7 @@ class EventPayload(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event_id} for {self.partner_id}"
+        return f"{self.public_id} for {self.partner_id}"
 
 
 class Delivery(models.Model):
@@ -189,7 +201,9 @@ class Delivery(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The event's time (whole seconds) when made by event_publish: every partner's delivery
+    # of one event shows the same time, not microseconds apart that would pair them up.
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         db_table = "ecosystem_delivery"

@@ -14,6 +14,7 @@ from ecosystem import ssrf
 from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.services.audit import audit_record
 from partners.webhooks import signing
+from partners.webhooks.alerts import endpoint_disabled_notify
 from partners.webhooks.delivery import kick_on_commit
 from partners.webhooks.events import event_publish
 from partners.webhooks.models import SUBSCRIBABLE_EVENT_TYPES, Delivery, WebhookEndpoint
@@ -182,9 +183,12 @@ def webhook_endpoint_test(*, endpoint: WebhookEndpoint, actor: Any) -> Delivery:
         endpoint=endpoint,
     )
     audit_record(
-        actor=actor, action="webhook_endpoint.test", obj=endpoint, data={"event_id": event.pk}
+        actor=actor,
+        action="webhook_endpoint.test",
+        obj=endpoint,
+        data={"event_id": event.public_ids[endpoint.partner_id]},
     )
-    return Delivery.objects.select_related("event").get(event=event)
+    return Delivery.objects.select_related("event", "payload").get(event=event)
 
 
 def _fail_open_deliveries(endpoint_id: str) -> None:
@@ -197,8 +201,6 @@ def _fail_open_deliveries(endpoint_id: str) -> None:
 def webhook_endpoint_disable(*, endpoint_id: str, reason: str) -> bool:
     """Disable an endpoint automatically (410 Gone, or failing for too long): its waiting
     deliveries fail and the partner is emailed. Returns False if it was already disabled."""
-    from partners.webhooks.tasks import webhook_endpoint_disabled_email_task
-
     disabled = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).update(
         enabled=False, disabled_reason=reason, updated_at=timezone.now()
     )
@@ -212,9 +214,7 @@ def webhook_endpoint_disable(*, endpoint_id: str, reason: str) -> bool:
         object_id=endpoint_id,
         data={"reason": reason},
     )
-    transaction.on_commit(
-        lambda: webhook_endpoint_disabled_email_task.delay(endpoint_id), robust=True
-    )
+    endpoint_disabled_notify(endpoint_id=endpoint_id)
     return True
 
 

@@ -1,11 +1,9 @@
-"""Webhook delivery, its sweep, the disabled-endpoint email and the event purge."""
+"""Webhook delivery, its sweep and the event purge."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from ecosystem.tasks import EMAIL_RETRIES
-from partners.webhooks.alerts import endpoint_disabled_notify
 from partners.webhooks.delivery import deliveries_dispatch_due, endpoint_deliver
 from partners.webhooks.events import events_purge
 
@@ -20,11 +18,6 @@ def webhook_deliver_task(endpoint_id: str) -> int:
 @shared_task(acks_late=True)
 def webhook_sweep_task() -> int:
     return deliveries_dispatch_due()
-
-
-@shared_task(**EMAIL_RETRIES)
-def webhook_endpoint_disabled_email_task(endpoint_id: str) -> int:
-    return endpoint_disabled_notify(endpoint_id=endpoint_id)
 
 
 @shared_task(acks_late=True)

@@ -31,6 +31,16 @@ def every_cell() -> list[tuple[str, str]]:
     return cells
 
 
+def run_published(published: list, start: int = 0) -> int:
+    """Run the task messages published since ``start``, as a worker would; returns where the
+    next call starts."""
+    end = len(published)
+    for task_name, body in published[start:end]:
+        args, kwargs, _options = body
+        celery_app.tasks[task_name].apply(args=args, kwargs=kwargs)
+    return end
+
+
 @pytest.fixture
 def published():
     """Every task message sent to the broker during the test: what a broker would store."""
@@ -61,9 +71,7 @@ def test_no_plaintext_pii_anywhere_after_the_main_flows(settings, capsys, publis
         HTTP_IDEMPOTENCY_KEY="link-m-1",
     )
     assert response.status_code == 201
-    for task_name, body in published:
-        args, kwargs, _options = body
-        celery_app.tasks[task_name].apply(args=args, kwargs=kwargs)  # as a worker would
+    ran = run_published(published)
     printed = capsys.readouterr().out
     token = re.search(r"/invitations/([^/\s]+)/", printed).group(1)
 
@@ -91,6 +99,7 @@ def test_no_plaintext_pii_anywhere_after_the_main_flows(settings, capsys, publis
     form.save(domain_override="portal.example")
     consent_withdraw(consent=consent, customer=customer)
     gym_api.get(f"/api/v1/customers/{link.pk}/consents")
+    run_published(published, ran)  # the reset email goes out through the outbox too
     printed += capsys.readouterr().out
 
     assert PartnerLink.objects.get(pk=link.pk).status == "active"

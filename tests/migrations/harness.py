@@ -155,7 +155,14 @@ def _snapshot(stage: str) -> dict[str, Any]:
         referrals.append(
             [referral.pk, referral.status, referral.open_note(data_key=key), sorted(opened)]
         )
+    event_ids = {}
+    if stage != "released":  # the release had one event id shared by every partner
+        from partners.webhooks.models import EventPayload
+
+        ids = list(EventPayload.objects.values_list("public_id", flat=True))
+        event_ids = {"payloads": len(ids), "distinct": len(set(ids))}
     return {
+        "event_ids": event_ids,
         "counts": {t: n for t, n in counts.items() if t != "django_migrations"},
         "migrations": counts.get("django_migrations"),
         "schema": schema,

@@ -68,9 +68,22 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
         return self.context.get("secret")
 
 
+class WholeSecondsField(serializers.DateTimeField):
+    """A time told to a partner, in whole seconds: two partners' deliveries of one event are
+    attempted moments apart, and microseconds would let them pair their deliveries up."""
+
+    def to_representation(self, value: Any) -> Any:
+        return super().to_representation(value.replace(microsecond=0) if value else value)
+
+
 class DeliverySerializer(serializers.ModelSerializer):
+    next_attempt_at = WholeSecondsField(read_only=True, allow_null=True)
+    last_attempt_at = WholeSecondsField(read_only=True, allow_null=True)
+    created_at = WholeSecondsField(read_only=True)
     endpoint_id = serializers.CharField(read_only=True)
-    event_id = serializers.CharField(read_only=True)
+    event_id = serializers.CharField(
+        source="payload.public_id", read_only=True, help_text="Your own id for the event."
+    )
     event_type = serializers.CharField(source="event.type", read_only=True)
 
     class Meta:
@@ -109,7 +122,9 @@ class EventListInput(serializers.Serializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    id = serializers.CharField(source="event_id", read_only=True)
+    id = serializers.CharField(
+        source="public_id", read_only=True, help_text="Your own id for the event: its webhook-id."
+    )
     type = serializers.CharField(source="event.type", read_only=True)
     data = serializers.SerializerMethodField(help_text="The payload's data, as delivered.")
 

@@ -90,7 +90,7 @@ def test_a_referral_committed_while_the_broker_is_down_answers_201_and_is_delive
     webhook_sweep_task()
 
     [request] = receiver.wait_for(1)
-    assert request.headers["webhook-id"] == delivery.event_id
+    assert request.headers["webhook-id"] == delivery.payload.public_id
     delivery.refresh_from_db()
     assert delivery.status == "succeeded"
 

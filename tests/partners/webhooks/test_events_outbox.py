@@ -73,7 +73,7 @@ def test_an_event_published_in_a_transaction_that_rolls_back_is_never_delivered(
             type="referral.received", payloads={partner.pk: {"referral_id": "ref_y"}}
         )
     [request] = receiver.wait_for(1)
-    assert request.headers["webhook-id"] == event.pk
+    assert request.headers["webhook-id"] == event.public_ids[partner.pk]
 
 
 @pytest.mark.usefixtures("eager_tasks")
@@ -89,7 +89,7 @@ def test_the_sweep_delivers_an_event_whose_enqueue_was_lost(db, receiver, commit
     assert committed(webhook_sweep_task) == 1  # endpoints kicked
 
     [request] = receiver.wait_for(1)
-    assert request.headers["webhook-id"] == event.pk
+    assert request.headers["webhook-id"] == event.public_ids[partner.pk]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("succeeded", 1)
 
@@ -106,7 +106,7 @@ def test_the_sweep_resends_deliveries_whose_worker_died_mid_request(db, receiver
     lost.refresh_from_db()
     assert (lost.status, lost.attempts) == ("succeeded", 1)
     assert list(lost.attempt_log.values_list("number", "status_code")) == [(1, 200)]
-    assert receiver.wait_for(1)[0].headers["webhook-id"] == lost.event_id
+    assert receiver.wait_for(1)[0].headers["webhook-id"] == lost.payload.public_id
 
 
 @pytest.mark.usefixtures("eager_tasks")

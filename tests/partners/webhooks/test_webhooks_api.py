@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -263,7 +264,7 @@ def test_retrying_a_failed_delivery_attempts_it_again_with_the_same_id(
 
     assert response.status_code == 202
     [request] = receiver.wait_for(1)
-    assert request.headers["webhook-id"] == delivery.event_id
+    assert request.headers["webhook-id"] == delivery.payload.public_id
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("succeeded", 9)
     assert AuditEntry.objects.filter(action="delivery.retry", object_id=delivery.pk).exists()
@@ -297,6 +298,10 @@ def test_the_event_log_shows_this_partners_own_payloads_of_the_last_30_days(
     granted = event_publish(type="consent.granted", payloads={me.pk: {"consent_id": "con_1"}})
     old = event_publish(type="consent.granted", payloads={me.pk: {"consent_id": "con_0"}})
     EventPayload.objects.filter(event=old).update(created_at=timezone.now() - timedelta(days=31))
+    # A second apart: event times are told to partners in whole seconds.
+    EventPayload.objects.filter(event=shared).update(
+        created_at=F("created_at") - timedelta(seconds=1)
+    )
     event_publish(type="consent.granted", payloads={other.pk: {"consent_id": "con_9"}})
     partner_api.get(EVENTS)  # warms the token cache: what is counted is the listing
 
@@ -306,19 +311,19 @@ def test_the_event_log_shows_this_partners_own_payloads_of_the_last_30_days(
     assert response.status_code == 200
     results = response.json()["results"]
     assert [(e["id"], e["type"]) for e in results] == [
-        (granted.pk, "consent.granted"),
-        (shared.pk, "referral.received"),
+        (granted.public_ids[me.pk], "consent.granted"),
+        (shared.public_ids[me.pk], "referral.received"),
     ]
     assert results[1]["data"] == {"customer_id": "cus_mine"}
     assert "cus_theirs" not in json.dumps(results)
 
     by_type = partner_api.get(EVENTS, {"type": "referral.received"}).json()["results"]
-    assert [e["id"] for e in by_type] == [shared.pk]
+    assert [e["id"] for e in by_type] == [shared.public_ids[me.pk]]
     cut = EventPayload.objects.get(event=granted).created_at
     before = partner_api.get(EVENTS, {"until": cut.isoformat()}).json()["results"]
     since = partner_api.get(EVENTS, {"since": cut.isoformat()}).json()["results"]
-    assert [e["id"] for e in before] == [shared.pk]
-    assert [e["id"] for e in since] == [granted.pk]
+    assert [e["id"] for e in before] == [shared.public_ids[me.pk]]
+    assert [e["id"] for e in since] == [granted.public_ids[me.pk]]
 
 
 def test_an_event_window_that_ends_before_it_starts_is_refused(partner_api):

@@ -51,7 +51,7 @@ def test_an_event_reaches_a_real_receiver_signed_and_every_attempt_is_recorded(
     assert request.body == payload.body.encode()  # the bytes sent are the bytes signed
     assert request.path == "/hook"
     assert request.headers["content-type"] == "application/json"
-    assert request.headers["webhook-id"] == event.pk
+    assert request.headers["webhook-id"] == payload.public_id != event.pk
     assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 30
     assert Webhook(secret).verify(request.body, request.headers) == {
         "type": "referral.received",
@@ -102,7 +102,7 @@ def test_a_failing_receiver_is_retried_on_the_schedule_and_recovers(
     log = list(delivery.attempt_log.values_list("number", "status_code", "response_body"))
     assert log == [(1, 500, "ok"), (2, 503, "maintenance"), (3, 200, "ok")]
     requests = receiver.wait_for(3)
-    assert {r.headers["webhook-id"] for r in requests} == {event.pk}
+    assert {r.headers["webhook-id"] for r in requests} == {event.public_ids[partner.pk]}
     for request in requests:
         Webhook(secret).verify(request.body, request.headers)
     endpoint.refresh_from_db()
@@ -203,7 +203,7 @@ def test_a_receiver_that_is_down_then_back_gets_the_delivery_with_the_same_id(
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("succeeded", 2)
     request = receiver.wait_for(2)[-1]
-    assert request.headers["webhook-id"] == event.pk
+    assert request.headers["webhook-id"] == event.public_ids[partner.pk]
     Webhook(secret).verify(request.body, request.headers)
 
 
@@ -329,7 +329,7 @@ def test_a_batch_is_sent_over_one_kept_alive_connection_in_order(db, receiver, c
     assert committed(endpoint_deliver, endpoint_id=endpoint.pk) == 5
 
     requests = receiver.wait_for(5)
-    assert [r.headers["webhook-id"] for r in requests] == [d.event_id for d in deliveries]
+    assert [r.headers["webhook-id"] for r in requests] == [d.payload.public_id for d in deliveries]
     assert all(Webhook(secret).verify(r.body, r.headers) for r in requests)
     assert len(receiver.connections_seen) == 1
 
@@ -398,5 +398,5 @@ def test_concurrent_tasks_for_one_endpoint_never_send_a_delivery_twice(receiver,
 
     assert sum(sent) == 50
     ids = [request.headers["webhook-id"] for request in receiver.wait_for(50)]
-    assert sorted(ids) == sorted(d.event_id for d in deliveries)
+    assert sorted(ids) == sorted(d.payload.public_id for d in deliveries)
     assert set(Delivery.objects.values_list("status", "attempts")) == {("succeeded", 1)}

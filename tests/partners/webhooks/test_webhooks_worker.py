@@ -101,6 +101,8 @@ def test_a_worker_delivers_a_committed_event_and_the_sweep_re_drives_its_retry(
 
     delivered = _wait_for_status(delivery.pk, "succeeded")
     second = receiver.wait_for(2)[1]
-    assert second.headers["webhook-id"] == first.headers["webhook-id"] == event.pk
+    assert (
+        second.headers["webhook-id"] == first.headers["webhook-id"] == event.public_ids[partner.pk]
+    )
     assert delivered.attempts == 2
     assert list(delivered.attempt_log.values_list("status_code", flat=True)) == [500, 200]
