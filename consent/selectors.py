@@ -1,5 +1,6 @@
-"""Readers that carry consent rules. ``consent_check`` is the one answer to "may this data
-flow now?"; everything that moves customer data between partners asks it."""
+"""Readers that carry consent rules. ``consent_allowance`` is the one answer to "may this data
+flow now?" (``consent_check`` and ``consents_in_force`` apply the same rule); everything that
+moves customer data between partners asks it."""
 
 from __future__ import annotations
 
@@ -61,50 +62,119 @@ def consent_allowance(
     recipient_id: str,
     purpose: str,
     at: datetime | None = None,
+    consent_id: str | None = None,
+    hold: bool = False,
 ) -> tuple[Consent, set[str]] | None:
-    """The active consent for this flow and the categories that may flow under it now —
-    what the customer consented to that the partnership still allows — or None.
+    """May this customer's data flow from source to recipient for purpose now? The active
+    consent for the flow and the categories that may flow under it — what the customer
+    consented to that the partnership still allows — or None. The one answer to that
+    question: every disclosure and every consent-gated write asks it (or, for a page of
+    consents, ``consents_in_force``, which applies the same rule).
 
     Checked together: an active consent not past its expiry (whether or not the expiry job
     ran), both partners active (a suspended partner's flows stop while its consents stay),
     and, for two-partner purposes, the consent's partnership active, inside its validity
-    window, with its current flow's categories. Two queries at most.
+    window (whether or not the beat job has ended it), with its current flow's categories.
+    ``consent_id`` asks about one consent only (a referral is read under the consent it was
+    sent under). A write passes ``hold=True``: the consent row is then share-locked for the
+    rest of its transaction (``consent_hold``). Two queries at most, three with ``hold``.
     """
     at = at or timezone.now()
-    consent = (
-        Consent.objects.select_related("source", "recipient", "partnership")
-        .filter(
-            customer_id=customer_id,
-            source_id=source_id,
-            recipient_id=recipient_id,
-            purpose_id=purpose,
-            status=Consent.Status.ACTIVE,
-            expires_at__gt=at,
-        )
-        .first()
+    consents = Consent.objects.select_related("source", "recipient", "partnership").filter(
+        customer_id=customer_id,
+        source_id=source_id,
+        recipient_id=recipient_id,
+        purpose_id=purpose,
+        status=Consent.Status.ACTIVE,
+        expires_at__gt=at,
     )
+    if consent_id is not None:
+        consents = consents.filter(pk=consent_id)
+    consent = consents.first()
     if consent is None:
+        return None
+    if hold and not consent_hold(consent, at=at):
+        return None
+    allowed = consents_in_force([consent], at=at).get(consent.pk)
+    return None if allowed is None else (consent, allowed)
+
+
+def consents_in_force(consents: Iterable[Consent], *, at: datetime) -> dict[str, set[str]]:
+    """For each of these consents (loaded with their source, recipient and partnership)
+    under which data may flow at ``at``, the categories that may: the rule of
+    ``consent_allowance``, for a page at a time. One query, none without a partnership."""
+    consents = list(consents)
+    flows = _flow_categories({c.partnership_id for c in consents if c.partnership_id})
+    allowed = {}
+    for consent in consents:
+        categories = _in_force(consent, flows, at)
+        if categories is not None:
+            allowed[consent.pk] = categories
+    return allowed
+
+
+FlowKey = tuple[str, str, str, str]  # partnership, source, recipient, purpose
+
+
+def _flow_categories(partnership_ids: set[str]) -> dict[FlowKey, set[str]]:
+    if not partnership_ids:
+        return {}
+    through = PartnershipFlow.data_categories.through
+    rows = through.objects.filter(partnershipflow__partnership_id__in=partnership_ids).values_list(
+        "partnershipflow__partnership_id",
+        "partnershipflow__source_id",
+        "partnershipflow__recipient_id",
+        "partnershipflow__purpose_id",
+        "datacategory_id",
+    )
+    flows: dict[FlowKey, set[str]] = {}
+    for partnership_id, source_id, recipient_id, purpose_id, category in rows:
+        flows.setdefault((partnership_id, source_id, recipient_id, purpose_id), set()).add(category)
+    return flows
+
+
+def _in_force(consent: Consent, flows: dict[FlowKey, set[str]], at: datetime) -> set[str] | None:
+    if not consent.is_honoured(at):
         return None
     if not (consent.source.is_active and consent.recipient.is_active):
         return None
     consented = set(consent.data_categories)
     if consent.is_single_partner:
-        return consent, consented
+        return consented
     partnership = consent.partnership
     if partnership is None or not partnership.is_current(at):
         return None
-    through = PartnershipFlow.data_categories.through
-    flow = set(
-        through.objects.filter(
-            partnershipflow__partnership_id=partnership.pk,
-            partnershipflow__source_id=source_id,
-            partnershipflow__recipient_id=recipient_id,
-            partnershipflow__purpose_id=purpose,
-        ).values_list("datacategory_id", flat=True)
-    )
+    key = (partnership.pk, consent.source_id, consent.recipient_id, consent.purpose_id)
+    flow = flows.get(key)
     if not flow:  # the flow was removed: nothing may move under this consent
         return None
-    return consent, consented & flow
+    return consented & flow
+
+
+def consent_hold(consent: Consent, *, at: datetime) -> bool:
+    """Share-lock the consent row for the rest of the caller's transaction, then read its
+    state again: True while it is still active and not past its expiry.
+
+    Every write that depends on a consent takes this lock first (docs/consent.md, "Writes
+    under a consent"). A withdrawal locks the row FOR NO KEY UPDATE, which waits for every
+    holder: the write commits first, and the withdrawal's later statements see what it
+    wrote and end it. A write that waited for a withdrawal reads it here and is refused.
+    The foreign-key check of the write's insert is no substitute: it takes FOR KEY SHARE,
+    which does not conflict with FOR NO KEY UPDATE. Django's ORM has no FOR SHARE, hence the
+    suffix on its own SQL; SQLite takes no row locks (its writers run one at a time, from
+    BEGIN IMMEDIATE), and there the re-read is all that is needed.
+    """
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("consent_hold() holds its lock until the commit.")
+    still = Consent.objects.filter(
+        pk=consent.pk, status=Consent.Status.ACTIVE, expires_at__gt=at
+    ).values("pk")
+    sql, params = still.query.sql_with_params()
+    if connection.vendor == "postgresql":
+        sql += " FOR SHARE"  # waits for a withdrawal in flight, then sees its new row
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
 
 
 def consents_in_force(consents: Iterable[Consent], *, at: datetime) -> dict[str, set[str]]:
@@ -240,6 +310,7 @@ def consents_visible_to(*, partner_id: str, customer_id: str) -> QuerySet[Consen
     return (
         Consent.objects.filter(customer_id=customer_id)
         .filter(Q(source_id=partner_id) | Q(recipient_id=partner_id, granted_at__isnull=False))
+        .select_related("source", "recipient", "partnership")  # for consents_in_force
         .prefetch_related(_receipts_of(partner_id))
     )
 
@@ -334,7 +405,7 @@ def portal_consents(customer_id: str, *, partner_id: str | None = None) -> Query
     separates them by their status as it stands now."""
     return (
         consents_live(customer_id, partner_id=partner_id)
-        .select_related("source", "recipient", "purpose")
+        .select_related("source", "recipient", "purpose", "partnership")
         .order_by("source__name", "recipient__name", "purpose_id")
     )
 

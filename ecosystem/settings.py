@@ -373,6 +373,11 @@ CELERY_BEAT_SCHEDULE["referrals-expire"] = {
     "task": "exchanges.referrals.tasks.referrals_expire_task",
     "schedule": 300.0,
 }
+# Partnerships whose validity window has closed are ended (their consents terminated).
+CELERY_BEAT_SCHEDULE["partnerships-end-lapsed"] = {
+    "task": "partners.tasks.partnerships_end_lapsed_task",
+    "schedule": 300.0,
+}
 CELERY_BEAT_SCHEDULE["access-checkpoint"] = {
     "task": "consent.tasks.access_checkpoint_task",
     "schedule": float(env.integer("ACCESS_CHECKPOINT_SECONDS", 300, minimum=10)),

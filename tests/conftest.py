@@ -55,6 +55,16 @@ def require_service(name: str, reachable: Callable[[], bool]) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture
+def postgresql() -> None:
+    """For tests of row locks and races between transactions: PostgreSQL only (SQLite lets
+    one writer in at a time, so there is nothing to race). Skipped on the embedded default,
+    a failure under REQUIRE_SERVICES=1 (CI's second pass runs them)."""
+    from django.db import connection
+
+    require_service("PostgreSQL (DATABASE_URL)", lambda: connection.vendor == "postgresql")
+
+
 def tcp_reachable(host: str, port: int) -> Callable[[], bool]:
     def probe() -> bool:
         try:

@@ -3,10 +3,12 @@ pairwise id (``cus_…``); never an email, a name or another partner's id."""
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from consent.models import Consent, PartnerLink
+from consent.selectors import consents_in_force
 
 ID_MAX = 40
 
@@ -45,6 +47,14 @@ class ConsentOutput(serializers.ModelSerializer):
     recipient = serializers.CharField(source="recipient_id")
     data_categories = serializers.ListField(child=serializers.CharField())
     status = serializers.SerializerMethodField()
+    in_force = serializers.SerializerMethodField(
+        help_text=(
+            "Whether data may flow under this consent now: it is active and not expired, both "
+            "partners are active, and the partnership is in force and still has the flow. "
+            "False while a partner is suspended or after the partnership's window closes, "
+            "even before the consent's own status changes."
+        )
+    )
     message = serializers.CharField(source="request_message")
     notice = NoticeOutput(source="*")
     supersedes = serializers.CharField(source="supersedes_id", allow_null=True)
@@ -65,6 +75,7 @@ class ConsentOutput(serializers.ModelSerializer):
             "recipient",
             "data_categories",
             "status",
+            "in_force",
             "method",
             "message",
             "notice",
@@ -95,6 +106,13 @@ class ConsentOutput(serializers.ModelSerializer):
     @extend_schema_field(serializers.ChoiceField(choices=Consent.Status.choices))
     def get_status(self, consent: Consent) -> str:
         return consent.effective_status(self.context.get("now"))
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_in_force(self, consent: Consent) -> bool:
+        in_force = self.context.get("in_force")  # a page's, computed once (consents_in_force)
+        if in_force is None:
+            in_force = consents_in_force([consent], at=self.context.get("now") or timezone.now())
+        return consent.pk in in_force
 
 
 class ConsentRequestCreateInput(serializers.Serializer):

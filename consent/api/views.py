@@ -20,7 +20,7 @@ from consent.api.serializers import (
     CustomerLinkOutput,
 )
 from consent.models import PartnerLink
-from consent.selectors import consents_visible_to, link_of_partner
+from consent.selectors import consents_in_force, consents_visible_to, link_of_partner
 from consent.services.consents import (
     consent_request_create,
     consent_request_read,
@@ -97,7 +97,8 @@ class CustomerConsentListApi(APIView):
         summary="A customer's consents that concern you",
         description=(
             "Consents where you are the source (requests included) or the recipient (once "
-            "granted), newest first. Two queries whatever the page size."
+            "granted), newest first; in_force says whether data may flow under each now. "
+            "Three queries whatever the page size."
         ),
     )
     def get(self, request: Request, customer_id: str) -> Response:
@@ -105,9 +106,15 @@ class CustomerConsentListApi(APIView):
         consents = consents_visible_to(
             partner_id=calling_partner_id(request), customer_id=link.customer_id
         )
-        context = {"customer_id": link.pk, "now": timezone.now(), "partner_id": link.partner_id}
+        now = timezone.now()
+        context = {"customer_id": link.pk, "now": now, "partner_id": link.partner_id}
         response = paginated(
-            self, consents, ConsentOutput, context=context, pagination=ConsentPagination
+            self,
+            consents,
+            ConsentOutput,
+            context=context,
+            pagination=ConsentPagination,
+            page_context=lambda page: {"in_force": consents_in_force(page, at=now)},
         )
         if response.data["results"]:  # an empty page carries nothing of the customer's
             consents_disclosed(

@@ -25,6 +25,7 @@ from consent.portal import wording
 from consent.portal.account import ReauthenticateForm, is_customer
 from consent.selectors import (
     NOTIFICATION_STATES,
+    consents_in_force,
     notification_states,
     portal_access,
     portal_changes,
@@ -82,23 +83,30 @@ def home(request: HttpRequest) -> HttpResponse:
     names = wording.category_names()
     links = list(portal_links(customer.pk))
     consents = list(portal_consents(customer.pk))
+    in_force = consents_in_force(consents, at=now)
     brands = []
     for link in links:
         partner = link.partner
-        active = [
-            {
-                "consent": c,
-                "sentence": wording.consent_sentence(c, names),
-                # A suspended brand at either end pauses the flow (the consent itself stays);
-                # this card's own brand, if suspended, says so once above its list.
-                "paused_by": [
-                    p for p in (c.source, c.recipient) if p.status == SUSPENDED and p != partner
-                ],
-            }
-            for c in consents
-            if c.is_honoured(now) and partner.pk in (c.source_id, c.recipient_id)
-        ]
         suspended = partner.status == SUSPENDED
+        active = []
+        for c in consents:
+            if not (c.is_honoured(now) and partner.pk in (c.source_id, c.recipient_id)):
+                continue
+            # A suspended brand at either end pauses the flow (the consent itself stays);
+            # this card's own brand, if suspended, says so once above its list.
+            paused_by = [
+                p for p in (c.source, c.recipient) if p.status == SUSPENDED and p != partner
+            ]
+            # Otherwise the one rule (consents_in_force) says whether anything flows.
+            held = c.pk not in in_force and not (suspended or paused_by)
+            active.append(
+                {
+                    "consent": c,
+                    "sentence": wording.consent_sentence(c, names),
+                    "paused_by": paused_by,
+                    "on_hold": wording.on_hold(c, now) if held else "",
+                }
+            )
         brands.append({"link": link, "partner": partner, "active": active, "suspended": suspended})
     requests = [c for c in consents if c.effective_status(now) == "requested"]
     changes = list(portal_changes(customer.pk, customer.portal_seen_at)[:20])

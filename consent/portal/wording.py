@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from consent.models import AccessEvent, Consent, ConsentEvent
 from partners.models import DataCategory
 
@@ -53,6 +55,19 @@ def consent_sentence(consent: Consent, names: dict[str, str]) -> str:
     }.get(
         consent.purpose_id,
         f"{source} may share your {what} with {recipient} for {consent.purpose_id}",
+    )
+
+
+def on_hold(consent: Consent, now: datetime) -> str:
+    """Why nothing is shared under an active consent that consents_in_force left out while
+    neither brand is suspended (the portal says that on its own): 'nothing is shared under
+    it while …'."""
+    for partner in (consent.source, consent.recipient):
+        if not partner.is_active:
+            return f"{partner.name} is not active in the ecosystem"
+    return (
+        f"{consent.source.name} and {consent.recipient.name} have no partnership in force "
+        "that covers it"
     )
 
 

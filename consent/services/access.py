@@ -53,7 +53,11 @@ def _digest(prev_hash: str, seq: int, access: Access, at: datetime) -> str:
 
 def _locked_head(customer_id: str) -> AccessChainHead:
     """Lock this customer's chain tip, and only it: appends for other customers never wait."""
-    head = AccessChainHead.objects.select_for_update().filter(customer_id=customer_id).first()
+    head = (
+        AccessChainHead.objects.select_for_update(no_key=True)
+        .filter(customer_id=customer_id)
+        .first()
+    )
     if head is not None:
         return head
     try:
@@ -61,7 +65,7 @@ def _locked_head(customer_id: str) -> AccessChainHead:
             AccessChainHead.objects.create(customer_id=customer_id, seq=0, hash=GENESIS)
     except IntegrityError:
         pass  # another transaction started this chain first
-    return AccessChainHead.objects.select_for_update().get(customer_id=customer_id)
+    return AccessChainHead.objects.select_for_update(no_key=True).get(customer_id=customer_id)
 
 
 def access_record_api(

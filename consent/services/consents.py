@@ -115,7 +115,7 @@ def consents_locked(**options: Any) -> QuerySet[Consent]:
     purpose for the receipts) joined in rather than fetched per row; only the consents are
     locked."""
     return Consent.objects.select_related("source", "recipient", "purpose").select_for_update(
-        of=("self",), **options
+        of=("self",), no_key=True, **options
     )
 
 

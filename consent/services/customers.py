@@ -14,6 +14,7 @@ from consent.models import (
     CustomerKey,
     PartnerLink,
 )
+from consent.selectors import consents_in_force
 from consent.services.access import Access, access_record
 from ecosystem import crypto
 from ecosystem.errors import ApplicationError
@@ -127,13 +128,14 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
     customer = Customer.objects.select_related("key").get(pk=customer.pk)
     pii = customer.pii()
     links = PartnerLink.objects.filter(customer=customer).select_related("partner")
-    consents = (
+    consents = list(
         Consent.objects.filter(customer=customer)
-        .select_related("source", "recipient", "purpose")
+        .select_related("source", "recipient", "purpose", "partnership")
         .prefetch_related("events", "receipts")
         .order_by("created_at", "id")
     )
     now = timezone.now()
+    in_force = consents_in_force(consents, at=now)
     return {
         "exported_at": now.isoformat(),
         "customer": {
@@ -161,6 +163,9 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
                 "to": consent.recipient.name,
                 "data_categories": consent.data_categories,
                 "status": consent.effective_status(now),
+                # Whether data flows under it right now (a partner suspended, or the
+                # partnership out of its window, stops the flow before the status changes).
+                "in_force": consent.pk in in_force,
                 "granted_at": consent.granted_at.isoformat() if consent.granted_at else None,
                 "expires_at": consent.expires_at.isoformat() if consent.expires_at else None,
                 "notice_sha256": consent.notice_sha256,

@@ -84,7 +84,7 @@ def customer_link_create(
     email that belongs to an existing customer reuses that customer, with the same response
     as a new one: the partner learns nothing new. Invitations are capped per partner per 24
     hours (serialised on the partner row)."""
-    partner = Partner.objects.select_for_update().get(pk=partner_id)
+    partner = Partner.objects.select_for_update(no_key=True).get(pk=partner_id)
     existing = PartnerLink.objects.filter(partner=partner, external_ref=external_ref).first()
     if existing is not None:
         if _invitation_lapsed(existing):  # posting again re-invites, within the same cap
@@ -150,7 +150,7 @@ def _send_invitation(link: PartnerLink) -> None:
 
 
 def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:
-    link = PartnerLink.objects.select_for_update().get(pk=link.pk)
+    link = PartnerLink.objects.select_for_update(no_key=True).get(pk=link.pk)
     if link.customer_id != customer.pk:
         raise NotFoundError("No such link.")
     if link.status != L.PENDING:

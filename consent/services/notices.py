@@ -37,7 +37,7 @@ def notice_publish(
     if not text:
         raise ApplicationError("A notice needs text.", code="notice_empty")
     # Lock the purpose row so two admins publishing at once get consecutive versions.
-    Purpose.objects.select_for_update().get(pk=purpose.pk)
+    Purpose.objects.select_for_update(no_key=True).get(pk=purpose.pk)
     latest = Notice.objects.filter(
         purpose=purpose, language=language, partnership=partnership
     ).aggregate(v=Max("version"))["v"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
@@ -33,10 +35,14 @@ def paginated(
     *,
     context: dict | None = None,
     pagination: type[CursorPagination] = CursorPagination,
+    page_context: Callable[[list], dict] | None = None,
 ) -> Response:
+    """One cursor page of ``queryset``; ``page_context`` adds context computed from the
+    page's rows (one batch lookup per page rather than one per row)."""
     paginator = pagination()
-    page = paginator.paginate_queryset(queryset, view.request, view=view)
-    return paginator.get_paginated_response(serializer(page, many=True, context=context or {}).data)
+    page = list(paginator.paginate_queryset(queryset, view.request, view=view) or [])
+    context = {**(context or {}), **(page_context(page) if page_context else {})}
+    return paginator.get_paginated_response(serializer(page, many=True, context=context).data)
 
 
 def page_of(serializer: type[serializers.Serializer]) -> serializers.Serializer:

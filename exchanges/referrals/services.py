@@ -83,25 +83,34 @@ def _recipient_link(
     """The referral consent counts as the customer's confirmation of a link to B: create or
     confirm B's own link (B never learns A's id). A link the customer refused or ended after
     giving that consent stays as it is: their later word wins, so they are asked again."""
-    link = (
-        PartnerLink.objects.select_for_update().filter(customer=customer, partner=partner).first()
-    )
+    locked = PartnerLink.objects.select_for_update(no_key=True)
+    link = locked.filter(customer=customer, partner=partner).first()
     now = timezone.now()
-    if link is not None and _said_no_since(link, consent):
+    if link is None:
+        # Two first referrals of this customer to B race here. Insert-or-nothing (ON CONFLICT
+        # DO NOTHING; INSERT OR IGNORE on SQLite) waits for the other insert to commit instead
+        # of failing on link_one_per_pair, and needs no savepoint; then read the row back,
+        # whoever wrote it (a new statement: it sees the other's committed row).
+        PartnerLink.objects.bulk_create(
+            [
+                PartnerLink(
+                    customer=customer,
+                    partner=partner,
+                    status=L.ACTIVE,
+                    method=PartnerLink.Method.REFERRAL,
+                    confirmed_at=now,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        link = locked.get(customer=customer, partner=partner)
+    if _said_no_since(link, consent):
         _consent_required(
             customer_ref=sender_ref,
             source_id=consent.source_id,
             recipient_id=partner.pk,
             now=now,
             why="The customer declined a link with this partner after consenting to this.",
-        )
-    if link is None:
-        return PartnerLink.objects.create(
-            customer=customer,
-            partner=partner,
-            status=L.ACTIVE,
-            method=PartnerLink.Method.REFERRAL,
-            confirmed_at=now,
         )
     if link.status != L.ACTIVE:
         link.status, link.confirmed_at, link.ended_at = L.ACTIVE, now, None
@@ -143,12 +152,15 @@ def referral_create(
         raise ApplicationError("A partner cannot refer a customer to itself.", code="referral_self")
     customer = link.customer
     now = timezone.now()
+    # A write under a consent: the consent row is share-locked until this commits, so a
+    # withdrawal either waits and then ends this referral, or came first and refuses it.
     found = consent_allowance(
         customer_id=customer.pk,
         source_id=from_partner_id,
         recipient_id=to_partner_id,
         purpose="referral",
         at=now,
+        hold=True,
     )
     if found is None:
         _refuse(customer_id, from_partner_id, to_partner_id, now)
@@ -272,7 +284,7 @@ def _consent_required(
 
 
 def _locked(referral: Referral) -> Referral:
-    return Referral.objects.select_for_update().get(pk=referral.pk)
+    return Referral.objects.select_for_update(no_key=True).get(pk=referral.pk)
 
 
 CLOSING_FIELDS = ["status", "reason", "answered_at", "ended_at", "snapshot_sealed", "note_sealed"]
@@ -384,7 +396,7 @@ def referrals_end_with_consent(*, consent: Consent, status: str, reason: str) ->
     deleted, and B told. Runs inside the consent service's transaction."""
     if consent.purpose_id != "referral":
         return
-    open_referrals = Referral.objects.select_for_update().filter(
+    open_referrals = Referral.objects.select_for_update(no_key=True).filter(
         customer_id=consent.customer_id,
         from_partner_id=consent.source_id,
         to_partner_id=consent.recipient_id,
@@ -409,7 +421,7 @@ def referrals_expire(*, batch_size: int = 500) -> int:
     while True:
         with transaction.atomic():
             batch = list(
-                Referral.objects.select_for_update(skip_locked=True)
+                Referral.objects.select_for_update(skip_locked=True, no_key=True)
                 .filter(status=R.SENT, expires_at__lte=timezone.now())
                 .order_by("expires_at", "pk")[:batch_size]
             )
@@ -437,17 +449,33 @@ class Disclosed:
 
 
 def referral_disclosed_to(*, referral: Referral, partner_id: str, client_id: str) -> Disclosed:
-    """For B, the consented data and A's note while the consent is honoured, recording the
-    read; for A, its own note back. Nothing once the referral is closed or the consent has
-    ended (the snapshot and the note are deleted then, or were never kept)."""
-    if not referral.snapshot_sealed or not referral.consent.is_honoured():
+    """For B, the consented data and A's note while the data may flow, recording the read;
+    for A, its own note back. Nothing once the referral is closed (the snapshot and the note
+    are deleted then, or were never kept), and nothing while consent_allowance says no: the
+    consent ended or expired, a partner is suspended, the partnership is out of its window
+    or no longer has the flow. Only the categories that may flow now are shown."""
+    if not referral.snapshot_sealed:
         return Disclosed()
+    found = consent_allowance(
+        customer_id=referral.customer_id,
+        source_id=referral.from_partner_id,
+        recipient_id=referral.to_partner_id,
+        purpose="referral",
+        consent_id=referral.consent_id,
+    )
+    if found is None:
+        return Disclosed()
+    _consent, allowed = found
     customer = Customer.objects.select_related("key").get(pk=referral.customer_id)
     data_key = customer.data_key()
     note = referral.open_note(data_key=data_key) or None
     if referral.to_partner_id != partner_id:
         return Disclosed(note=note)
-    data = referral.open_snapshot(data_key=data_key)
+    data = {
+        code: value
+        for code, value in referral.open_snapshot(data_key=data_key).items()
+        if code in allowed
+    }
     access_record_api(
         customer_id=customer.pk,
         client_id=client_id,

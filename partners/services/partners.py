@@ -60,7 +60,7 @@ class ContactEmailTaken(ApplicationError):
 
 
 def _locked(partner: Partner, action: str) -> Partner:
-    partner = Partner.objects.select_for_update().get(pk=partner.pk)
+    partner = Partner.objects.select_for_update(no_key=True).get(pk=partner.pk)
     if partner.status not in TRANSITIONS[action]:
         raise InvalidTransition(f"Cannot {action} a partner that is {partner.status}.")
     return partner

@@ -43,7 +43,9 @@ def _lock_pair(x: Partner, y: Partner) -> tuple[Partner, Partner]:
         raise PartnershipError("A partner cannot partner with itself.", code="partnership_self")
     # Lock both rows in a fixed order, so two admins pairing the same partners serialise and
     # neither deadlocks.
-    locked = list(Partner.objects.select_for_update().filter(pk__in=[x.pk, y.pk]).order_by("pk"))
+    locked = list(
+        Partner.objects.select_for_update(no_key=True).filter(pk__in=[x.pk, y.pk]).order_by("pk")
+    )
     for partner in locked:
         if not partner.is_active:
             raise PartnershipError(f"{partner.name} is not active.", code="partner_inactive")
@@ -152,7 +154,7 @@ def partnership_set_flows(
     """Replace the partnership's flows. The version increases whenever they change; on an
     active partnership, anything removed is announced (partners.signals), and consent ends
     what depended on it."""
-    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
     if partnership.status == P.ENDED:
         raise PartnershipConflict("An ended partnership cannot change.")
     _validate(partnership, flows)
@@ -189,7 +191,7 @@ def partnership_set_flows(
 @transaction.atomic
 def partnership_set_terms(*, partnership: Partnership, terms: str, actor: Any) -> Partnership:
     """The free-text terms; flows, window and partners change only through their services."""
-    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
     if partnership.terms != terms:
         partnership.terms = terms
         partnership.save(update_fields=["terms"])
@@ -199,7 +201,7 @@ def partnership_set_terms(*, partnership: Partnership, terms: str, actor: Any) -
 
 @transaction.atomic
 def partnership_activate(*, partnership: Partnership, actor: Any) -> Partnership:
-    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
     if partnership.status != P.DRAFT:
         raise PartnershipConflict(
             f"Only a draft can be activated; this one is {partnership.status}."
@@ -216,7 +218,10 @@ def partnership_activate(*, partnership: Partnership, actor: Any) -> Partnership
 
 @transaction.atomic
 def partnership_end(*, partnership: Partnership, actor: Any) -> Partnership:
-    partnership = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    """End the partnership: no flow of it may be used any more, its consents are terminated
+    (the customers emailed why) and both partners are told of each: consent does that on
+    partners.signals.partnership_ended (consent/partner_changes.py)."""
+    partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
     if partnership.status == P.ENDED:
         raise PartnershipConflict("This partnership has already ended.")
     partnership.status = P.ENDED
@@ -225,3 +230,20 @@ def partnership_end(*, partnership: Partnership, actor: Any) -> Partnership:
     audit_record(actor=actor, action="partnership.end", obj=partnership)
     signals.partnership_ended.send(sender=Partnership, partnership=partnership)
     return partnership
+
+
+def partnerships_end_lapsed(*, now: datetime | None = None) -> int:
+    """End every active partnership whose validity window has closed, as partnership_end
+    does for an admin (beat), one transaction each. Nothing flowed after the window closed
+    anyway (consent_allowance checks the window); this makes it final. Safe to run twice, or
+    on two beat hosts: a partnership another run ended first is skipped."""
+    now = now or timezone.now()
+    due = Partnership.objects.filter(status=P.ACTIVE, valid_until__lte=now).order_by("pk")
+    ended = 0
+    for partnership in due:
+        try:
+            partnership_end(partnership=partnership, actor=None)
+        except PartnershipConflict:
+            continue
+        ended += 1
+    return ended

@@ -228,9 +228,9 @@ def test_the_consent_list_pins_its_query_count(apis, django_assert_max_num_queri
     # Warm the token cache and start the customer's access chain: count the steady state.
     apis.source_api.get(consents_url(apis.source_link.pk))
 
-    # link, consents, receipts; then the access row: savepoint, lock the chain tip, insert,
-    # update the tip, release.
-    with django_assert_max_num_queries(8):
+    # link, consents, receipts, the page's partnership flows (consents_in_force); then the
+    # access row: savepoint, lock the chain tip, insert, update the tip, release.
+    with django_assert_max_num_queries(9):
         response = apis.source_api.get(consents_url(apis.source_link.pk))
 
     assert response.status_code == 200

@@ -485,9 +485,10 @@ def test_a_list_row_reads_as_the_detail_does(ref):
 def test_detail_and_create_pin_their_queries(ref, django_assert_max_num_queries):
     ref.gym_api.get(REFERRALS)
     ref.grocer_api.get(REFERRALS)
-    # Sender link, gate (2), rate, recipient link (2), referral, audit, outbox (event,
-    # payload, endpoints), and the service's savepoint (2; a transaction in production).
-    with django_assert_max_num_queries(13):
+    # Sender link, gate (2) and its shared lock on the consent, rate, recipient link (3: read,
+    # insert-or-nothing, read back), referral, audit, outbox (event, payload, endpoints), and
+    # the service's savepoint (2; a transaction in production).
+    with django_assert_max_num_queries(15):
         referral_id = send(ref).json()["id"]
     ref.grocer_api.get(f"{REFERRALS}/{referral_id}")  # starts the access chain
 
