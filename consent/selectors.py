@@ -177,69 +177,10 @@ def consent_hold(consent: Consent, *, at: datetime) -> bool:
         return cursor.fetchone() is not None
 
 
-def consents_in_force(consents: Iterable[Consent], *, at: datetime) -> dict[str, set[str]]:
-    """For each of these consents (loaded with their source, recipient and partnership)
-    under which data may flow at ``at``, the categories that may: the rule of
-    ``consent_allowance``, for a page at a time. One query, none without a partnership."""
-    consents = list(consents)
-    flows = _flow_categories({c.partnership_id for c in consents if c.partnership_id})
-    allowed = {}
-    for consent in consents:
-        categories = _in_force(consent, flows, at)
-        if categories is not None:
-            allowed[consent.pk] = categories
-    return allowed
-
-
-FlowKey = tuple[str, str, str, str]  # partnership, source, recipient, purpose
-
-
-def _flow_categories(partnership_ids: set[str]) -> dict[FlowKey, set[str]]:
-    if not partnership_ids:
-        return {}
-    through = PartnershipFlow.data_categories.through
-    rows = through.objects.filter(partnershipflow__partnership_id__in=partnership_ids).values_list(
-        "partnershipflow__partnership_id",
-        "partnershipflow__source_id",
-        "partnershipflow__recipient_id",
-        "partnershipflow__purpose_id",
-        "datacategory_id",
-    )
-    flows: dict[FlowKey, set[str]] = {}
-    for partnership_id, source_id, recipient_id, purpose_id, category in rows:
-        flows.setdefault((partnership_id, source_id, recipient_id, purpose_id), set()).add(category)
-    return flows
-
-
-def _in_force(consent: Consent, flows: dict[FlowKey, set[str]], at: datetime) -> set[str] | None:
-    if not consent.is_honoured(at):
-        return None
-    if not (consent.source.is_active and consent.recipient.is_active):
-        return None
-    consented = set(consent.data_categories)
-    if consent.is_single_partner:
-        return consented
-    partnership = consent.partnership
-    if partnership is None or not partnership.is_current(at):
-        return None
-    key = (partnership.pk, consent.source_id, consent.recipient_id, consent.purpose_id)
-    flow = flows.get(key)
-    if not flow:  # the flow was removed: nothing may move under this consent
-        return None
-    return consented & flow
-
-
 def consents_hold(consent_ids: Iterable[str], *, at: datetime) -> set[str]:
-    """Share-lock these consent rows for the rest of the caller's transaction, in id order,
-    and return those still active and not past their expiry: a batch write's form of the
-    one-row hold (one query for any number of consents).
-
-    A withdrawal locks the row FOR NO KEY UPDATE, which waits for every FOR SHARE holder:
-    the write commits first and the withdrawal then sees (and ends) what it wrote; a write
-    that waited for a withdrawal re-reads the row here and finds it ended. Django's ORM has
-    no FOR SHARE, hence the suffix on its own SQL; SQLite takes no row locks (its writers
-    run one at a time, from BEGIN IMMEDIATE), and there the re-read is all that is needed.
-    """
+    """``consent_hold`` for a batch write: share-lock these consent rows (in id order, one
+    query for any number) for the rest of the caller's transaction and return the ids of
+    those still active and not past their expiry. Same lock, same reasons."""
     if not connection.in_atomic_block:
         raise TransactionManagementError("consents_hold() holds its locks until the commit.")
     ids = sorted(set(consent_ids))

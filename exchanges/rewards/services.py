@@ -23,7 +23,7 @@ from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from consent.models import Consent, PartnerLink
-from consent.selectors import consents_hold, consents_in_force
+from consent.selectors import consent_allowance, consents_hold, consents_in_force
 from ecosystem.errors import ConflictError
 from ecosystem.services.audit import audit_record
 from exchanges.rewards import ledger
@@ -362,15 +362,18 @@ def rewards_for_conversion(
     )
     if not rules:
         return []
-    consent = (
-        Consent.objects.select_related("source", "recipient", "partnership")
-        .filter(pk=consent_id)
-        .first()
+    found = consent_allowance(
+        customer_id=customer_id,
+        source_id=source_id,
+        recipient_id=recipient_id,
+        purpose="referral",
+        at=now,
+        consent_id=consent_id,
+        hold=True,
     )
-    if consent is None or consent.pk not in consents_in_force([consent], at=now):
+    if found is None:
         return []
-    if consent.pk not in consents_hold([consent.pk], at=now):
-        return []
+    consent = found[0]
     rewards = []
     for rule in rules:
         if rule.basis == RewardRule.Basis.PERCENTAGE:

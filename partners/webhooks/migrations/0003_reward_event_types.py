@@ -4,15 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('webhooks', '0002_content_types'),
+        ("webhooks", "0002_content_types"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='event',
-            name='type',
-            field=models.CharField(choices=[('ping', 'ping'), ('customer.link_confirmed', 'customer.link_confirmed'), ('customer.link_refused', 'customer.link_refused'), ('customer.erased', 'customer.erased'), ('consent.granted', 'consent.granted'), ('consent.refused', 'consent.refused'), ('consent.lapsed', 'consent.lapsed'), ('consent.withdrawn', 'consent.withdrawn'), ('consent.expired', 'consent.expired'), ('consent.terminated', 'consent.terminated'), ('referral.received', 'referral.received'), ('referral.accepted', 'referral.accepted'), ('referral.declined', 'referral.declined'), ('referral.converted', 'referral.converted'), ('referral.withdrawn', 'referral.withdrawn'), ('referral.expired', 'referral.expired'), ('reward.issued', 'reward.issued'), ('reward.posted', 'reward.posted'), ('reward.voided', 'reward.voided'), ('offer.published', 'offer.published'), ('offer.redeemed', 'offer.redeemed')], max_length=40),
+            model_name="event",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("ping", "ping"),
+                    ("customer.link_confirmed", "customer.link_confirmed"),
+                    ("customer.link_refused", "customer.link_refused"),
+                    ("customer.erased", "customer.erased"),
+                    ("consent.granted", "consent.granted"),
+                    ("consent.refused", "consent.refused"),
+                    ("consent.lapsed", "consent.lapsed"),
+                    ("consent.withdrawn", "consent.withdrawn"),
+                    ("consent.expired", "consent.expired"),
+                    ("consent.terminated", "consent.terminated"),
+                    ("referral.received", "referral.received"),
+                    ("referral.accepted", "referral.accepted"),
+                    ("referral.declined", "referral.declined"),
+                    ("referral.converted", "referral.converted"),
+                    ("referral.withdrawn", "referral.withdrawn"),
+                    ("referral.expired", "referral.expired"),
+                    ("reward.issued", "reward.issued"),
+                    ("reward.posted", "reward.posted"),
+                    ("reward.voided", "reward.voided"),
+                    ("offer.published", "offer.published"),
+                    ("offer.redeemed", "offer.redeemed"),
+                ],
+                max_length=40,
+            ),
         ),
     ]

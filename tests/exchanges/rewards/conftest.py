@@ -109,14 +109,3 @@ def visits(link, n: int, *, prefix: str = "v", at=None, start: int = 0) -> list[
         }
         for i in range(n)
     ]
-
-
-@pytest.fixture
-def on_postgresql() -> None:
-    """Row locks, races and the database's own ledger guard: PostgreSQL only. Skipped on the
-    embedded default, a failure under REQUIRE_SERVICES=1 (CI's second pass runs them)."""
-    from django.db import connection
-
-    from tests.conftest import require_service
-
-    require_service("PostgreSQL (DATABASE_URL)", lambda: connection.vendor == "postgresql")

@@ -153,7 +153,7 @@ def _raw_entry(txn_id: str, account_id: int, amount: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("on_postgresql")
+@pytest.mark.usefixtures("postgresql")
 def test_postgresql_refuses_a_hand_made_unbalanced_transaction(world):
     reward = earn(world)
     issue = reward.transactions.get()
@@ -185,7 +185,7 @@ def test_postgresql_refuses_a_hand_made_unbalanced_transaction(world):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("on_postgresql")
+@pytest.mark.usefixtures("postgresql")
 def test_postgresql_refuses_to_update_or_delete_ledger_rows(world):
     reward = earn(world)
     entry = Entry.objects.filter(transaction__reward=reward).first()
