@@ -10,7 +10,7 @@ one per table — so a batch of rewards costs the same number of queries as one.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -180,12 +180,13 @@ def legs_reversal(reward: Reward) -> list[Leg]:
 
 def plan(reward: Reward, kind: str, *, memo: str = "", reverses=None) -> Planned:
     """The transaction that moves ``reward`` one step (``kind``), keyed so it happens once."""
-    legs = {
+    steps: dict[str, Callable[[Reward], list[Leg]]] = {
         LedgerTransaction.Kind.ISSUE: legs_issue,
         LedgerTransaction.Kind.POST: legs_post,
         LedgerTransaction.Kind.VOID: legs_void,
         LedgerTransaction.Kind.REVERSAL: legs_reversal,
-    }[kind](reward)
+    }
+    legs = steps[kind](reward)
     row = LedgerTransaction(
         kind=kind,
         key=f"{kind}:{reward.rule_id}:{reward.customer_id}:{reward.trigger_ref}:{reward.sequence}",
