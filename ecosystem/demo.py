@@ -95,6 +95,9 @@ def _partner(slug: str, created: list[str]) -> Partner:
             contact_name=f"{name} team",
             contact_email=f"partners@{slug}.example",
             website=f"https://{slug}.example",
+            address=f"1 {name} Square, 1000 Brussels, Belgium",
+            phone="+32 2 555 0100",
+            privacy_notice_url=f"https://{slug}.example/privacy",
             scope_ceiling=all_scopes,
             approved_at=timezone.now(),
         )

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from contextvars import ContextVar
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 
 from ecosystem.ids import new_id
 
@@ -55,3 +55,16 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get()
         return True
+
+
+class NulInPathMiddleware:
+    """A path with a NUL byte names nothing here: 404 before any view looks it up (PostgreSQL
+    text cannot hold NUL, so a lookup would fail with a 500 rather than find nothing)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path:
+            raise Http404("No such path.")
+        return self.get_response(request)

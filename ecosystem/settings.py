@@ -77,6 +77,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ecosystem.middleware.RequestIdMiddleware",
     "ecosystem.middleware.RateLimitHeadersMiddleware",
+    "ecosystem.middleware.NulInPathMiddleware",
     "ecosystem.errors.OutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -242,7 +243,11 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER = {
-    "ACCESS_TOKEN_EXPIRE_SECONDS": env.integer("OAUTH_ACCESS_TOKEN_SECONDS", 600, minimum=60),
+    # At most 10 minutes: a bearer token is refused at once on revocation only where the
+    # cache is read; its lifetime bounds every other exposure.
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.integer(
+        "OAUTH_ACCESS_TOKEN_SECONDS", 600, minimum=60, maximum=600
+    ),
     # RFC 9700 (OAuth 2.0 Security BCP): adopt every compliant behaviour DOT offers.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
@@ -287,7 +292,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["partners.api.auth.PartnerScopePermission"],
     "DEFAULT_THROTTLE_CLASSES": ["partners.api.auth.PartnerClientThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ecosystem.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "ecosystem.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,

@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html_join
 
 from ecosystem.admin_helpers import run_per_row, status_badge
 from ecosystem.errors import ApplicationError
@@ -31,6 +32,7 @@ from partners.models import (
     PartnerClient,
     Partnership,
     PartnershipFlow,
+    PartnershipTerms,
     Purpose,
 )
 from partners.scopes import SCOPES, SECTOR_DEFAULT_CEILINGS, format_scopes, parse_scopes
@@ -74,6 +76,7 @@ class ScopeCeilingField(forms.MultipleChoiceField):
 class PartnerAdminForm(forms.ModelForm):
     scope_ceiling = ScopeCeilingField(help_text="Scopes this partner's clients may be given.")
     website = forms.URLField(max_length=200, required=False, assume_scheme="https")
+    privacy_notice_url = forms.URLField(max_length=500, required=False, assume_scheme="https")
 
     class Meta:
         model = Partner
@@ -84,6 +87,9 @@ class PartnerAdminForm(forms.ModelForm):
             "description",
             "contact_name",
             "contact_email",
+            "address",
+            "phone",
+            "privacy_notice_url",
             "scope_ceiling",
         ]
 
@@ -452,7 +458,7 @@ class PartnershipAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("=id", "partner_a__name", "partner_b__name")
     list_select_related = ("partner_a", "partner_b")
-    readonly_fields = ("status", "version", "activated_at", "ended_at")
+    readonly_fields = ("status", "version", "terms_history", "activated_at", "ended_at")
     actions = [
         service_action(
             "activate", "activated", "Activate selected partnerships", partnership_activate
@@ -463,6 +469,14 @@ class PartnershipAdmin(admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: Partnership):
         return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Terms by version")
+    def terms_history(self, obj: Partnership):
+        """Each version's terms as kept (consents name the version they were given under)."""
+        rows = PartnershipTerms.objects.filter(partnership=obj).order_by("-version")
+        return format_html_join(
+            "", "<p><strong>v{}</strong>: {}</p>", ((t.version, t.terms or "—") for t in rows)
+        )
 
     def get_readonly_fields(self, request, obj=None):
         fixed = ("partner_a", "partner_b", "valid_from", "valid_until")

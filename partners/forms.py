@@ -26,6 +26,17 @@ class PartnerApplicationForm(forms.Form):
     )
     contact_name = forms.CharField(label="Contact person", max_length=120)
     contact_email = forms.EmailField(label="Contact email", max_length=254)
+    # Needed before approval (consent receipts name them); may be given later.
+    address = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=500,
+        required=False,
+        label="Postal address of the data controller",
+    )
+    phone = forms.CharField(max_length=40, required=False, label="Phone for privacy questions")
+    privacy_notice_url = forms.URLField(
+        max_length=500, required=False, assume_scheme="https", label="Privacy notice URL"
+    )
 
 
 class SetPasswordForm(forms.Form):

@@ -26,7 +26,8 @@ def apply(request: HttpRequest) -> HttpResponse:
             try:
                 partner_apply(**form.cleaned_data)
             except ApplicationError as refused:
-                form.add_error(refused.extra.get("field"), refused.detail)
+                for error in refused.extra.get("errors", [{"field": None}]):
+                    form.add_error(error["field"], refused.detail)
             else:
                 return redirect("partners:apply-thanks")
     return render(

@@ -32,6 +32,9 @@ def make_partner(**overrides: Any) -> Partner:
         "status": Partner.Status.ACTIVE,
         "contact_name": f"Contact {n}",
         "contact_email": f"contact{n}@brand{n}.example",
+        "address": f"{n} Market Street, 1000 Brussels, Belgium",
+        "phone": f"+32 2 555 {n:04d}",
+        "privacy_notice_url": f"https://brand{n}.example/privacy",
         "scope_ceiling": ALL_SCOPES,
     }
     fields.update(overrides)

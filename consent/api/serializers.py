@@ -9,16 +9,17 @@ from rest_framework import serializers
 
 from consent.models import Consent, PartnerLink
 from consent.selectors import consents_in_force
+from ecosystem.api import fields as strict
 
 ID_MAX = 40
 
 
 class CustomerLinkCreateInput(serializers.Serializer):
-    external_ref = serializers.CharField(
+    external_ref = strict.CharField(
         max_length=100, help_text="Your own reference for this customer; unique per partner."
     )
-    email = serializers.EmailField(max_length=254, help_text="Where the invitation goes.")
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    email = strict.EmailField(max_length=254, help_text="Where the invitation goes.")
+    name = strict.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class CustomerLinkOutput(serializers.ModelSerializer):
@@ -116,21 +117,21 @@ class ConsentOutput(serializers.ModelSerializer):
 
 
 class ConsentRequestCreateInput(serializers.Serializer):
-    customer_id = serializers.CharField(max_length=ID_MAX, help_text="Your pairwise id.")
-    recipient = serializers.CharField(
+    customer_id = strict.CharField(max_length=ID_MAX, help_text="Your pairwise id.")
+    recipient = strict.CharField(
         max_length=ID_MAX,
         required=False,
         help_text="The partner (par_…) the data would go to; you, for link and offers.",
     )
-    purpose = serializers.CharField(max_length=50)
+    purpose = strict.CharField(max_length=50)
     data_categories = serializers.ListField(
-        child=serializers.CharField(max_length=50),
+        child=strict.CharField(max_length=50),
         max_length=20,
         required=False,
         default=list,
         help_text="Categories to share; none for purposes that carry no data (link, offers).",
     )
-    message = serializers.CharField(
+    message = strict.CharField(
         max_length=500, help_text="Shown to the customer with the notice: say why you ask."
     )
-    language = serializers.CharField(max_length=10, required=False, default="en")
+    language = strict.CharField(max_length=10, required=False, default="en")

@@ -7,8 +7,8 @@ links, so another partner's id (or an unknown one) is a plain 404.
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +28,7 @@ from consent.services.consents import (
 )
 from consent.services.links import customer_link_create, customer_link_read
 from ecosystem.api.common import (
+    PAGE_PARAMETERS,
     calling_client_id,
     calling_partner_id,
     page_of,
@@ -36,6 +37,20 @@ from ecosystem.api.common import (
 from ecosystem.api.idempotency import IdempotentMixin
 from ecosystem.api.pagination import CursorPagination
 from ecosystem.errors import NotFoundError
+
+CustomerAlreadyLinkedProblem = inline_serializer(
+    name="CustomerAlreadyLinkedProblem",
+    fields={
+        "type": serializers.CharField(),
+        "title": serializers.CharField(),
+        "status": serializers.IntegerField(),
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "instance": serializers.CharField(),
+        "customer_id": serializers.CharField(help_text="Your pairwise id for this customer."),
+        "external_ref": serializers.CharField(help_text="The reference you linked them under."),
+    },
+)
 
 
 def _link(request: Request, customer_id: str) -> PartnerLink:
@@ -50,12 +65,22 @@ class CustomerLinkCreateApi(IdempotentMixin, APIView):
 
     @extend_schema(
         request=CustomerLinkCreateInput,
-        responses={201: CustomerLinkOutput, 200: CustomerLinkOutput},
+        responses={
+            201: CustomerLinkOutput,
+            200: CustomerLinkOutput,
+            409: OpenApiResponse(
+                response=CustomerAlreadyLinkedProblem,
+                description="customer_already_linked: the email is of a customer you linked "
+                "under another external_ref; the body names that customer_id and reference.",
+            ),
+        },
         summary="Invite a customer to link with you",
         description=(
             "Creates a pending link and emails the customer an invitation to confirm it. "
-            "Posting an external_ref you used before returns that link (200). Invitations "
-            "are capped per partner per 24 hours (429 invitation_limit_reached)."
+            "Posting an external_ref you used before returns that link (200). A new "
+            "external_ref with the email of a customer you already linked is 409 "
+            "customer_already_linked, naming your customer_id and external_ref for them. "
+            "Invitations are capped per partner per 24 hours (429 invitation_limit_reached)."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -93,6 +118,7 @@ class CustomerConsentListApi(APIView):
     required_scopes = ["consent:read"]
 
     @extend_schema(
+        parameters=PAGE_PARAMETERS,
         responses=page_of(ConsentOutput),
         summary="A customer's consents that concern you",
         description=(
@@ -121,6 +147,7 @@ class CustomerConsentListApi(APIView):
                 customer_id=link.customer_id,
                 partner_id=link.partner_id,
                 client_id=calling_client_id(request),
+                consent_ids=[row["id"] for row in response.data["results"]],
             )
         return response
 

@@ -81,6 +81,11 @@ class AccessEvent(models.Model):
     consent = models.ForeignKey(
         "consent.Consent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A link's status is disclosed under the customer's own answer to the invitation (the
+    # link), not under a consent record: such rows name the link instead.
+    link = models.ForeignKey(
+        "consent.PartnerLink", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     fields = models.JSONField(default=list)
     at = models.DateTimeField()
     prev_hash = models.CharField(max_length=64)

@@ -12,11 +12,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.core import signing
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -47,7 +45,7 @@ from consent.services.links import customer_link_confirm, customer_link_refuse
 from ecosystem.errors import ApplicationError
 from partners.models import Partner
 
-GOODBYE_SALT = "portal.goodbye"
+GOODBYE_SESSION_KEY = "portal.goodbye.told"
 SUSPENDED = Partner.Status.SUSPENDED
 PAGE_SIZE = 50
 
@@ -368,8 +366,11 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     if confirmed and form.is_valid():
         told = customer_erase(customer=request.customer)
         logout(request)
+        # In the fresh (signed-out) session, not the URL: a query string reaches access logs,
+        # browser history and Referer headers.
         names = sorted(Partner.objects.filter(pk__in=told).values_list("name", flat=True))
-        return redirect(f"{reverse('portal:goodbye')}?t={signing.dumps(names, salt=GOODBYE_SALT)}")
+        request.session[GOODBYE_SESSION_KEY] = names
+        return redirect("portal:goodbye")
     error = "Tick the box to confirm." if request.method == "POST" and not confirmed else ""
     return render(
         request,
@@ -380,8 +381,5 @@ def delete_account(request: HttpRequest) -> HttpResponse:
 
 
 def goodbye(request: HttpRequest) -> HttpResponse:
-    try:
-        told = signing.loads(request.GET.get("t", ""), salt=GOODBYE_SALT, max_age=3600)
-    except signing.BadSignature:
-        told = None
+    told = request.session.pop(GOODBYE_SESSION_KEY, None)  # shown once
     return render(request, "portal/goodbye.html", {"told": told})

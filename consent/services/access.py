@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -33,6 +33,7 @@ class Access:
     partner_id: str | None = None
     purpose: str = ""
     consent_id: str | None = None
+    link_id: str | None = None
 
 
 def _digest(prev_hash: str, seq: int, access: Access, at: datetime) -> str:
@@ -48,6 +49,8 @@ def _digest(prev_hash: str, seq: int, access: Access, at: datetime) -> str:
         "fields": sorted(access.fields),
         "at": at.isoformat(),
     }
+    if access.link_id is not None:  # absent from rows written before links were named
+        content["link"] = access.link_id
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -76,17 +79,24 @@ def access_record_api(
     purpose: str,
     fields: tuple[str, ...],
     consent_id: str | None = None,
+    consent_ids: Sequence[str] | None = None,
+    link_id: str | None = None,
 ) -> None:
-    """Record that an API response to this partner's client carries the customer's data."""
+    """Record that an API response to this partner's client carries the customer's data:
+    one row per consent it was disclosed under (a page of consent records: one each)."""
     access_record(
-        Access(
-            customer_id=customer_id,
-            channel="api",
-            actor=f"client:{client_id}",
-            partner_id=partner_id,
-            purpose=purpose,
-            consent_id=consent_id,
-            fields=fields,
+        *(
+            Access(
+                customer_id=customer_id,
+                channel="api",
+                actor=f"client:{client_id}",
+                partner_id=partner_id,
+                purpose=purpose,
+                consent_id=one,
+                link_id=link_id,
+                fields=fields,
+            )
+            for one in (consent_ids if consent_ids is not None else [consent_id])
         )
     )
 
@@ -110,6 +120,7 @@ def access_record(*accesses: Access) -> list[AccessEvent]:
                     partner_id=access.partner_id,
                     purpose=access.purpose,
                     consent_id=access.consent_id,
+                    link_id=access.link_id,
                     fields=sorted(access.fields),
                     at=now,
                     prev_hash=head.hash,
@@ -210,6 +221,7 @@ def _verify_chain(customer_id: str, rows: Iterable[AccessEvent]) -> tuple[str, d
             partner_id=row.partner_id,
             purpose=row.purpose,
             consent_id=row.consent_id,
+            link_id=row.link_id,
         )
         if row.prev_hash != previous or row.hash != _digest(previous, row.seq, access, row.at):
             return f"{customer_id}: row #{row.seq} (id {row.pk}) was changed", hashes

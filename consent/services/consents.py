@@ -7,7 +7,7 @@ pairwise customer id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -419,22 +419,26 @@ def consent_request_read(*, partner_id: str, consent_id: str, client_id: str) ->
     if consent is None:
         raise NotFoundError("No consent request with this id is yours.")
     consents_disclosed(
-        customer_id=consent.customer_id, partner_id=partner_id, client_id=client_id, consent=consent
+        customer_id=consent.customer_id,
+        partner_id=partner_id,
+        client_id=client_id,
+        consent_ids=[consent.pk],
     )
     return consent
 
 
 def consents_disclosed(
-    *, customer_id: str, partner_id: str, client_id: str, consent: Consent | None = None
+    *, customer_id: str, partner_id: str, client_id: str, consent_ids: Sequence[str]
 ) -> None:
-    """Record that an API response carried the customer's consent records (one, or a page)."""
+    """Record that an API response carried the customer's consent records (one, or a page):
+    a row per record, each naming the consent it disclosed."""
     access_record_api(
         customer_id=customer_id,
         client_id=client_id,
         partner_id=partner_id,
         purpose="consent",
         fields=CONSENT_RECORD_FIELDS,
-        consent_id=consent.pk if consent is not None else None,
+        consent_ids=consent_ids,
     )
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from consent.models import (
     EMAIL_INDEX_PURPOSE,
+    AccessEvent,
     Consent,
     Customer,
     CustomerKey,
@@ -134,6 +135,13 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
         .prefetch_related("events", "receipts")
         .order_by("created_at", "id")
     )
+    # Through the customer's reverse relation: referrals belong to a layer above this one.
+    referrals = customer.referrals.select_related("from_partner", "to_partner").order_by(
+        "created_at", "id"
+    )
+    accesses = (
+        AccessEvent.objects.filter(customer=customer).select_related("partner").order_by("seq")
+    )
     now = timezone.now()
     in_force = consents_in_force(consents, at=now)
     return {
@@ -185,5 +193,34 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
                 ],
             }
             for consent in consents
+        ],
+        # What the portal's Referrals page shows: every introduction between brands.
+        "referrals": [
+            {
+                "id": referral.id,
+                "from": referral.from_partner.name,
+                "to": referral.to_partner.name,
+                "consent": referral.consent_id,
+                "data_categories": referral.snapshot_categories,
+                "status": referral.status,
+                "reason": referral.reason,
+                "created_at": referral.created_at.isoformat(),
+                "answered_at": referral.answered_at.isoformat() if referral.answered_at else None,
+                "ended_at": referral.ended_at.isoformat() if referral.ended_at else None,
+            }
+            for referral in referrals
+        ],
+        # What the portal's access log shows: every time data about the customer left.
+        "access_log": [
+            {
+                "at": access.at.isoformat(),
+                "channel": access.channel,
+                "partner": access.partner.name if access.partner else None,
+                "purpose": access.purpose,
+                "consent": access.consent_id,
+                "link": access.link_id,
+                "data": access.fields,
+            }
+            for access in accesses
         ],
     }

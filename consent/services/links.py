@@ -25,6 +25,21 @@ INVITATION_SALT = "consent.link-invitation"
 LINK_FIELDS = ("link.status",)
 
 
+class CustomerAlreadyLinked(ConflictError):
+    """The email names a customer this partner has already linked under another reference.
+    The answer carries only the partner's own data: its pairwise id and its reference."""
+
+    code = "customer_already_linked"
+    title = "This customer is already linked to you under another external_ref."
+
+    def __init__(self, link: PartnerLink) -> None:
+        super().__init__(
+            "You linked this customer before, under the external_ref given here; use that "
+            "customer_id (or that reference) for them.",
+            extra={"customer_id": link.pk, "external_ref": link.external_ref},
+        )
+
+
 class LinkTransitionError(ConflictError):
     code = "invalid_transition"
     title = "The link is not in a state that allows this."
@@ -80,7 +95,8 @@ def customer_link_create(
     *, partner_id: str, client_id: str, external_ref: str, email: str, name: str = ""
 ) -> tuple[PartnerLink, bool]:
     """A pending link and an invitation email, or the link this partner already has for
-    this reference or this person (re-inviting when its invitation expired unanswered). An
+    this reference (re-inviting when its invitation expired unanswered); 409
+    ``customer_already_linked`` when the email is of a customer linked under another. An
     email that belongs to an existing customer reuses that customer, with the same response
     as a new one: the partner learns nothing new. Invitations are capped per partner per 24
     hours (serialised on the partner row)."""
@@ -99,8 +115,9 @@ def customer_link_create(
     customer, _new = customer_get_or_create(email=email, name=name, actor=actor)
     existing = PartnerLink.objects.filter(partner=partner, customer=customer).first()
     if existing is not None:
-        _link_disclosed(existing, client_id)
-        return existing, False
+        # Answering with the old link (and its old reference) would have client code keyed
+        # on the reference it sent map that reference to this customer id unawares.
+        raise CustomerAlreadyLinked(existing)
     link = PartnerLink.objects.create(
         customer=customer,
         partner=partner,
@@ -130,6 +147,7 @@ def _link_disclosed(link: PartnerLink, client_id: str) -> None:
         partner_id=link.partner_id,
         purpose="link",
         fields=LINK_FIELDS,
+        link_id=link.pk,
     )
 
 
@@ -180,6 +198,7 @@ def _answer(link: PartnerLink, customer: Customer, to: str) -> PartnerLink:
             actor=f"event:{published.id}",
             partner_id=link.partner_id,
             purpose="link",
+            link_id=link.pk,
             fields=LINK_FIELDS,
         )
     )

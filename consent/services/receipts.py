@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.urls import reverse
 
 from consent import jws
 from consent.models import Consent, ConsentEvent, ConsentReceipt
 from ecosystem.ids import new_id
 from partners.models import Partner
 
+# Every flow here rests on the customer's consent (GDPR Art. 6(1)(a) where the jurisdiction
+# is the EU); nothing is shared on another basis.
+LEGAL_BASIS = "consent"
+RETENTION_CRITERIA = (
+    "Shared only while the consent is active, at most until expires_at; on withdrawal, "
+    "expiry or termination the recipient's copy of referral data is deleted."
+)
+
 
 def _controller(partner: Partner) -> dict[str, object]:
+    """A Kantara CR v1.1 ``piiControllers`` entry (its required fields: piiController,
+    contact, address, email, phone; piiControllerUrl optional), plus the controller's own
+    privacy notice and its gateway id."""
     return {
         "piiController": partner.name,
         "onBehalf": False,
         "contact": partner.contact_name,
+        "address": partner.address,
         "email": partner.contact_email,
-        "url": partner.website,
+        "phone": partner.phone,
+        "piiControllerUrl": partner.website,
+        "policyUrl": partner.privacy_notice_url,
         "id": partner.pk,
     }
+
+
+def _portal_url(name: str, consent_id: str) -> str:
+    return settings.SITE_URL + reverse(name, kwargs={"consent_id": consent_id})
+
+
+def _review_url(consent: Consent) -> str:
+    """Where the customer sees this consent: the request page while it waits for them, the
+    consent's entry among their consents after."""
+    if consent.status == Consent.Status.REQUESTED:
+        return _portal_url("portal:request", consent.pk)
+    return f"{settings.SITE_URL}{reverse('portal:home')}#{consent.pk}"
 
 
 def receipt_claims(
@@ -43,7 +70,9 @@ def receipt_claims(
         "language": consent.notice_language,
         "piiPrincipalId": principal_id,
         "piiControllers": controllers,
-        "policyUrl": f"{settings.SITE_URL}/",
+        # The notice of the controller that collects the consent (the source); each
+        # controller entry carries its own too.
+        "policyUrl": source.privacy_notice_url,
         "services": [
             {
                 "service": consent.purpose.name,
@@ -57,6 +86,12 @@ def receipt_claims(
                         "termination": "On withdrawal, or at expires_at",
                         "thirdPartyDisclosure": shared,
                         "thirdPartyName": recipient.name if shared else "",
+                        # ISO/IEC TS 27560: the lawful basis, and how long data is kept.
+                        "legalBasis": LEGAL_BASIS,
+                        "retention": {
+                            "until": consent.expires_at.isoformat() if consent.expires_at else None,
+                            "criteria": RETENTION_CRITERIA,
+                        },
                     }
                 ],
             }
@@ -83,8 +118,8 @@ def receipt_claims(
             },
             "partnership": consent.partnership_id,
             "partnership_version": consent.partnership_version,
-            "review_url": f"{settings.SITE_URL}/",
-            "withdraw_url": f"{settings.SITE_URL}/",
+            "review_url": _review_url(consent),
+            "withdraw_url": _portal_url("portal:consent-withdraw", consent.pk),
         },
     }
 

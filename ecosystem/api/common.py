@@ -5,13 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecosystem.api.pagination import CursorPagination
+
+# The query parameters of every cursor-paginated list view that is a plain APIView (generic
+# list views get them from the paginator).
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="The cursor of a next or previous link."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": CursorPagination.max_page_size},
+        description=f"Rows per page, 1 to {CursorPagination.max_page_size}.",
+    ),
+]
 
 
 def calling_partner_id(request: Request) -> str:
@@ -26,6 +37,17 @@ def calling_client_id(request: Request) -> str:
 def calling_client(request: Request) -> str:
     """The OAuth client acting, as the audit trail names it."""
     return f"client:{calling_client_id(request)}"
+
+
+def query_filters(request: Request) -> dict[str, str]:
+    """The query string as plain data for a filter serializer. Given the QueryDict itself, DRF
+    reads ``?status=`` as "no filter" (form semantics); an empty value is a malformed filter,
+    refused like any other. Pagination parameters are the paginator's."""
+    return {
+        name: value
+        for name, value in request.query_params.items()
+        if name not in {"cursor", "limit"}
+    }
 
 
 def paginated(

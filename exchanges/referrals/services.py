@@ -138,6 +138,18 @@ def _check_rate(partner_id: str, customer_id: str) -> None:
         )
 
 
+class LinkPending(ConflictError):
+    code = "link_pending"
+    title = "The customer has not confirmed this link yet."
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This customer id is yours, but the customer has not confirmed the link yet (it "
+            "is pending their answer to your invitation). Refer them once "
+            "GET /api/v1/customer-links/{id} says active, or on customer.link_confirmed."
+        )
+
+
 @transaction.atomic
 def referral_create(
     *, from_partner_id: str, client_id: str, customer_id: str, to_partner_id: str, note: str = ""
@@ -145,8 +157,10 @@ def referral_create(
     """A refers the customer it knows as ``customer_id`` to B. Allowed only under an active
     partnership flow A→B for ``referral`` and an active ``referral`` consent A→B; the data
     B will see is snapshotted now, limited to the categories the consent allows."""
-    link = link_of_partner(partner_id=from_partner_id, customer_id=customer_id, active=True)
-    if link is None:
+    link = link_of_partner(partner_id=from_partner_id, customer_id=customer_id)
+    if link is not None and link.status == PartnerLink.Status.PENDING:
+        raise LinkPending()
+    if link is None or link.status != PartnerLink.Status.ACTIVE:
         raise NotFoundError("No customer with this id is linked to you.")
     if to_partner_id == from_partner_id:
         raise ApplicationError("A partner cannot refer a customer to itself.", code="referral_self")

@@ -30,18 +30,29 @@ class PartnerAuthentication(OAuth2Authentication):
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         result = self._from_cache(request) or super().authenticate(request)
         if result is None:
+            if self._bearer(request):
+                # A token was sent and is unknown, expired or revoked: RFC 6750 §3.1's
+                # invalid_token, not "no credentials" (DRF's not_authenticated).
+                self._refuse(request, "This access token is unknown, expired or revoked.")
             return None
         token = result[1]
         if getattr(token, "partner", None) is None or token.client_revoked:
-            raise exceptions.AuthenticationFailed(
-                "This token was revoked or does not belong to a partner client.",
-                code="invalid_token",
-            )
+            self._refuse(request, "This token was revoked or does not belong to a partner client.")
         if not token.partner.is_active:
             raise exceptions.AuthenticationFailed(
                 "This partner is not active; its tokens are refused.", code="partner_inactive"
             )
         return result
+
+    @staticmethod
+    def _bearer(request: Request) -> str:
+        scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        return raw.strip() if scheme.lower() == "bearer" else ""
+
+    @staticmethod
+    def _refuse(request: Request, detail: str) -> None:
+        request.oauth2_error = {"error": "invalid_token"}  # named in the WWW-Authenticate challenge
+        raise exceptions.AuthenticationFailed(detail, code="invalid_token")
 
     @staticmethod
     def _from_cache(request: Request) -> tuple[None, Any] | None:

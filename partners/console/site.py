@@ -128,6 +128,9 @@ class ProfileAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
         "description",
         "contact_name",
         "contact_email",
+        "address",
+        "phone",
+        "privacy_notice_url",
     )
     readonly_fields = ("name", "slug", "sector", "status", "scope_ceiling", "contact_email")
     list_display = ("name", "status", "sector")

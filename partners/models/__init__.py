@@ -8,6 +8,7 @@ from partners.models.partners import (
     Partnership,
     PartnershipFlow,
     PartnershipQuerySet,
+    PartnershipTerms,
     PartnerStaff,
     partnership_current_q,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "Partnership",
     "PartnershipFlow",
     "PartnershipQuerySet",
+    "PartnershipTerms",
     "Purpose",
     "partnership_current_q",
 ]

@@ -49,6 +49,17 @@ class Partner(models.Model):
     contact_email = models.EmailField(
         max_length=254, unique=True, help_text="Business contact; stored lower-cased."
     )
+    # The controller's details that consent receipts carry (Kantara CR v1.1 piiControllers,
+    # ISO/IEC TS 27560): required before approval, edited by the partner in the console.
+    address = models.TextField(
+        max_length=500, blank=True, help_text="Postal address of the data controller."
+    )
+    phone = models.CharField(
+        max_length=40, blank=True, help_text="Phone number for privacy questions."
+    )
+    privacy_notice_url = models.URLField(
+        max_length=500, blank=True, help_text="Your privacy notice, linked from every receipt."
+    )
     scope_ceiling = models.CharField(
         max_length=500,
         blank=True,
@@ -190,7 +201,8 @@ class PartnershipQuerySet(models.QuerySet):
 class Partnership(models.Model):
     """An admin-curated agreement between two partners (an unordered pair, stored with
     ``partner_a_id < partner_b_id``). Its flows say which purposes may flow in which direction
-    with which data categories; ``version`` increases whenever the flows change.
+    with which data categories; ``version`` increases whenever the flows or the terms change,
+    and each version's terms are kept in ``PartnershipTerms`` (``terms`` here is the latest).
 
     At most one partnership per pair may have overlapping validity windows: checked by the
     service under row locks (portable across SQLite and PostgreSQL).
@@ -245,6 +257,31 @@ class Partnership(models.Model):
             and self.valid_from <= at
             and (self.valid_until is None or self.valid_until > at)
         )
+
+
+class PartnershipTerms(models.Model):
+    """The terms of one version of a partnership, kept as they were: a consent records the
+    partnership version it was given under, and this row holds that version's exact terms.
+    Written by the partnership services with every version; never changed after."""
+
+    partnership = models.ForeignKey(
+        Partnership, on_delete=models.CASCADE, related_name="terms_versions"
+    )
+    version = models.PositiveIntegerField()
+    terms = models.TextField(max_length=5000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("partnership_id", "version")
+        verbose_name_plural = "partnership terms"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partnership", "version"], name="partnership_terms_version_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partnership_id} v{self.version}"
 
 
 class PartnershipFlow(models.Model):

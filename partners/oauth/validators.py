@@ -28,7 +28,11 @@ class PartnerInactive(OAuth2Error):
 class PartnerOAuth2Validator(OAuth2Validator):
     def _load_application(self, client_id: str, request: Any) -> Any:
         # Refused before the secret is checked: a revoked client (or no partner client) gets
-        # `invalid_client`, and no new token.
+        # `invalid_client`, and no new token. No client id holds a NUL byte, and PostgreSQL
+        # refuses one in a query (psycopg's DataError, which DOT does not catch).
+        if client_id and "\x00" in client_id:
+            request.client = None
+            return None
         application = super()._load_application(client_id, request)
         client = getattr(application, "partner_client", None)
         if application is None or client is None or client.is_revoked:

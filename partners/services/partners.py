@@ -53,10 +53,10 @@ class SlugTaken(ApplicationError):
     code = "slug_taken"
     title = "That slug is already taken."
 
-
-class ContactEmailTaken(ApplicationError):
-    code = "contact_email_taken"
-    title = "That contact email already belongs to a partner."
+    def __init__(self) -> None:
+        message = "Choose another slug."
+        errors = [{"field": "slug", "message": message, "code": self.code}]
+        super().__init__(message, extra={"errors": errors})
 
 
 def _locked(partner: Partner, action: str) -> Partner:
@@ -87,14 +87,25 @@ def partner_apply(
     contact_email: str,
     website: str = "",
     description: str = "",
-) -> Partner:
-    """Create a pending partner. Nobody can sign in for it until an admin approves it."""
+    address: str = "",
+    phone: str = "",
+    privacy_notice_url: str = "",
+) -> Partner | None:
+    """Create a pending partner. Nobody can sign in for it until an admin approves it.
+
+    The form and the API are open to anyone, so an application naming a contact email that
+    already belongs to a partner is answered as any other (no partner is created, None is
+    returned) and the address's owner hears of it by email: the answer must not tell a
+    stranger which addresses are partners' contacts."""
     slug = slugify(slug)
     contact_email = contact_email.strip().lower()
     if Partner.objects.filter(slug=slug).exists():
-        raise SlugTaken("Choose another slug.", extra={"field": "slug"})
-    if Partner.objects.filter(contact_email=contact_email).exists():
-        raise ContactEmailTaken("Use another contact email.", extra={"field": "contact_email"})
+        raise SlugTaken()
+    existing = Partner.objects.filter(contact_email=contact_email).first()
+    if existing is not None:
+        audit_record(actor=None, action="partner.apply_with_taken_email", obj=existing)
+        transaction.on_commit(lambda: _send_taken_email_notice(existing))
+        return None
     try:
         with transaction.atomic():
             partner = Partner.objects.create(
@@ -105,11 +116,31 @@ def partner_apply(
                 contact_email=contact_email,
                 website=website,
                 description=description,
+                address=address.strip(),
+                phone=phone.strip(),
+                privacy_notice_url=privacy_notice_url,
             )
     except IntegrityError:  # a concurrent application took the slug or email first
-        raise SlugTaken("Choose another slug.", extra={"field": "slug"}) from None
+        raise SlugTaken() from None
     audit_record(actor=None, action="partner.apply", obj=partner)
     return partner
+
+
+def _send_taken_email_notice(partner: Partner) -> None:
+    # Nothing the applicant typed goes into it: strangers must not be able to write to a
+    # partner's contact through us. Sent through the project's mail path as it is today.
+    send_mail(
+        subject="An application to join the ecosystem named your address",
+        message=(
+            f"Hello {partner.contact_name},\n\n"
+            "Someone applied to join the ecosystem and gave this address as the contact. It "
+            f"is already the contact of {partner.name}, so no application was made.\n\n"
+            "If it was you, sign in to your partner console instead; a second brand needs "
+            "another contact address. If it was not you, there is nothing to do.\n"
+        ),
+        from_email=None,
+        recipient_list=[partner.contact_email],
+    )
 
 
 def set_password_token(user: User) -> str:
@@ -166,12 +197,22 @@ def _send_console_invitation(partner: Partner, user: User) -> None:
     )
 
 
+class ProfileIncomplete(ConflictError):
+    code = "profile_incomplete"
+    title = "The partner's controller details are incomplete."
+
+
+# What every consent receipt names for a controller (Kantara CR v1.1, ISO/IEC TS 27560).
+RECEIPT_PROFILE_FIELDS = ("address", "phone", "privacy_notice_url")
+
+
 @transaction.atomic
 def partner_approve(
     *, partner: Partner, actor: Any, scope_ceiling: Iterable[str] | None = None
 ) -> Partner:
     """Activate a pending partner, create its console login (no usable password yet) and,
-    after commit, email its contact a link to set the password.
+    after commit, email its contact a link to set the password. Refused while the partner
+    lacks the controller details its customers' receipts must carry.
 
     ``scope_ceiling`` (None: keep the one already set) must name at least one scope: with an
     empty ceiling its staff could create no API client at all, so approval is refused."""
@@ -187,6 +228,12 @@ def partner_approve(
         partner.scope_ceiling = format_scopes(wanted)
     if not partner.scope_ceiling_set:
         raise ScopeCeilingRequired(extra={"field": "scope_ceiling"})
+    missing = [name for name in RECEIPT_PROFILE_FIELDS if not getattr(partner, name).strip()]
+    if missing:
+        raise ProfileIncomplete(
+            f"Approve once the partner has given: {', '.join(missing)}.",
+            extra={"missing": missing},
+        )
     partner.approved_at = timezone.now()
     partner.save(update_fields=["approved_at", "scope_ceiling"])
     user = User.objects.create_user(f"{partner.slug}-console", None, kind=User.Kind.PARTNER_STAFF)

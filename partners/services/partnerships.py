@@ -13,7 +13,14 @@ from django.utils import timezone
 from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.services.audit import audit_record
 from partners import signals
-from partners.models import DataCategory, Partner, Partnership, PartnershipFlow, Purpose
+from partners.models import (
+    DataCategory,
+    Partner,
+    Partnership,
+    PartnershipFlow,
+    PartnershipTerms,
+    Purpose,
+)
 
 P = Partnership.Status
 
@@ -83,6 +90,7 @@ def partnership_create(
     partnership = Partnership.objects.create(
         partner_a=a, partner_b=b, valid_from=valid_from, valid_until=valid_until, terms=terms
     )
+    PartnershipTerms.objects.create(partnership=partnership, version=1, terms=terms)
     audit_record(
         actor=actor, action="partnership.create", obj=partnership, data={"partners": [a.pk, b.pk]}
     )
@@ -168,8 +176,7 @@ def partnership_set_flows(
             partnership=partnership, source_id=source, recipient_id=recipient, purpose_id=purpose
         )
         flow.data_categories.set(DataCategory.objects.filter(code__in=categories))
-    partnership.version += 1
-    partnership.save(update_fields=["version"])
+    _next_version(partnership)
     removed = [
         signals.RemovedFlow(s, r, p, frozenset(categories - after.get((s, r, p), frozenset())))
         for (s, r, p), categories in before.items()
@@ -190,13 +197,29 @@ def partnership_set_flows(
 
 @transaction.atomic
 def partnership_set_terms(*, partnership: Partnership, terms: str, actor: Any) -> Partnership:
-    """The free-text terms; flows, window and partners change only through their services."""
+    """New free-text terms make a new version of the partnership (the old terms stay with
+    the old version, which consents given under it name); flows, window and partners change
+    only through their services."""
     partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
     if partnership.terms != terms:
         partnership.terms = terms
-        partnership.save(update_fields=["terms"])
-        audit_record(actor=actor, action="partnership.set_terms", obj=partnership)
+        _next_version(partnership)
+        audit_record(
+            actor=actor,
+            action="partnership.set_terms",
+            obj=partnership,
+            data={"version": partnership.version},
+        )
     return partnership
+
+
+def _next_version(partnership: Partnership) -> None:
+    """Bump the locked partnership's version and keep that version's terms."""
+    partnership.version += 1
+    partnership.save(update_fields=["version", "terms"])
+    PartnershipTerms.objects.create(
+        partnership=partnership, version=partnership.version, terms=partnership.terms
+    )
 
 
 @transaction.atomic

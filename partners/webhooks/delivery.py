@@ -186,6 +186,11 @@ def _record_batch(endpoint: WebhookEndpoint, batch: list[Delivery], sent: list[_
 
     now = timezone.now()
     with transaction.atomic():
+        # The endpoint first, then its deliveries: the order webhook_endpoint_delete takes, so
+        # a delete waits for this record (or this finds the endpoint gone) and never commits
+        # with attempts it did not collect. No key changes here: FOR NO KEY UPDATE.
+        if not WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint.pk):
+            return
         # Only rows still ours: not deleted with their endpoint, not taken back by the sweep.
         ours = set(
             Delivery.objects.select_for_update()

@@ -141,7 +141,13 @@ def webhook_endpoint_update(
 
 @transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: Any) -> None:
-    """Delete the endpoint and its delivery log; the partner's events stay in its event log."""
+    """Delete the endpoint and its delivery log; the partner's events stay in its event log.
+
+    The endpoint row is locked first, as a worker recording attempts locks it (endpoint before
+    its deliveries, see delivery._record_batch): the rows collected for deletion are then all
+    there are, and no attempt or delivery can be added under them before the delete commits.
+    """
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     audit_record(actor=actor, action="webhook_endpoint.delete", obj=endpoint)
     endpoint.delete()
 

@@ -207,20 +207,21 @@ def _request(flow):
 
 
 ROUTES = [
-    # (name, method, url maker, body maker, expected (purpose, consent?) rows or none)
+    # (name, method, url maker, body maker, expected (purpose, names a consent or the link)
+    # rows or none)
     (
         "link detail",
         "get",
         lambda f, c: f"/api/v1/customer-links/{f.source_link.pk}",
         None,
-        ("link", False),
+        ("link", "link"),
     ),
     (
         "link re-post",
         "post",
         lambda f, c: "/api/v1/customer-links",
         lambda f: {"external_ref": f.source_link.external_ref, "email": "x@mail.example"},
-        ("link", False),
+        ("link", "link"),
     ),
     (
         "new link",
@@ -234,14 +235,14 @@ ROUTES = [
         "get",
         lambda f, c: f"/api/v1/customers/{f.source_link.pk}/consents",
         None,
-        ("consent", False),
+        ("consent", "consent"),
     ),
     (
         "request detail",
         "get",
         lambda f, c: f"/api/v1/consent-requests/{c.pk}",
         None,
-        ("consent", True),
+        ("consent", "consent"),
     ),
     (
         "request create",
@@ -276,7 +277,7 @@ def test_every_api_route_writes_exactly_the_expected_access_events(
     if expected is None:
         assert new == []
         return
-    purpose, names_consent = expected
+    purpose, names = expected
     (row,) = new
     assert (row.customer_id, row.channel, row.partner_id, row.purpose) == (
         flow.customer.pk,
@@ -285,7 +286,33 @@ def test_every_api_route_writes_exactly_the_expected_access_events(
         purpose,
     )
     assert row.actor == f"client:{client.pk}"
-    assert row.consent_id == (consent.pk if names_consent else None)
+    assert (row.consent_id, row.link_id) == (
+        (consent.pk, None) if names == "consent" else (None, flow.source_link.pk)
+    )
+
+
+def test_a_page_of_consents_writes_one_row_per_consent_naming_it(flow):
+    first, second = _request(flow), _request_offers(flow)
+    api = api_client_for(make_token(make_client(flow.source))[1])
+
+    response = api.get(f"/api/v1/customers/{flow.source_link.pk}/consents")
+
+    assert response.status_code == 200 and len(response.json()["results"]) == 2
+    rows = AccessEvent.objects.filter(channel="api", purpose="consent")
+    assert sorted(rows.values_list("consent_id", flat=True)) == sorted([first.pk, second.pk])
+    assert access_chains_verify() == []
+
+
+def _request_offers(flow):
+    return consent_request_create(
+        partner_id=flow.source.pk,
+        client_id="cli_x",
+        customer_id=flow.source_link.pk,
+        recipient_id=None,
+        purpose_code="offers",
+        data_categories=[],
+        message="Offers?",
+    )
 
 
 # --- concurrency (PostgreSQL: SQLite has one writer at a time by design) --------------------

@@ -69,6 +69,20 @@ def test_reposting_the_same_external_ref_returns_the_existing_link(partner_api):
     assert PartnerLink.objects.count() == 1 and Customer.objects.count() == 1
 
 
+def test_a_new_external_ref_for_an_already_linked_email_is_refused_naming_the_link(partner_api):
+    first = partner_api.post(LINKS, link_body(), format="json").json()
+
+    response = partner_api.post(
+        LINKS, link_body(external_ref="member-2002", email="GRACE@mail.example"), format="json"
+    )
+
+    assert response.status_code == 409 and response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "customer_already_linked"
+    assert (body["customer_id"], body["external_ref"]) == (first["customer_id"], "member-1001")
+    assert list(PartnerLink.objects.values_list("external_ref", flat=True)) == ["member-1001"]
+
+
 def test_an_existing_customers_email_looks_exactly_like_a_new_one(partner_api):
     known = make_customer(email="grace@mail.example")
     make_link(known, make_partner())

@@ -213,3 +213,49 @@ def test_the_export_holds_everything_about_the_customer_and_nothing_about_others
         receipt_verify(r, published_jwks())["consent"]["status"] for r in exported["receipts"]
     ]
     assert statuses == ["active", "withdrawn"]
+
+
+def test_the_export_holds_the_referrals_and_the_access_log_the_portal_shows(db, taxonomy):
+    from consent.models import AccessEvent
+    from consent.services.consents import consent_grant
+    from consent.services.customers import customer_export
+    from exchanges.referrals.services import referral_create, referral_disclosed_to
+    from partners.models import Purpose
+    from tests.builders import make_link, make_partner, make_partnership
+
+    gym, grocer = make_partner(name="Pulse Fitness"), make_partner(name="Fresh Basket")
+    make_partnership(gym, grocer, purpose="referral", categories=("contact.email",))
+    customer = make_customer(email="ada@mail.example")
+    link = make_link(customer, gym)
+    consent_grant(
+        customer=customer,
+        purpose=Purpose.objects.get(pk="referral"),
+        source_id=gym.pk,
+        recipient_id=grocer.pk,
+        data_categories=["contact.email"],
+    )
+    referral = referral_create(
+        from_partner_id=gym.pk, client_id="cli_x", customer_id=link.pk, to_partner_id=grocer.pk
+    )
+    referral_disclosed_to(referral=referral, partner_id=grocer.pk, client_id="cli_y")
+
+    export = customer_export(customer=customer)
+
+    (exported,) = export["referrals"]
+    assert (exported["id"], exported["from"], exported["to"], exported["status"]) == (
+        referral.pk,
+        "Pulse Fitness",
+        "Fresh Basket",
+        "sent",
+    )
+    assert exported["consent"] == referral.consent_id
+    assert exported["data_categories"] == ["contact.email"]
+    shown = AccessEvent.objects.filter(customer=customer).order_by("seq")
+    assert len(export["access_log"]) == shown.count() > 0
+    last = export["access_log"][-1]
+    assert (last["partner"], last["purpose"], last["consent"]) == (
+        "Fresh Basket",
+        "referral",
+        referral.consent_id,
+    )
+    assert "contact.email" in last["data"]

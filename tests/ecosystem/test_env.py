@@ -149,3 +149,11 @@ def test_integer_outside_its_range_fails(value, message):
 def test_number_that_is_not_a_number_fails():
     with pytest.raises(ImproperlyConfigured, match="must be a number"):
         Env({"X": "fast"}).number("X", 1.0, minimum=0, maximum=1)
+
+
+@pytest.mark.parametrize(("value", "refused"), [("600", False), ("601", True), ("86400", True)])
+def test_access_tokens_live_at_most_ten_minutes(value, refused):
+    result = _import_settings(DEBUG="1", OAUTH_ACCESS_TOKEN_SECONDS=value)
+    assert (result.returncode != 0) is refused, result.stderr
+    if refused:
+        assert "OAUTH_ACCESS_TOKEN_SECONDS must be at most 600" in result.stderr

@@ -60,9 +60,16 @@ def test_unauthenticated_call_is_401_with_bearer_challenge(client):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_invalid_bearer_token_is_401(db, client):
+def test_invalid_bearer_token_is_401_invalid_token(db, client):
     response = client.get("/api/test/protected", HTTP_AUTHORIZATION="Bearer nope")
+    _assert_problem(response, 401, "invalid_token")
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+def test_no_credentials_at_all_is_401_not_authenticated(db, client):
+    response = client.get("/api/test/protected")
     _assert_problem(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"].startswith("Bearer ")
 
 
 def test_unhandled_error_on_the_api_is_problem_json_500(client, monkeypatch):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import django
@@ -29,6 +31,45 @@ MOVED = {
 }
 
 
+@contextmanager
+def _since_release_schema() -> Iterator[None]:
+    """Today's code seeds the released database, and it writes the columns and tables that
+    migrations since the release added. They are added for the seeding and dropped after it,
+    so the database is left with the release's schema (and the values in them are gone, as
+    a released database never had them)."""
+    from django.apps import apps
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        tables = set(connection.introspection.table_names(cursor))
+        columns = {
+            table: {c.name for c in connection.introspection.get_table_description(cursor, table)}
+            for table in tables
+        }
+    models = [m for m in apps.get_models() if m._meta.managed and not m._meta.proxy]
+    new_models = [m for m in models if m._meta.db_table not in tables]
+    new_fields = [
+        (model, field)
+        for model in models
+        if model._meta.db_table in tables
+        for field in model._meta.local_concrete_fields
+        if field.column not in columns[model._meta.db_table]
+    ]
+    with connection.schema_editor() as editor:
+        for model in new_models:
+            editor.create_model(model)
+        for model, field in new_fields:
+            editor.add_field(model, field)
+    try:
+        yield
+    finally:
+        with connection.schema_editor() as editor:
+            for model, field in new_fields:
+                editor.remove_field(model, field)
+            for model in reversed(new_models):
+                editor.delete_model(model)
+
+
 def _released() -> None:
     from django.contrib.contenttypes.models import ContentType
     from django.core.management import call_command
@@ -44,22 +85,23 @@ def _released() -> None:
     # them (and for the taxonomy under partners) that a released database would not hold.
     for model, (_, label) in MOVED.items():
         ContentType.objects.filter(app_label=label, model=model).delete()
-    demo_seed()
-    gym = Partner.objects.get(slug="pulse-fitness")
-    grocer = Partner.objects.get(slug="fresh-basket")
-    referral_create(
-        from_partner_id=gym.pk,
-        client_id=DEMO_PARTNERS["pulse-fitness"][2],
-        customer_id=PartnerLink.objects.get(partner=gym, external_ref="pulse-1001").pk,
-        to_partner_id=grocer.pk,
-        note="Still open when the release was upgraded.",
-    )
-    WebhookEndpoint.objects.create(
-        partner=grocer,
-        url="https://hooks.fresh-basket.example/in",
-        secret="whsec_" + "A" * 43,
-        event_types=["referral.received"],
-    )
+    with _since_release_schema():
+        demo_seed()
+        gym = Partner.objects.get(slug="pulse-fitness")
+        grocer = Partner.objects.get(slug="fresh-basket")
+        referral_create(
+            from_partner_id=gym.pk,
+            client_id=DEMO_PARTNERS["pulse-fitness"][2],
+            customer_id=PartnerLink.objects.get(partner=gym, external_ref="pulse-1001").pk,
+            to_partner_id=grocer.pk,
+            note="Still open when the release was upgraded.",
+        )
+        WebhookEndpoint.objects.create(
+            partner=grocer,
+            url="https://hooks.fresh-basket.example/in",
+            secret="whsec_" + "A" * 43,
+            event_types=["referral.received"],
+        )
 
 
 def _snapshot(stage: str) -> dict[str, Any]:

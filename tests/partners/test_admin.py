@@ -141,6 +141,9 @@ def test_approving_from_the_partner_page_asks_for_the_ceiling_then_its_staff_cre
         sector="banking",
         contact_name="Nora",
         contact_email="nora@nordic.example",
+        address="1 Harbour Street, Oslo",
+        phone="+47 22 00 00 00",
+        privacy_notice_url="https://nordic.example/privacy",
     )
     url = _page(partner, "lifecycle/approve/")
 
@@ -421,3 +424,23 @@ def test_partnership_actions_activate_and_end(db, client):
         assert Partnership.objects.get(pk=partnership.pk).status == status
     texts = [str(m) for m in get_messages(response.wsgi_request)]
     assert any("ended." in t for t in texts)
+
+
+def test_approving_without_the_controller_details_is_refused_and_says_what_is_missing(db, client):
+    client.force_login(make_admin())
+    partner = partner_apply(
+        slug="bare-brand",
+        name="Bare Brand",
+        sector="retail",
+        contact_name="Bo",
+        contact_email="bo@bare.example",
+    )
+
+    response = client.post(
+        _page(partner, "lifecycle/approve/"), {"scope_ceiling": ["partner:read"]}
+    )
+
+    assert response.status_code == 400
+    assert "address, phone, privacy_notice_url" in response.content.decode()
+    partner.refresh_from_db()
+    assert partner.status == "pending"

@@ -74,6 +74,31 @@ def test_profile_shows_status_and_ceiling_read_only(staff_client):
     assert 'name="status"' not in page
 
 
+def test_staff_edit_the_controller_details_receipts_carry(staff_client):
+    partner = staff_client.partner
+    url = f"/partner-admin/partners/partner/{quote(partner.pk)}/change/"
+    page = staff_client.get(url).content.decode()
+    assert all(f'name="{f}"' in page for f in ("address", "phone", "privacy_notice_url"))
+    response = staff_client.post(
+        url,
+        {
+            "website": partner.website,
+            "description": "",
+            "contact_name": partner.contact_name,
+            "address": "2 New Street, Ghent",
+            "phone": "+32 9 555 0101",
+            "privacy_notice_url": "https://brand.example/notice",
+        },
+    )
+    assert response.status_code == 302, response.content
+    partner.refresh_from_db()
+    assert (partner.address, partner.phone, partner.privacy_notice_url) == (
+        "2 New Street, Ghent",
+        "+32 9 555 0101",
+        "https://brand.example/notice",
+    )
+
+
 def _shown_secret(page: str) -> str | None:
     found = re.search(r'id="client-secret"[^>]*value="([^"]+)"', page)
     return found[1] if found else None

@@ -154,7 +154,8 @@ def test_a_suspended_partner_can_no_longer_introspect(db, client):
     partner_client = make_client()
     _, raw = make_token(partner_client)
     Partner.objects.filter(pk=partner_client.partner_id).update(status="suspended")
-    assert _introspect(client, partner_client, raw).status_code == 403
+    response = _introspect(client, partner_client, raw)
+    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
 
 
 def test_a_suspended_partners_token_introspects_as_inactive(db, monkeypatch):
@@ -171,7 +172,12 @@ def test_a_suspended_partners_token_introspects_as_inactive(db, monkeypatch):
 
 def test_introspection_without_client_credentials_is_refused(db, client):
     _, raw = make_token()
-    assert client.post("/o/introspect/", {"token": raw}).status_code == 403
+    response = client.post("/o/introspect/", {"token": raw})
+    assert response.status_code == 401 and response.json() == {
+        "error": "invalid_client",
+        "error_description": "Client authentication failed.",
+    }
+    assert response["WWW-Authenticate"].startswith("Basic ")
 
 
 @pytest.mark.django_db(transaction=True)

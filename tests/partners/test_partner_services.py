@@ -58,6 +58,9 @@ def _apply(**overrides):
         contact_name="Ann",
         contact_email=" Ann@Harbor.Example ",
         website="https://harbor.example",
+        address="1 Quay Road, Harbor Town",
+        phone="+44 20 7946 0000",
+        privacy_notice_url="https://harbor.example/privacy",
     )
     fields.update(overrides)
     return svc.partner_apply(**fields)
@@ -73,11 +76,21 @@ def test_apply_creates_a_pending_partner_with_normalised_slug_and_email(db):
     assert not PartnerStaff.objects.exists()
 
 
-def test_apply_refuses_a_taken_slug_or_contact_email_and_creates_nothing(db):
+def test_apply_refuses_a_taken_slug_and_creates_nothing(db):
     _apply()
     assert _code(_apply, contact_email="x@y.example") == "slug_taken"
-    assert _code(_apply, slug="other", contact_email="ANN@harbor.example") == "contact_email_taken"
     assert Partner.objects.count() == 1
+
+
+def test_apply_with_a_taken_contact_email_creates_nothing_and_tells_its_owner(
+    db, mailbox, django_capture_on_commit_callbacks
+):
+    owner = _apply()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _apply(slug="other", name="Copycat", contact_email="ANN@harbor.example") is None
+    assert Partner.objects.count() == 1
+    assert [m.to for m in mailbox] == [[owner.contact_email]]
+    assert owner.name in mailbox[0].body and "Copycat" not in mailbox[0].body
 
 
 def test_approve_activates_creates_the_console_login_and_emails_a_link(
@@ -389,6 +402,75 @@ def test_the_taxonomy_is_seeded(db):
     assert Purpose.objects.get(code="link").single_partner
 
 
+def test_new_terms_make_a_new_version_and_the_old_terms_stay_with_the_old_one(db, taxonomy):
+    from consent.services.consents import consent_grant
+    from partners.models import PartnershipTerms, Purpose
+    from partners.services.partnerships import partnership_set_terms
+    from tests.builders import make_customer, make_link
+
+    partnership = svc_partnership_with_terms("Net 30.")
+    source, recipient = partnership.partner_a, partnership.partner_b
+    partnership_set_flows(
+        partnership=partnership,
+        flows=[FlowSpec(source.pk, recipient.pk, "rewards", frozenset({"activity.visits"}))],
+        actor=None,
+    )
+    partnership_activate(partnership=partnership, actor=None)
+    customer = make_customer()
+    make_link(customer, source)
+    make_link(customer, recipient)
+    consent = consent_grant(
+        customer=customer,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=source.pk,
+        recipient_id=recipient.pk,
+        data_categories=["activity.visits"],
+    )
+
+    partnership_set_terms(partnership=partnership, terms="Net 60.", actor=None)
+
+    partnership.refresh_from_db()
+    assert (partnership.version, partnership.terms) == (consent.partnership_version + 1, "Net 60.")
+    pinned = PartnershipTerms.objects.get(
+        partnership=partnership, version=consent.partnership_version
+    )
+    assert pinned.terms == "Net 30."
+    assert list(
+        PartnershipTerms.objects.filter(partnership=partnership).values_list("version", "terms")
+    ) == [(1, "Net 30."), (2, "Net 30."), (3, "Net 60.")]
+
+
+def svc_partnership_with_terms(terms: str):
+    from partners.services.partnerships import partnership_create
+
+    return partnership_create(
+        partner_x=make_partner(),
+        partner_y=make_partner(),
+        valid_from=NOW() - timedelta(days=1),
+        terms=terms,
+        actor=None,
+    )
+
+
+def test_the_migration_keeps_each_partnerships_current_terms_as_its_current_version(db):
+    import importlib
+
+    from django.apps import apps
+
+    from partners.models import PartnershipTerms
+    from tests.builders import make_partnership
+
+    partnership = make_partnership(make_partner(), make_partner(), terms="Old deal.", version=4)
+    migration = importlib.import_module(
+        "partners.migrations.0005_controller_details_and_terms_versions"
+    )
+
+    migration.keep_current_terms(apps, None)
+
+    kept = PartnershipTerms.objects.get(partnership=partnership)
+    assert (kept.version, kept.terms) == (4, "Old deal.")
+
+
 def test_terms_change_through_the_service_and_are_audited(db):
     from partners.services.partnerships import partnership_set_terms
 
@@ -407,3 +489,14 @@ def test_setting_the_console_password_is_audited_and_voids_the_link(db):
     assert svc.console_password_set(token=token, password="Lantern-orbit-47-quay") == user
     assert svc.console_password_set(token=token, password="another-one-47-quay") is None
     assert AuditEntry.objects.filter(action="partner_staff.set_password").count() == 1
+
+
+@pytest.mark.parametrize("missing", ["address", "phone", "privacy_notice_url"])
+def test_approval_waits_for_the_controller_details_receipts_carry(db, mailbox, missing):
+    partner = _apply(**{missing: ""})
+    with pytest.raises(ApplicationError) as refused:
+        svc.partner_approve(partner=partner, actor=None, scope_ceiling=["partner:read"])
+    assert refused.value.code == "profile_incomplete"
+    assert refused.value.extra["missing"] == [missing]
+    partner.refresh_from_db()
+    assert partner.status == "pending" and not PartnerStaff.objects.exists()

@@ -55,23 +55,57 @@ def test_invalid_form_fields_get_a_message_next_to_them_and_create_nothing(
     assert not Partner.objects.exists()
 
 
-def test_a_taken_slug_or_email_is_shown_on_its_field(db, client):
+def test_a_taken_slug_is_shown_on_its_field(db, client):
     make_partner(slug="pulse-fitness")
     response = client.post("/partners/apply/", GOOD)
     assert response.status_code == 400 and 'id="id_slug_error"' in response.content.decode()
+    assert Partner.objects.count() == 1
+
+
+def test_the_form_answers_a_taken_contact_email_as_any_application(
+    db, client, mailbox, django_capture_on_commit_callbacks
+):
     make_partner(contact_email="pat2@pulse.example")
-    response = client.post(
-        "/partners/apply/", {**GOOD, "slug": "other", "contact_email": "PAT2@pulse.example"}
-    )
-    assert 'id="id_contact_email_error"' in response.content.decode()
-    assert Partner.objects.count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/partners/apply/", {**GOOD, "slug": "other", "contact_email": "PAT2@pulse.example"}
+        )
+    assert response.status_code == 302 and response["Location"] == "/partners/apply/thanks/"
+    assert Partner.objects.count() == 1
+    assert [m.to for m in mailbox] == [["pat2@pulse.example"]]
 
 
-def test_the_api_creates_a_pending_partner(db):
+def test_the_api_accepts_an_application_and_creates_a_pending_partner(db):
     response = api_client_for().post("/api/v1/partner-registrations", GOOD, format="json")
-    assert response.status_code == 201, response.content
-    body = response.json()
-    assert body["id"].startswith("par_") and body["status"] == "pending"
+    assert response.status_code == 202, response.content
+    assert response.json() == {
+        "slug": "pulse-fitness",
+        "name": "Pulse Fitness",
+        "sector": "fitness",
+        "status": "received",
+    }
+    assert Partner.objects.get().status == "pending"
+
+
+def test_the_api_does_not_tell_whether_a_contact_email_belongs_to_a_partner(
+    db, mailbox, django_capture_on_commit_callbacks
+):
+    """A stranger learns nothing; the address's owner gets an email."""
+    make_partner(contact_email="pat@pulse.example", name="Pulse Original")
+    api = api_client_for()
+    with django_capture_on_commit_callbacks(execute=True):
+        taken = api.post("/api/v1/partner-registrations", GOOD, format="json")
+    free = api.post(
+        "/api/v1/partner-registrations",
+        {**GOOD, "slug": "pulse-two", "contact_email": "new@pulse.example"},
+        format="json",
+    )
+    assert taken.status_code == free.status_code == 202
+    assert set(taken.json()) == set(free.json()) and taken.json()["status"] == "received"
+    assert taken["Content-Type"] == free["Content-Type"]
+    assert "contact_email_taken" not in taken.content.decode()
+    assert [m.to for m in mailbox] == [["pat@pulse.example"]]
+    assert Partner.objects.filter(slug="pulse-fitness").count() == 0
 
 
 @pytest.mark.parametrize(
@@ -92,24 +126,29 @@ def test_the_api_refuses_invalid_input_and_creates_nothing(db, change, code, fie
     assert not Partner.objects.exists()
 
 
-def test_the_api_refuses_duplicates_with_a_stable_code(db):
+def test_the_api_refuses_a_taken_slug_with_a_stable_code_on_its_field(db):
     make_partner(slug="pulse-fitness")
     response = api_client_for().post("/api/v1/partner-registrations", GOOD, format="json")
-    assert response.status_code == 400 and response.json()["code"] == "slug_taken"
+    body = response.json()
+    assert response.status_code == 400 and body["code"] == "slug_taken"
+    assert "field" not in body
+    assert body["errors"] == [
+        {"field": "slug", "message": "Choose another slug.", "code": "slug_taken"}
+    ]
 
 
 def test_the_api_replays_an_idempotent_retry(db):
     api = api_client_for()
     first = api.post("/api/v1/partner-registrations", GOOD, format="json", HTTP_IDEMPOTENCY_KEY="k")
     again = api.post("/api/v1/partner-registrations", GOOD, format="json", HTTP_IDEMPOTENCY_KEY="k")
-    assert first.status_code == again.status_code == 201
+    assert first.status_code == again.status_code == 202
     assert again["Idempotent-Replayed"] == "true" and Partner.objects.count() == 1
 
 
 def test_applications_are_throttled_per_address(db, settings, client):
     settings.PARTNER_APPLY_RATE_PER_MINUTE = 1
     api = api_client_for()
-    assert api.post("/api/v1/partner-registrations", GOOD, format="json").status_code == 201
+    assert api.post("/api/v1/partner-registrations", GOOD, format="json").status_code == 202
     response = api.post(
         "/api/v1/partner-registrations",
         {**GOOD, "slug": "b", "contact_email": "b@b.example"},

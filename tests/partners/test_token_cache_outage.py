@@ -83,7 +83,7 @@ def test_a_client_revoked_in_the_console_while_the_cache_is_down_stays_revoked(
     another_process()
 
     assert partner_call(raw).status_code == 401
-    assert partner_call(raw).json()["code"] == "not_authenticated"  # no such token now
+    assert partner_call(raw).json()["code"] == "invalid_token"  # no such token now
 
     seconds_pass()
     assert grant_invalidations_replay_task() == 2  # the client's generation, its token

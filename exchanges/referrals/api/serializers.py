@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from ecosystem.api import fields as strict
 from exchanges.referrals.models import Referral
 from exchanges.referrals.services import Disclosed
 
@@ -176,9 +177,9 @@ ISO_4217 = frozenset(
 
 
 class ReferralCreateInput(serializers.Serializer):
-    customer_id = serializers.CharField(max_length=40, help_text="Your pairwise id, cus_….")
-    to_partner = serializers.CharField(max_length=40, help_text="The partner (par_…) you refer to.")
-    note = serializers.CharField(
+    customer_id = strict.CharField(max_length=40, help_text="Your pairwise id, cus_….")
+    to_partner = strict.CharField(max_length=40, help_text="The partner (par_…) you refer to.")
+    note = strict.CharField(
         max_length=500,
         required=False,
         allow_blank=True,
@@ -192,8 +193,8 @@ class ReferralCreateInput(serializers.Serializer):
 
 
 class MoneyInput(serializers.Serializer):
-    amount = serializers.CharField(max_length=20, help_text='A decimal string, e.g. "12.50".')
-    currency = serializers.CharField(max_length=3, help_text="An ISO 4217 code, e.g. EUR.")
+    amount = strict.CharField(max_length=20, help_text='A decimal string, e.g. "12.50".')
+    currency = strict.CharField(max_length=3, help_text="An ISO 4217 code, e.g. EUR.")
 
     def validate_amount(self, value: str) -> Decimal:
         try:
@@ -222,7 +223,7 @@ class ReferralConvertInput(serializers.Serializer):
 
 
 class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    reason = strict.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
 class ReferralOutput(serializers.Serializer):

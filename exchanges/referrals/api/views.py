@@ -11,11 +11,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecosystem.api.common import (
+    PAGE_PARAMETERS,
     calling_client,
     calling_client_id,
     calling_partner_id,
     page_of,
     paginated,
+    query_filters,
 )
 from ecosystem.api.idempotency import IdempotentMixin
 from ecosystem.errors import NotFoundError
@@ -70,13 +72,13 @@ class ReferralsApi(IdempotentMixin, APIView):
         return WRITE if self.request.method == "POST" else READ
 
     @extend_schema(
-        parameters=[ReferralListInput],
+        parameters=[ReferralListInput, *PAGE_PARAMETERS],
         responses=page_of(ReferralOutput),
         summary="Referrals you sent (outbound) or received (inbound)",
         operation_id="referrals_list",
     )
     def get(self, request: Request) -> Response:
-        query = ReferralListInput(data=request.query_params)
+        query = ReferralListInput(data=query_filters(request))
         query.is_valid(raise_exception=True)
         referrals: QuerySet = referrals_for(
             partner_id=calling_partner_id(request), **query.validated_data
@@ -93,7 +95,8 @@ class ReferralsApi(IdempotentMixin, APIView):
             "Needs an active partnership flow for referral and the customer's active referral "
             "consent. Refusals: 403 consent_required (the response says how to ask), "
             "partnership_required, recipient_inactive; 409 duplicate_referral; 429 "
-            "referral_limit_reached; 400 referral_self, note_reveals_customer_data."
+            "referral_limit_reached; 400 referral_self, note_reveals_customer_data; 409 "
+            "link_pending (your customer id, but the customer has not confirmed the link yet)."
         ),
     )
     def post(self, request: Request) -> Response:

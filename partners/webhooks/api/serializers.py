@@ -5,6 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from ecosystem.api import fields as strict
 from partners.webhooks.models import (
     ENDPOINT_DISCLOSED_FIELDS,
     EVENT_TYPES,
@@ -23,10 +24,10 @@ class EventTypesField(serializers.ListField):
 
 
 class WebhookEndpointCreateInput(serializers.Serializer):
-    url = serializers.URLField(max_length=2000)
+    url = strict.URLField(max_length=2000)
     event_types = EventTypesField()
-    description = serializers.CharField(max_length=500, allow_blank=True, default="")
-    enabled = serializers.BooleanField(default=True)
+    description = strict.CharField(max_length=500, allow_blank=True, default="")
+    enabled = strict.BooleanField(default=True)
     signature_scheme = serializers.ChoiceField(
         choices=WebhookEndpoint.SignatureScheme.choices,
         default=WebhookEndpoint.SignatureScheme.HMAC,
@@ -34,10 +35,10 @@ class WebhookEndpointCreateInput(serializers.Serializer):
 
 
 class WebhookEndpointUpdateInput(serializers.Serializer):
-    url = serializers.URLField(max_length=2000, required=False)
+    url = strict.URLField(max_length=2000, required=False)
     event_types = EventTypesField(required=False)
-    description = serializers.CharField(max_length=500, allow_blank=True, required=False)
-    enabled = serializers.BooleanField(required=False)
+    description = strict.CharField(max_length=500, allow_blank=True, required=False)
+    enabled = strict.BooleanField(required=False)
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
@@ -91,7 +92,7 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 
 class DeliveryListInput(serializers.Serializer):
-    endpoint = serializers.CharField(max_length=40, required=False)
+    endpoint = strict.CharField(max_length=40, required=False)
     event_type = serializers.ChoiceField(choices=list(EVENT_TYPES), required=False)
     status = serializers.ChoiceField(choices=Delivery.Status.choices, required=False)
 

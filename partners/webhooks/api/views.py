@@ -8,13 +8,20 @@ is a plain 404.
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecosystem.api.common import calling_client, calling_partner_id, page_of, paginated
+from ecosystem.api.common import (
+    PAGE_PARAMETERS,
+    calling_client,
+    calling_partner_id,
+    page_of,
+    paginated,
+    query_filters,
+)
 from ecosystem.api.idempotency import IdempotentMixin
 from partners.webhooks import selectors, services
 from partners.webhooks.api.serializers import (
@@ -41,7 +48,9 @@ class WebhookEndpointsApi(IdempotentMixin, APIView):
     required_scopes = SCOPES
 
     @extend_schema(
-        responses=page_of(WebhookEndpointSerializer), operation_id="webhook_endpoints_list"
+        parameters=PAGE_PARAMETERS,
+        responses=page_of(WebhookEndpointSerializer),
+        operation_id="webhook_endpoints_list",
     )
     def get(self, request: Request) -> Response:
         endpoints = selectors.webhook_endpoints_for(partner_id=calling_partner_id(request))
@@ -122,13 +131,12 @@ class DeliveryListApi(APIView):
     @extend_schema(
         parameters=[
             DeliveryListInput,
-            OpenApiParameter("cursor", str),
-            OpenApiParameter("limit", int),
+            *PAGE_PARAMETERS,
         ],
         responses=page_of(DeliverySerializer),
     )
     def get(self, request: Request) -> Response:
-        filters = DeliveryListInput(data=request.query_params)
+        filters = DeliveryListInput(data=query_filters(request))
         filters.is_valid(raise_exception=True)
         deliveries = selectors.deliveries_for(
             partner_id=calling_partner_id(request),
@@ -156,13 +164,12 @@ class EventListApi(APIView):
     @extend_schema(
         parameters=[
             EventListInput,
-            OpenApiParameter("cursor", str),
-            OpenApiParameter("limit", int),
+            *PAGE_PARAMETERS,
         ],
         responses=page_of(EventSerializer),
     )
     def get(self, request: Request) -> Response:
-        filters = EventListInput(data=request.query_params)
+        filters = EventListInput(data=query_filters(request))
         filters.is_valid(raise_exception=True)
         payloads = selectors.event_log_for(
             partner_id=calling_partner_id(request),

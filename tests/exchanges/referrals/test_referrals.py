@@ -597,6 +597,32 @@ def test_every_post_route_of_the_api_takes_an_idempotency_key():
     assert missing == []
 
 
+# --- a link the customer has not confirmed yet ------------------------------------------------
+
+
+def test_a_referral_naming_your_own_pending_customer_id_says_the_link_is_pending(ref):
+    """The id came from POST /api/v1/customer-links moments before: say what is missing."""
+    invited = make_link(make_customer(), ref.gym, status="pending")
+    response = send(ref, customer_id=invited.pk)
+    body = response.json()
+    assert response.status_code == 409 and body["code"] == "link_pending"
+    assert "not confirmed" in body["detail"]
+    assert not Referral.objects.exists()
+
+
+@pytest.mark.parametrize("status", ["refused", "ended"])
+def test_a_referral_naming_a_refused_or_ended_link_is_still_not_found(ref, status):
+    gone = make_link(make_customer(), ref.gym, status=status)
+    response = send(ref, customer_id=gone.pk)
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_a_referral_naming_another_partners_pending_id_is_not_found(ref):
+    theirs = make_link(make_customer(), ref.third, status="pending")
+    response = send(ref, customer_id=theirs.pk)
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
 # --- idempotency under failure -------------------------------------------------------------
 
 
