@@ -211,3 +211,59 @@ def balances(owner: Owner) -> dict[tuple[str, str], Decimal]:
         .annotate(total=Sum("amount"))
     )
     return {(kind, unit): total for kind, unit, total in rows}
+
+
+EXPECTED_STEPS = {
+    Reward.Status.PENDING: ["issue"],
+    Reward.Status.POSTED: ["issue", "post"],
+    Reward.Status.VOIDED: ["issue", "void"],
+    Reward.Status.REVERSED: ["issue", "post", "reversal"],
+}
+
+
+def ledger_verify() -> list[str]:
+    """Re-derive the ledger and name every inconsistency: a transaction that does not sum
+    to zero per unit or has fewer than two entries, an entry in another unit than its
+    account, a unit whose accounts do not sum to zero, a reward whose status does not match
+    its transactions or whose entries are not its amount. Empty when all is well."""
+    problems: list[str] = []
+    per_txn: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    counts: dict[str, int] = defaultdict(int)
+    per_unit: dict[str, Decimal] = defaultdict(Decimal)
+    magnitude: dict[str, set[Decimal]] = defaultdict(set)
+    for txn_id, unit, account_unit, amount in Entry.objects.values_list(
+        "transaction_id", "unit", "account__unit", "amount"
+    ).order_by("transaction_id", "id"):
+        if unit != account_unit:
+            problems.append(f"transaction {txn_id}: an entry in {unit} on a {account_unit} account")
+        per_txn[txn_id][unit] += amount
+        counts[txn_id] += 1
+        per_unit[unit] += amount
+        magnitude[txn_id].add(abs(amount))
+    steps: dict[str, list[str]] = defaultdict(list)
+    txns_of: dict[str, list[str]] = defaultdict(list)
+    for txn_id, reward_id, kind in LedgerTransaction.objects.values_list(
+        "id", "reward_id", "kind"
+    ).order_by("created_at", "id"):
+        steps[reward_id].append(kind)
+        txns_of[reward_id].append(txn_id)
+        if counts[txn_id] < 2:
+            problems.append(f"transaction {txn_id}: fewer than two entries")
+        for unit, total in sorted(per_txn[txn_id].items()):
+            if total != 0:
+                problems.append(f"transaction {txn_id}: sums to {total} {unit}, not zero")
+    for unit, total in sorted(per_unit.items()):
+        if total != 0:
+            problems.append(f"unit {unit}: the balances of all accounts sum to {total}, not zero")
+    for reward_id, status, amount in Reward.objects.values_list("id", "status", "amount").order_by(
+        "issued_at", "id"
+    ):
+        if steps.get(reward_id, []) != EXPECTED_STEPS[status]:
+            problems.append(
+                f"reward {reward_id}: {status}, but its transactions are "
+                f"{steps.get(reward_id, []) or 'none'}"
+            )
+        for txn_id in txns_of.get(reward_id, []):
+            if magnitude[txn_id] != {amount}:
+                problems.append(f"reward {reward_id}: transaction {txn_id} is not of {amount}")
+    return problems

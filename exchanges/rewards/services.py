@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from consent.models import Consent, PartnerLink
 from consent.selectors import consent_allowance, consents_hold, consents_in_force
-from ecosystem.errors import ConflictError
+from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.services.audit import audit_record
 from exchanges.rewards import ledger
 from exchanges.rewards.models import (
@@ -34,8 +34,8 @@ from exchanges.rewards.models import (
     Reward,
     RewardRule,
 )
-from exchanges.rewards.money import as_wire, quantize
-from partners.models import partnership_current_q
+from exchanges.rewards.money import as_wire, is_currency, is_points, quantize
+from partners.models import Partnership, partnership_current_q
 from partners.webhooks.events import event_publish
 
 S = Reward.Status
@@ -89,6 +89,31 @@ def _rules_in_force(now: datetime, **filters: Any):
         .filter(source__status="active", recipient__status="active", funder__status="active")
         .filter(**filters)
     )
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+class RuleInvalid(ApplicationError):
+    code = "reward_rule_invalid"
+    title = "The reward rule is not valid for this partnership."
+
+
+@transaction.atomic
+def reward_rule_create(*, partnership: Partnership, actor: Any, **fields: Any) -> RewardRule:
+    """Add a rule to the partnership's current terms (its current version). The source and
+    recipient are its two partners and the funder one of them; the unit is an ISO 4217
+    currency or, for a reward to the customer, a points programme code."""
+    rule = RewardRule(partnership=partnership, partnership_version=partnership.version, **fields)
+    parties = {partnership.partner_a_id, partnership.partner_b_id}
+    if {rule.source_id, rule.recipient_id} != parties or rule.funder_id not in parties:
+        raise RuleInvalid("Source, recipient and funder must be the partnership's partners.")
+    fee = rule.trigger == RewardRule.Trigger.REFERRAL_CONVERTED
+    if not (is_currency(rule.unit) or (not fee and is_points(rule.unit))):
+        raise RuleInvalid(f"{rule.unit!r} is not an ISO 4217 currency or a points programme.")
+    rule.save(force_insert=True)
+    audit_record(actor=actor, action="reward_rule.create", obj=rule)
+    return rule
 
 
 # --- activity ingestion --------------------------------------------------------------------
