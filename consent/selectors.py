@@ -5,10 +5,12 @@ moves customer data between partners asks it."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db import connection
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import TruncWeek
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
@@ -380,3 +382,112 @@ def portal_access(customer_id: str) -> QuerySet[AccessEvent]:
         .select_related("partner", "consent__purpose")
         .order_by("-seq")
     )
+
+
+# The transitions an operator watches, named as the dashboard names them.
+CONSENT_KINDS = {
+    "granted": Consent.Status.ACTIVE,
+    "withdrawn": Consent.Status.WITHDRAWN,
+    "expired": Consent.Status.EXPIRED,
+    "refused": Consent.Status.REFUSED,
+}
+
+
+def _kind_counts() -> dict[str, Count]:
+    return {kind: Count("id", filter=Q(to_status=to)) for kind, to in CONSENT_KINDS.items()}
+
+
+def _consent_events(since: datetime, partner_id: str | None) -> QuerySet[ConsentEvent]:
+    events = ConsentEvent.objects.filter(at__gte=since, to_status__in=CONSENT_KINDS.values())
+    if partner_id is not None:
+        events = events.filter(
+            Q(consent__source_id=partner_id) | Q(consent__recipient_id=partner_id)
+        )
+    return events.order_by()
+
+
+def consent_transitions_by_week(
+    *, since: datetime, partner_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Consents granted, withdrawn, expired and refused per week (weeks start on Monday, in
+    the site's time zone) since ``since``, every week listed; one grouped query. With
+    ``partner_id``, only consents where that partner is source or recipient."""
+    rows: dict[date, dict[str, Any]] = {
+        row["week"].date() if isinstance(row["week"], datetime) else row["week"]: dict(row)
+        for row in _consent_events(since, partner_id)
+        .annotate(week=TruncWeek("at"))
+        .values("week")
+        .annotate(**_kind_counts())
+    }
+    local = timezone.localtime(since).date()
+    week, last = local - timedelta(days=local.weekday()), timezone.localdate()
+    weeks: list[dict[str, Any]] = []
+    while week <= last:
+        row = rows.get(week, {})
+        weeks.append({"week": week, **{kind: row.get(kind, 0) for kind in CONSENT_KINDS}})
+        week += timedelta(days=7)
+    return weeks
+
+
+def consent_transitions_by_purpose_and_brand(
+    *, since: datetime, partner_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The same four counts per purpose and per brand (the consent's recipient: the brand
+    the customer let have the data); one grouped query."""
+    rows = (
+        _consent_events(since, partner_id)
+        .values("consent__purpose_id", "consent__recipient_id", "consent__recipient__name")
+        .annotate(**_kind_counts())
+        .order_by("consent__purpose_id", "consent__recipient__name", "consent__recipient_id")
+    )
+    return [
+        {
+            "purpose": row["consent__purpose_id"],
+            "brand_id": row["consent__recipient_id"],
+            "brand": row["consent__recipient__name"],
+            **{kind: row[kind] for kind in CONSENT_KINDS},
+        }
+        for row in map(dict, rows)
+    ]
+
+
+def consent_withdrawal_rate_by_brand(
+    *, since: datetime, partner_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Of the consents granted to each brand since ``since``, how many the customer has
+    withdrawn since (a cohort rate, between 0 and 1); one grouped query."""
+    consents = Consent.objects.filter(granted_at__gte=since)
+    if partner_id is not None:
+        consents = consents.filter(recipient_id=partner_id)
+    rows = (
+        consents.values("recipient_id", "recipient__name")
+        .annotate(
+            granted=Count("id"),
+            withdrawn=Count("id", filter=Q(status=Consent.Status.WITHDRAWN)),
+        )
+        .order_by("recipient__name", "recipient_id")
+    )
+    return [
+        {
+            "brand_id": row["recipient_id"],
+            "brand": row["recipient__name"],
+            "granted": row["granted"],
+            "withdrawn": row["withdrawn"],
+            "rate": row["withdrawn"] / row["granted"],
+        }
+        for row in rows
+    ]
+
+
+def disclosures_to_partner(*, since: datetime, partner_id: str) -> list[dict[str, Any]]:
+    """What the partner received of customers' data since ``since``, by channel and purpose
+    (the access log's rows naming it): how many disclosures, to how many customers; one
+    grouped query."""
+    rows = (
+        AccessEvent.objects.filter(partner_id=partner_id, at__gte=since)
+        .values("channel", "purpose")
+        .annotate(disclosures=Count("id"), customers=Count("customer_id", distinct=True))
+        .order_by("channel", "purpose")
+    )
+    labels = dict(AccessEvent.Channel.choices)
+    return [{**row, "channel_label": labels.get(row["channel"], row["channel"])} for row in rows]

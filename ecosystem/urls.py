@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from consent import views as consent_views
 from ecosystem import health
+from ecosystem.dashboard import views as dashboard
 from ecosystem.errors import is_api_request, is_outage, outage_response, problem_response
 from partners.console import console_site
 from partners.oauth.views import authorization_server_metadata
@@ -24,9 +25,17 @@ api_v1: list = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # The dashboard is the admins' landing page; the rest of /admin/ is Django's admin.
+    path("admin/", admin.site.admin_view(dashboard.admin_dashboard), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("o/", include("partners.oauth.urls")),
     path("", include("partners.urls")),
+    # Likewise the partner's overview is the console's landing page.
+    path(
+        "partner-admin/",
+        console_site.admin_view(dashboard.console_overview),
+        name="partner-console-overview",
+    ),
     path("partner-admin/", console_site.urls),
     path(
         ".well-known/oauth-authorization-server",

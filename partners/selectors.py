@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from typing import Any
+
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
-from partners.models import Partnership, PartnershipFlow
+from partners.models import Partner, Partnership, PartnershipFlow
 
 
 def partnerships_active_for(*, partner_id: str) -> QuerySet[Partnership]:
@@ -23,3 +25,24 @@ def partnerships_active_for(*, partner_id: str) -> QuerySet[Partnership]:
             )
         )
     )
+
+
+def partners_by_status() -> list[dict[str, Any]]:
+    """How many partners are in each status, every status listed (zeros too); one query."""
+    counts = dict(
+        Partner.objects.order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return [
+        {"status": value, "label": label, "count": counts.get(value, 0)}
+        for value, label in Partner.Status.choices
+    ]
+
+
+def partner_applications_waiting(*, limit: int = 10) -> QuerySet[Partner]:
+    """The oldest applications still waiting for an admin's decision, first come first."""
+    return Partner.objects.filter(status=Partner.Status.PENDING).order_by("created_at", "id")[
+        :limit
+    ]

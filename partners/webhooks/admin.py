@@ -16,7 +16,7 @@ from partners.webhooks.services import delivery_retry
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "partner", "url", "enabled", "disabled_reason", "failing_since")
-    list_filter = ("enabled", "disabled_reason", "signature_scheme")
+    list_filter = ("partner", "enabled", "disabled_reason", "signature_scheme")
     list_select_related = ("partner",)
     search_fields = ("=id", "url", "=partner__id")
     # The signing secrets are never shown, not even to ecosystem admins.
@@ -42,7 +42,7 @@ class DeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "next_attempt_at",
         "created_at",
     )
-    list_filter = ("status", "event__type")
+    list_filter = ("partner", "status", "event__type")
     list_select_related = ("partner", "endpoint", "event")
     search_fields = ("=id", "=event__id", "=endpoint__id", "=partner__id")
     date_hierarchy = "created_at"

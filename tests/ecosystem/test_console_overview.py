@@ -1,0 +1,136 @@
+"""The partner console's overview at /partner-admin/: the dashboard's figures for the
+signed-in staff member's own brand and nobody else's."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from consent.selectors import disclosures_to_partner
+from consent.services.access import Access, access_record
+from tests.builders import (
+    make_admin,
+    make_customer,
+    make_link,
+    make_partner,
+    make_partnership,
+    make_staff,
+)
+from tests.ecosystem.test_dashboard import (
+    days_ago,
+    make_delivery,
+    make_endpoint,
+    make_referral,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ecosystem(taxonomy):
+    gym, grocer, bank = (make_partner(name=n) for n in ("Gym", "Grocer", "Bank"))
+    gym_grocer = make_partnership(gym, grocer, purpose="referral", categories=())
+    bank_grocer = make_partnership(bank, grocer, purpose="referral", categories=())
+    make_referral(gym, grocer, gym_grocer, status="converted", answered=True)
+    make_referral(gym, grocer, gym_grocer, status="declined", answered=True)
+    for _ in range(3):
+        make_referral(bank, grocer, bank_grocer, status="sent")
+    make_delivery(make_endpoint(gym), status="failed", first_ms=40)
+    make_delivery(make_endpoint(bank), status="succeeded", first_ms=7)
+    return gym, grocer, bank
+
+
+def test_overview_shows_only_the_staff_members_brand(client, ecosystem):
+    gym = ecosystem[0]
+    client.force_login(make_staff(gym))
+
+    response = client.get("/partner-admin/")
+
+    assert response.status_code == 200
+    assert response.context["partner"] == gym
+    funnel = response.context["funnel"]["rows"]
+    assert [(r["label"], r["sent"], r["converted"], r["declined"]) for r in funnel] == [
+        ("Gym → Grocer", 2, 1, 1)
+    ]
+    hooks = response.context["webhooks"]["rows"]
+    assert [(r["partner"], r["deliveries"], r["failed"]) for r in hooks] == [("Gym", 1, 1)]
+    html = response.content.decode()
+    assert "Bank" not in html
+    assert "<svg" in html
+
+
+def test_overview_of_the_recipient_counts_referrals_from_every_partner(client, ecosystem):
+    grocer = ecosystem[1]
+    client.force_login(make_staff(grocer))
+
+    response = client.get("/partner-admin/")
+
+    funnel = response.context["funnel"]["rows"]
+    assert [(r["label"], r["sent"]) for r in funnel] == [("Bank → Grocer", 3), ("Gym → Grocer", 2)]
+    assert response.context["webhooks"]["rows"] == []
+
+
+def test_overview_links_open_the_consoles_own_lists(client, ecosystem):
+    grocer = ecosystem[1]
+    client.force_login(make_staff(grocer))
+    html = client.get("/partner-admin/").content.decode()
+
+    links = {h.replace("&amp;", "&") for h in re.findall(r'href="(/[^"]+\?[^"]+)"', html)}
+
+    assert links and all(h.startswith("/partner-admin/") for h in links if "days=" not in h)
+    inbound_sent = next(
+        h for h in links if "referral" in h and "direction=inbound" in h and "status" not in h
+    )
+    response = client.get(inbound_sent)
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 5
+
+
+def test_overview_lists_the_customer_data_the_partner_received(client, ecosystem):
+    _, grocer, bank = ecosystem
+    customer = make_customer()
+    make_link(customer, grocer)
+    for partner in (grocer, grocer, bank):
+        access_record(
+            Access(
+                customer_id=customer.pk,
+                channel="api",
+                actor="cli_test",
+                fields=("contact.email",),
+                partner_id=partner.pk,
+                purpose="referral",
+            )
+        )
+
+    rows = disclosures_to_partner(since=days_ago(30), partner_id=grocer.pk)
+
+    assert [(r["channel"], r["purpose"], r["disclosures"], r["customers"]) for r in rows] == [
+        ("api", "referral", 2, 1)
+    ]
+
+
+def test_overview_query_count_is_flat_in_the_data_size(
+    client, ecosystem, django_assert_max_num_queries
+):
+    gym, grocer, _ = ecosystem
+    client.force_login(make_staff(grocer))
+    client.get("/partner-admin/")
+    with django_assert_max_num_queries(20) as small:
+        client.get("/partner-admin/")
+    partnership = make_partnership(gym, grocer, purpose="referral", categories=())
+    for _ in range(5):
+        make_referral(gym, grocer, partnership, status="expired")
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        client.get("/partner-admin/")
+
+
+def test_ecosystem_admins_and_customers_are_sent_to_the_console_login(client, taxonomy):
+    for user in (make_admin(), make_customer(password="pw-customer-123").user):
+        client.force_login(user)
+
+        response = client.get("/partner-admin/")
+
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("partner_console:login"))
