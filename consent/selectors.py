@@ -179,6 +179,28 @@ def consent_hold(consent: Consent, *, at: datetime) -> bool:
         return cursor.fetchone() is not None
 
 
+def consents_hold(consent_ids: Iterable[str], *, at: datetime) -> set[str]:
+    """``consent_hold`` for a batch write: share-lock these consent rows (in id order, one
+    query for any number) for the rest of the caller's transaction and return the ids of
+    those still active and not past their expiry. Same lock, same reasons."""
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("consents_hold() holds its locks until the commit.")
+    ids = sorted(set(consent_ids))
+    if not ids:
+        return set()
+    still = (
+        Consent.objects.filter(pk__in=ids, status=Consent.Status.ACTIVE, expires_at__gt=at)
+        .order_by("pk")
+        .values("pk")
+    )
+    sql, params = still.query.sql_with_params()
+    if connection.vendor == "postgresql":
+        sql += " FOR SHARE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
 def consent_check(
     *,
     customer_id: str,

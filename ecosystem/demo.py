@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +28,8 @@ from exchanges.referrals.services import (
     referral_decline,
     referral_disclosed_to,
 )
+from exchanges.rewards.models import Reward, RewardRule
+from exchanges.rewards.services import activities_ingest, reward_rule_create, rewards_post_due
 from partners.models import Partner, PartnerClient, Partnership, PartnerStaff, Purpose
 from partners.scopes import SCOPES, format_scopes
 from partners.services.partnerships import (
@@ -236,6 +239,80 @@ def _consents(customers: list, partners: dict[str, Partner], created: list[str])
     created.append("demo consents, referrals and a consent request")
 
 
+def _reward_rules(partners: dict[str, Partner], created: list[str]) -> None:
+    """Harbor Mutual rewards Pulse Fitness visits (8 in a month: EUR 5 off the premium, funded
+    by Harbor Mutual); Fresh Basket pays Pulse Fitness EUR 2 per converted referral."""
+    if RewardRule.objects.exists():
+        return
+    gym, insurer, grocer = (partners[s] for s in ("pulse-fitness", "harbor-mutual", "fresh-basket"))
+    for source, recipient, funder, fields in (
+        (
+            gym,
+            insurer,
+            insurer,
+            {
+                "name": "8 visits a month: EUR 5 off your Harbor Mutual premium",
+                "trigger": RewardRule.Trigger.ACTIVITY_COUNT,
+                "activity_type_id": "gym.visit",
+                "threshold": 8,
+                "amount": Decimal("5.00"),
+                "description": "EUR 5 off your Harbor Mutual premium",
+            },
+        ),
+        (
+            gym,
+            grocer,
+            grocer,
+            {
+                "name": "EUR 2 per converted referral",
+                "trigger": RewardRule.Trigger.REFERRAL_CONVERTED,
+                "amount": Decimal("2.00"),
+            },
+        ),
+    ):
+        partnership = Partnership.objects.involving(source.pk).get(
+            partner_a__in=[source, recipient], partner_b__in=[source, recipient]
+        )
+        reward_rule_create(
+            partnership=partnership,
+            actor=None,
+            source=source,
+            recipient=recipient,
+            funder=funder,
+            unit="EUR",
+            **fields,
+        )
+    created.append("demo reward rules")
+
+
+def _reward_history(customers: list, partners: dict[str, Partner], created: list[str]) -> None:
+    """Ada's visits: 8 last month (posted, as is the referral fee), 8 this month (pending)."""
+    ada = customers[0]
+    if Reward.objects.filter(to_customer=True).exists():
+        return
+    gym = partners["pulse-fitness"]
+    ada_at_gym = PartnerLink.objects.get(customer=ada, partner=gym)
+    now = timezone.now()
+    for label, at in (("last", now.replace(day=1) - timedelta(days=3)), ("this", now)):
+        activities_ingest(
+            partner_id=gym.pk,
+            client_id=DEMO_PARTNERS["pulse-fitness"][2],
+            items=[
+                {
+                    "external_id": f"demo-{label}-{n}",
+                    "customer_id": ada_at_gym.pk,
+                    "type": "gym.visit",
+                    "occurred_at": at - timedelta(minutes=n),
+                    "quantity": 1,
+                }
+                for n in range(8)
+            ],
+        )
+        if label == "last":  # as if its lock date had passed
+            rewards_post_due(now=now + timedelta(days=settings.REWARD_HOLD_DAYS, seconds=1))
+    created.append("demo rewards")
+
+
 @transaction.atomic
 def demo_seed() -> dict[str, Any]:
     created: list[str] = []
@@ -260,8 +337,10 @@ def demo_seed() -> dict[str, Any]:
         created,
     )
     partners = {p.slug: p for p in (insurer, gym, grocer)}
+    _reward_rules(partners, created)
     customers = [_customer(email, partners, created) for email in DEMO_CUSTOMERS]
     _consents(customers, partners, created)
+    _reward_history(customers, partners, created)
     return {
         "created": created,
         "admin": {"username": DEMO_ADMIN_USERNAME, "password": DEMO_ADMIN_PASSWORD},

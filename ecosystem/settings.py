@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "partners",
     "partners.webhooks",
     "consent",
+    "exchanges.rewards",
     "exchanges.referrals",
 ]
 
@@ -402,6 +403,14 @@ CELERY_BEAT_SCHEDULE["access-checkpoint"] = {
 CELERY_BEAT_SCHEDULE["consent-requests-lapse"] = {
     "task": "consent.tasks.consent_requests_lapse_task",
     "schedule": 60.0,
+}
+# Rewards (exchanges/rewards). Days a reward stays pending before it is posted. Default: 14
+REWARD_HOLD_DAYS = env.integer("REWARD_HOLD_DAYS", 14, minimum=0)
+# Days back an activity's occurred_at may lie and still be accepted. Default: 60
+ACTIVITY_MAX_AGE_DAYS = env.integer("ACTIVITY_MAX_AGE_DAYS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["rewards-post-due"] = {
+    "task": "exchanges.rewards.tasks.rewards_post_due_task",
+    "schedule": 300.0,
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ api_v1: list = [
     path("", include("partners.api.urls")),
     path("", include("consent.api.urls")),
     path("", include("exchanges.referrals.api.urls")),
+    path("", include("exchanges.rewards.api.urls")),
     path("", include("partners.webhooks.api.urls")),
 ]
 

@@ -26,6 +26,7 @@ from ecosystem.errors import (
 )
 from ecosystem.services.audit import audit_record
 from exchanges.referrals.models import Referral
+from exchanges.rewards.services import rewards_for_conversion
 from partners.models import Partner, Purpose
 from partners.webhooks.events import event_publish
 
@@ -389,7 +390,8 @@ def referral_convert(
     amount: Decimal | None = None,
     currency: str = "",
 ) -> Referral:
-    """B records that the introduction led somewhere (the value feeds the rewards ledger)."""
+    """B records that the introduction led somewhere; the partnership's referral.converted
+    rules give A its fee in the same transaction (exchanges.rewards)."""
     referral = _locked(referral)
     _expect(referral, partner_id, "recipient", R.CONVERTED, "convert")
     referral.value_amount, referral.value_currency = amount, currency
@@ -403,6 +405,16 @@ def referral_convert(
         also=("value_amount", "value_currency"),
     )
     _tell(referral, "referral.converted", {referral.from_partner_id})
+    rewards_for_conversion(
+        referral_id=referral.pk,
+        partnership_id=referral.partnership_id,
+        source_id=referral.from_partner_id,
+        recipient_id=referral.to_partner_id,
+        customer_id=referral.customer_id,
+        consent_id=referral.consent_id,
+        value_amount=amount,
+        value_currency=currency,
+    )
     return referral
 
 

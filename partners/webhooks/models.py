@@ -32,7 +32,9 @@ EVENT_TYPES: dict[str, str] = {
     "referral.converted": "A referral was converted",
     "referral.withdrawn": "A referral was withdrawn",
     "referral.expired": "A referral expired unanswered",
-    "reward.issued": "A reward was issued to or by this partner",
+    "reward.issued": "A reward this partner funds or receives was issued (pending)",
+    "reward.posted": "A reward this partner funds or receives reached its lock date",
+    "reward.voided": "A reward this partner funds or receives was voided or reversed",
     "offer.published": "An offer this partner sponsors was published",
     "offer.redeemed": "An offer this partner sponsors was redeemed",
 }

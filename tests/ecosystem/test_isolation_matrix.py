@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from consent.models import Consent
 from ecosystem import ssrf
 from ecosystem.ids import new_id
-from partners.models import Purpose
+from partners.models import Partnership, Purpose
 from tests.builders import make_api, make_customer, make_link, make_partner, make_partnership
 
 # --- walking the URLconf ---------------------------------------------------------------------
@@ -83,7 +83,15 @@ def missing_like(object_id: str) -> str:
 
 # --- what "no action" means: every row of every model of ours, before and after --------------
 
-OUR_APPS = ("ecosystem", "partners", "consent", "referrals", "webhooks", "oauth2_provider")
+OUR_APPS = (
+    "ecosystem",
+    "partners",
+    "consent",
+    "referrals",
+    "rewards",
+    "webhooks",
+    "oauth2_provider",
+)
 # Rows a request may touch whoever it names: none today. Add a model here only with a reason.
 VOLATILE: set[str] = set()
 
@@ -178,7 +186,9 @@ def api_world(db, monkeypatch) -> ApiWorld:
     delivery = make_delivery(WebhookEndpoint.objects.get(pk=endpoint.json()["id"]))
     Delivery.objects.filter(pk=delivery.pk).update(status="failed")
     world = ApiWorld(stranger=make_api(stranger))
+    reward = _a_fee(gym, grocer, customer)
     world.ids = {
+        "reward_id": reward.pk,
         "customer_id": gym_link.pk,
         "consent_id": consent_id,
         "referral_id": referral.json()["id"],
@@ -195,6 +205,49 @@ def api_world(db, monkeypatch) -> ApiWorld:
     return world
 
 
+def _a_fee(gym, grocer, customer):
+    """A pending referral fee grocer → gym, written through the rewards service."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from exchanges.rewards.models import Reward, RewardRule
+    from exchanges.rewards.services import rewards_issue
+
+    partnership = Partnership.objects.involving(gym.pk).get()
+    rule = RewardRule.objects.create(
+        partnership=partnership,
+        partnership_version=partnership.version,
+        name="EUR 2 per referral",
+        trigger=RewardRule.Trigger.REFERRAL_CONVERTED,
+        source=gym,
+        recipient=grocer,
+        funder=grocer,
+        amount=Decimal("2"),
+        unit="EUR",
+    )
+    now = timezone.now()
+    (reward,) = rewards_issue(
+        [
+            Reward(
+                rule=rule,
+                funder=grocer,
+                receiver=gym,
+                to_customer=False,
+                customer=customer,
+                consent=Consent.objects.get(purpose_id="referral", source=gym),
+                amount=Decimal("2"),
+                unit="EUR",
+                trigger_ref="ref_isolation",
+                period=now.strftime("%Y-%m"),
+                lock_at=now + timedelta(days=14),
+            )
+        ]
+    )
+    return reward
+
+
 # Each route that takes an id, with the world's key for each of its parameters.
 API_CASES: dict[str, dict[str, str]] = {
     "v1:customer-link-detail": {"customer_id": "customer_id"},
@@ -209,6 +262,7 @@ API_CASES: dict[str, dict[str, str]] = {
     "v1:webhook-endpoint-rotate-secret": {"endpoint_id": "endpoint_id"},
     "v1:webhook-endpoint-test": {"endpoint_id": "endpoint_id"},
     "v1:webhook-delivery-retry": {"delivery_id": "delivery_id"},
+    "v1:reward": {"reward_id": "reward_id"},
 }
 
 API_ROUTES = routes("api/v1/")

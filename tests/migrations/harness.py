@@ -70,6 +70,16 @@ def _since_release_schema() -> Iterator[None]:
                 editor.delete_model(model)
 
 
+def _seed_activity_types() -> None:
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("exchanges.rewards.migrations.0002_seed_activity_types").seed(
+        apps, None
+    )
+
+
 def _released() -> None:
     from django.contrib.contenttypes.models import ContentType
     from django.core.management import call_command
@@ -86,6 +96,7 @@ def _released() -> None:
     for model, (_, label) in MOVED.items():
         ContentType.objects.filter(app_label=label, model=model).delete()
     with _since_release_schema():
+        _seed_activity_types()  # the rewards app's data migration, which the release lacked
         demo_seed()
         gym = Partner.objects.get(slug="pulse-fitness")
         grocer = Partner.objects.get(slug="fresh-basket")

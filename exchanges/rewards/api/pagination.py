@@ -1,0 +1,5 @@
+from ecosystem.api.pagination import CursorPagination
+
+
+class RewardPagination(CursorPagination):
+    ordering = ("-issued_at", "id")
