@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('webhooks', '0003_reward_event_types'),
-        ('webhooks', '0005_delivery_created_at_event_time'),
+        ("webhooks", "0003_reward_event_types"),
+        ("webhooks", "0005_delivery_created_at_event_time"),
     ]
 
-    operations = [
-    ]
+    operations = []
