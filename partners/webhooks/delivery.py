@@ -210,7 +210,8 @@ def _record_batch(endpoint: WebhookEndpoint, batch: list[Delivery], sent: list[_
             delivery.status = (
                 Status.SUCCEEDED if succeeded else Status.PENDING if delay else Status.FAILED
             )
-            delivery.next_attempt_at = now + delay if delay else None
+            # The schedule counts from the attempt, not from when its batch was recorded.
+            delivery.next_attempt_at = item.at + delay if delay else None
             delivery.last_attempt_at = item.at
             delivery.last_status_code = item.result.status_code
             delivery.last_error = error[:300]
