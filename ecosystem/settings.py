@@ -412,6 +412,10 @@ CELERY_BEAT_SCHEDULE["rewards-post-due"] = {
     "task": "exchanges.rewards.tasks.rewards_post_due_task",
     "schedule": 300.0,
 }
+CELERY_BEAT_SCHEDULE["statements-close"] = {
+    "task": "exchanges.rewards.tasks.statements_close_task",
+    "schedule": 3600.0,
+}
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.text("LOG_LEVEL", "INFO")

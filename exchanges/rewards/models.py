@@ -299,3 +299,94 @@ class Entry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transaction_id} {self.account_id} {self.amount} {self.unit}"
+
+
+class Statement(models.Model):
+    """A month's settlement between two partners in one unit: every posted transaction in
+    which value moved between them that month (a referral fee's posting, or its reversal),
+    and the net — who owes whom. Written once at the month's close (``statements_close``)
+    and never changed; on PostgreSQL a trigger refuses any UPDATE or DELETE.
+
+    ``partner_a`` is the pair's lower id, so a pair has one statement per period and unit
+    whichever way its fees ran. Rewards to customers are not settled here: their funder owes
+    the customer (a premium discount, points), not the partner that reported the activity.
+    """
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=PrefixedId("stm"), editable=False
+    )
+    period = models.CharField(max_length=7, help_text="The UTC month settled, YYYY-MM.")
+    partner_a = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
+    partner_b = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
+    unit = models.CharField(max_length=30)
+    a_to_b = models.DecimalField(
+        max_digits=18, decimal_places=4, help_text="What partner A owes B, before netting."
+    )
+    b_to_a = models.DecimalField(
+        max_digits=18, decimal_places=4, help_text="What partner B owes A, before netting."
+    )
+    net_amount = models.DecimalField(max_digits=18, decimal_places=4)
+    debtor = models.ForeignKey(
+        "partners.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    creditor = models.ForeignKey(
+        "partners.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    line_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-period", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "partner_a", "partner_b", "unit"], name="statement_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(partner_a__lt=F("partner_b")), name="statement_pair_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(net_amount__gte=0, a_to_b__gte=0, b_to_a__gte=0),
+                name="statement_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(net_amount=0, debtor__isnull=True, creditor__isnull=True)
+                | Q(net_amount__gt=0, debtor__isnull=False, creditor__isnull=False),
+                name="statement_net_has_parties",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner_a", "-period"], name="statement_a_idx"),
+            models.Index(fields=["partner_b", "-period"], name="statement_b_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class StatementLine(models.Model):
+    """One posted transaction of a statement: ``payer`` owes ``payee`` ``amount`` because
+    of it (a fee's posting: the funder owes the receiver; its reversal: the other way).
+    A transaction is on at most one statement."""
+
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="lines")
+    transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="statement_line"
+    )
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=LedgerTransaction.Kind.choices)
+    payer = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
+    payee = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=18, decimal_places=4)
+    booked_at = models.DateTimeField(help_text="When the transaction was written.")
+
+    class Meta:
+        ordering = ("statement_id", "booked_at", "id")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="statement_line_positive"),
+            models.CheckConstraint(
+                condition=~Q(payer=F("payee")), name="statement_line_between_two"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.statement_id}:{self.transaction_id}"

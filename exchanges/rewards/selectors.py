@@ -1,11 +1,12 @@
-"""Reading rewards as one partner may: those it funds or receives, under its own ids."""
+"""Reading rewards as one partner may: those it funds or receives, under its own ids; and the
+settlement statements it is a party to."""
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from consent.models import PartnerLink
-from exchanges.rewards.models import Reward
+from exchanges.rewards.models import Reward, Statement, StatementLine
 
 
 def rewards_for(
@@ -30,3 +31,33 @@ def rewards_for(
 
 def reward_of(*, partner_id: str, reward_id: str) -> Reward | None:
     return rewards_for(partner_id=partner_id).filter(pk=reward_id).first()
+
+
+def statements_for(
+    *, partner_id: str, period: str | None = None, counterparty: str | None = None
+) -> QuerySet[Statement]:
+    """The statements the partner is a party to, with both partners joined: one query."""
+    if counterparty:
+        statements = Statement.objects.filter(
+            Q(partner_a_id=partner_id, partner_b_id=counterparty)
+            | Q(partner_a_id=counterparty, partner_b_id=partner_id)
+        )
+    else:
+        statements = Statement.objects.filter(
+            Q(partner_a_id=partner_id) | Q(partner_b_id=partner_id)
+        )
+    if period:
+        statements = statements.filter(period=period)
+    return statements.select_related("partner_a", "partner_b")
+
+
+def statement_of(*, partner_id: str, statement_id: str) -> Statement | None:
+    """One of the partner's statements with its lines and their transactions: two queries,
+    whatever the number of lines."""
+    lines = StatementLine.objects.select_related("transaction").order_by("booked_at", "id")
+    return (
+        statements_for(partner_id=partner_id)
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .filter(pk=statement_id)
+        .first()
+    )

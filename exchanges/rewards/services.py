@@ -26,13 +26,15 @@ from consent.models import Consent, PartnerLink
 from consent.selectors import consent_allowance, consents_hold, consents_in_force
 from ecosystem.errors import ApplicationError, ConflictError
 from ecosystem.services.audit import audit_record
-from exchanges.rewards import ledger
+from exchanges.rewards import ledger, settlement
 from exchanges.rewards.models import (
     ActivityEvent,
     ActivityType,
     LedgerTransaction,
     Reward,
     RewardRule,
+    Statement,
+    StatementLine,
 )
 from exchanges.rewards.money import as_wire, is_currency, is_points, quantize
 from partners.models import Partnership, partnership_current_q
@@ -41,6 +43,9 @@ from partners.webhooks.events import event_publish
 S = Reward.Status
 T = LedgerTransaction.Kind
 ACTIVITY_SKEW = timedelta(minutes=5)  # partners' clocks drift; "now" allows for it
+# A posting stamped just before midnight may commit just after: a month is settled once no
+# transaction of it can still be in flight.
+SETTLEMENT_GRACE = timedelta(hours=1)
 
 REFUSALS = {
     "unknown_customer": "No active link to a customer with this id.",
@@ -549,3 +554,78 @@ def _tell(rewards: list[Reward], event_type: str) -> None:
                 for pid in {reward.funder_id, reward.receiver_id}
             },
         )
+
+
+# --- settlement -----------------------------------------------------------------------------
+
+
+class PeriodOpen(ApplicationError):
+    code = "period_open"
+    title = "A month is settled only after it has ended."
+
+
+def previous_period(now: datetime | None = None) -> str:
+    """The month before the one ``now`` (less the settlement grace) is in."""
+    return period_of(_month_start((now or timezone.now()) - SETTLEMENT_GRACE) - timedelta(days=1))
+
+
+@transaction.atomic
+def statements_close(*, period: str, now: datetime | None = None) -> list[Statement]:
+    """Write the statements of an ended month: one per partner pair and unit that had a
+    posted transaction between them, with a line per transaction. Safe to run twice (or
+    twice at once): a pair that has its statement keeps it — the UNIQUE constraint decides
+    whose insert wins, and only the winner writes lines. Returns the statements written."""
+    now = now or timezone.now()
+    end = settlement.period_bounds(period)[1]
+    if end + SETTLEMENT_GRACE > now:
+        raise PeriodOpen(f"{period} is settled from {end + SETTLEMENT_GRACE:%Y-%m-%d %H:%M} UTC.")
+    derived = settlement.settlement_derive(period)
+    have = set(
+        Statement.objects.filter(period=period).values_list("partner_a", "partner_b", "unit")
+    )
+    new = {
+        key: Statement(
+            period=period,
+            partner_a_id=found.partner_a,
+            partner_b_id=found.partner_b,
+            unit=found.unit,
+            a_to_b=found.a_to_b,
+            b_to_a=found.b_to_a,
+            net_amount=found.net[0],
+            debtor_id=found.net[1],
+            creditor_id=found.net[2],
+            line_count=len(found.lines),
+            created_at=now,
+        )
+        for key, found in derived.items()
+        if key not in have
+    }
+    if not new:
+        return []
+    Statement.objects.bulk_create(new.values(), ignore_conflicts=True)
+    mine = set(
+        Statement.objects.filter(pk__in=[s.pk for s in new.values()]).values_list("pk", flat=True)
+    )
+    written = [s for s in new.values() if s.pk in mine]
+    StatementLine.objects.bulk_create(
+        StatementLine(
+            statement=statement,
+            transaction_id=line.transaction_id,
+            reward_id=line.reward_id,
+            kind=line.kind,
+            payer_id=line.payer,
+            payee_id=line.payee,
+            amount=line.amount,
+            booked_at=line.booked_at,
+        )
+        for key, statement in new.items()
+        if statement.pk in mine
+        for line in derived[key].lines
+    )
+    audit_record(
+        actor=None,
+        action="statements.close",
+        obj=None,
+        data={"period": period, "statements": [s.pk for s in written]},
+    )
+    return written

@@ -189,6 +189,7 @@ def api_world(db, monkeypatch) -> ApiWorld:
     reward = _a_fee(gym, grocer, customer)
     world.ids = {
         "reward_id": reward.pk,
+        "statement_id": _a_statement(reward).pk,
         "customer_id": gym_link.pk,
         "consent_id": consent_id,
         "referral_id": referral.json()["id"],
@@ -248,6 +249,21 @@ def _a_fee(gym, grocer, customer):
     return reward
 
 
+def _a_statement(reward):
+    """The fee posted, and its month settled: the gym and grocer's statement."""
+    from datetime import timedelta
+
+    from exchanges.rewards.services import rewards_post_due, statements_close
+    from exchanges.rewards.settlement import period_bounds
+
+    rewards_post_due(now=reward.lock_at)
+    period = reward.lock_at.strftime("%Y-%m")
+    (statement,) = statements_close(
+        period=period, now=period_bounds(period)[1] + timedelta(hours=2)
+    )
+    return statement
+
+
 # Each route that takes an id, with the world's key for each of its parameters.
 API_CASES: dict[str, dict[str, str]] = {
     "v1:customer-link-detail": {"customer_id": "customer_id"},
@@ -263,6 +279,7 @@ API_CASES: dict[str, dict[str, str]] = {
     "v1:webhook-endpoint-test": {"endpoint_id": "endpoint_id"},
     "v1:webhook-delivery-retry": {"delivery_id": "delivery_id"},
     "v1:reward": {"reward_id": "reward_id"},
+    "v1:statement": {"statement_id": "statement_id"},
 }
 
 API_ROUTES = routes("api/v1/")
@@ -357,6 +374,8 @@ CONSOLE_CASES: dict[str, dict[str, str]] = {
         ("partner-client-secret", "partner-client-rotate", "partner-client-revoke"),
     ),
     **_model_admin_routes("referrals/referral", "referral_id"),
+    **_model_admin_routes("rewards/reward", "reward_id"),
+    **_model_admin_routes("rewards/statement", "statement_id", ("rewards-statement-csv",)),
     **_model_admin_routes("webhooks/delivery", "delivery_id"),
     **_model_admin_routes("webhooks/webhookendpoint", "endpoint_id"),
     "partner_console:view_on_site": {

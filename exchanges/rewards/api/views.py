@@ -1,9 +1,14 @@
-"""The rewards API: report activity, read the rewards you fund or receive. Lookups start
-from the caller's own rewards, so another partner's is a plain 404."""
+"""The rewards API: report activity, read the rewards you fund or receive and your monthly
+settlement statements. Lookups start from the caller's own rows, so another partner's is a
+plain 404."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,14 +17,18 @@ from ecosystem.api.common import calling_client_id, calling_partner_id, page_of,
 from ecosystem.api.idempotency import IdempotentMixin
 from ecosystem.errors import NotFoundError
 from exchanges.rewards import services
-from exchanges.rewards.api.pagination import RewardPagination
+from exchanges.rewards.api.pagination import RewardPagination, StatementPagination
 from exchanges.rewards.api.serializers import (
     ActivitiesInput,
     ActivitiesOutput,
     RewardListInput,
     RewardOutput,
+    StatementDetailOutput,
+    StatementListInput,
+    StatementOutput,
 )
-from exchanges.rewards.selectors import reward_of, rewards_for
+from exchanges.rewards.selectors import reward_of, rewards_for, statement_of, statements_for
+from exchanges.rewards.statement_csv import statement_csv
 
 
 class ActivitiesApi(IdempotentMixin, APIView):
@@ -82,3 +91,89 @@ class RewardDetailApi(APIView):
         if reward is None:
             raise NotFoundError("No reward with this id is funded by or paid to you.")
         return Response(RewardOutput(reward).data)
+
+
+class StatementsApi(APIView):
+    required_scopes = ["rewards:read"]
+
+    @extend_schema(
+        parameters=[StatementListInput],
+        responses=page_of(StatementOutput),
+        summary="Your monthly settlement statements",
+        operation_id="statements_list",
+        description=(
+            "One statement per partner pair, month and currency: the referral fees posted "
+            "(and reversed) between you and the counterparty that month, and who owes whom. "
+            "Written at the month's close and never changed. Newest period first."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        query = StatementListInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        partner_id = calling_partner_id(request)
+        statements = statements_for(
+            partner_id=partner_id,
+            period=query.validated_data.get("period"),
+            counterparty=query.validated_data.get("counterparty"),
+        )
+        return paginated(
+            self,
+            statements,
+            StatementOutput,
+            pagination=StatementPagination,
+            context={"partner_id": partner_id},
+        )
+
+
+class StatementCsvRenderer(BaseRenderer):
+    """``Accept: text/csv`` or ``?format=csv``: the statement's lines, one row each. An error
+    keeps its problem+json body (its response names that content type itself)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type=None, renderer_context=None) -> bytes:
+        response = (renderer_context or {}).get("response")
+        if response is None or response.exception:
+            return JSONRenderer().render(data)
+        return data.encode("utf-8")
+
+
+class StatementDetailApi(APIView):
+    required_scopes = ["rewards:read"]
+    renderer_classes = [JSONRenderer, StatementCsvRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "format",
+                str,
+                enum=["json", "csv"],
+                description="csv: the lines as CSV (the same as Accept: text/csv).",
+            )
+        ],
+        responses={
+            (200, "application/json"): StatementDetailOutput,
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="One row per line: statement_id, period, unit, transaction_id, "
+                "kind, reward_id, rule_id, trigger, booked_at, payer, payee, direction, "
+                "amount.",
+            ),
+        },
+        summary="One statement with its lines (JSON or CSV)",
+        operation_id="statements_retrieve",
+    )
+    def get(self, request: Request, statement_id: str) -> Response:
+        partner_id = calling_partner_id(request)
+        statement = statement_of(partner_id=partner_id, statement_id=statement_id)
+        if statement is None:
+            raise NotFoundError("No statement with this id is yours.")
+        if request.accepted_renderer.format == "csv":
+            filename = f"{statement.pk}.csv"
+            return Response(
+                statement_csv(statement, partner_id=partner_id),
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            )
+        return Response(StatementDetailOutput(statement, context={"partner_id": partner_id}).data)

@@ -13,8 +13,9 @@ import pytest
 from django.apps import apps
 from django.utils import timezone
 
+from consent.services.consents import consent_grant
 from exchanges.rewards.models import RewardRule
-from partners.models import Partner, Partnership
+from partners.models import Partner, Partnership, Purpose
 from tests.builders import (
     make_api,
     make_consent,
@@ -109,3 +110,51 @@ def visits(link, n: int, *, prefix: str = "v", at=None, start: int = 0) -> list[
         }
         for i in range(n)
     ]
+
+
+REFERRALS = "/api/v1/referrals"
+
+
+@pytest.fixture
+def fee(activity_types):
+    class Fee:
+        pass
+
+    f = Fee()
+    f.gym, f.grocer = make_partner(name="Pulse Fitness"), make_partner(name="Fresh Basket")
+    f.partnership = make_partnership(
+        f.gym, f.grocer, purpose="referral", categories=("contact.name", "contact.email")
+    )
+    f.rule = make_rule(
+        f.partnership,
+        name="EUR 2 per converted referral",
+        trigger=RewardRule.Trigger.REFERRAL_CONVERTED,
+        activity_type=None,
+        threshold=None,
+        amount=Decimal("2.00"),
+        source=f.gym,
+        recipient=f.grocer,
+        funder=f.grocer,
+    )
+    f.ada = make_customer(name="Ada Lovelace")
+    f.ada_gym = make_link(f.ada, f.gym)
+    f.consent = consent_grant(
+        customer=f.ada,
+        purpose=Purpose.objects.get(pk="referral"),
+        source_id=f.gym.pk,
+        recipient_id=f.grocer.pk,
+        data_categories=["contact.email"],
+    )
+    f.gym_api, f.grocer_api = make_api(f.gym), make_api(f.grocer)
+    return f
+
+
+def convert(f, value=None):
+    body = {"customer_id": f.ada_gym.pk, "to_partner": f.grocer.pk}
+    referral_id = f.gym_api.post(REFERRALS, body, format="json").json()["id"]
+    f.grocer_api.post(f"{REFERRALS}/{referral_id}/accept", {}, format="json")
+    response = f.grocer_api.post(
+        f"{REFERRALS}/{referral_id}/convert", {"value": value} if value else {}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return referral_id

@@ -7,60 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from consent.services.consents import consent_grant, consent_withdraw
+from consent.services.consents import consent_withdraw
 from exchanges.rewards import ledger
 from exchanges.rewards.models import Account, Reward, RewardRule
-from partners.models import Purpose
-from tests.builders import make_api, make_customer, make_link, make_partner, make_partnership
-from tests.exchanges.rewards.conftest import make_rule
+from tests.exchanges.rewards.conftest import convert
 
 REFERRALS = "/api/v1/referrals"
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def fee(activity_types):
-    class Fee:
-        pass
-
-    f = Fee()
-    f.gym, f.grocer = make_partner(name="Pulse Fitness"), make_partner(name="Fresh Basket")
-    f.partnership = make_partnership(
-        f.gym, f.grocer, purpose="referral", categories=("contact.name", "contact.email")
-    )
-    f.rule = make_rule(
-        f.partnership,
-        name="EUR 2 per converted referral",
-        trigger=RewardRule.Trigger.REFERRAL_CONVERTED,
-        activity_type=None,
-        threshold=None,
-        amount=Decimal("2.00"),
-        source=f.gym,
-        recipient=f.grocer,
-        funder=f.grocer,
-    )
-    f.ada = make_customer(name="Ada Lovelace")
-    f.ada_gym = make_link(f.ada, f.gym)
-    f.consent = consent_grant(
-        customer=f.ada,
-        purpose=Purpose.objects.get(pk="referral"),
-        source_id=f.gym.pk,
-        recipient_id=f.grocer.pk,
-        data_categories=["contact.email"],
-    )
-    f.gym_api, f.grocer_api = make_api(f.gym), make_api(f.grocer)
-    return f
-
-
-def convert(f, value=None):
-    body = {"customer_id": f.ada_gym.pk, "to_partner": f.grocer.pk}
-    referral_id = f.gym_api.post(REFERRALS, body, format="json").json()["id"]
-    f.grocer_api.post(f"{REFERRALS}/{referral_id}/accept", {}, format="json")
-    response = f.grocer_api.post(
-        f"{REFERRALS}/{referral_id}/convert", {"value": value} if value else {}, format="json"
-    )
-    assert response.status_code == 200, response.content
-    return referral_id
 
 
 def test_a_converted_referral_gives_the_referrer_its_fee_paid_by_the_recipient(fee):
