@@ -3,8 +3,11 @@ driven from loopback by wrk. Benchmarks report ratios against a baseline measure
 run, because this machine is shared and noisy; absolute numbers are for context only.
 
 Run a benchmark from the repository root, e.g. ``.venv/bin/python -m bench.auth_path``.
-Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) and Redis on 127.0.0.1:6379;
-installs wrk with apt-get if it is missing.
+Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) and Redis; installs wrk with
+apt-get if it is missing. Where it runs is set by the environment, so that engineers sharing a
+machine each use their own: ``BENCH_DB`` (the database, dropped and re-created),
+``BENCH_PORT`` (gunicorn's), ``BENCH_CACHE_URL`` and ``BENCH_BROKER_URL`` (Redis databases;
+the cache's is flushed at the start, the broker's is not touched).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ PYTHON = sys.executable
 PORT = int(os.environ.get("BENCH_PORT", "8181"))
 BASE_URL = f"http://127.0.0.1:{PORT}"
 DB_NAME = os.environ.get("BENCH_DB", "ecosystem_bench")
+CACHE_URL = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/5")
+BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/6")
 
 
 def _key() -> str:
@@ -49,8 +54,8 @@ def bench_env(**overrides: str) -> dict[str, str]:
         "BLIND_INDEX_KEY": "bench:" + _key(),
         "RECEIPT_SIGNING_KEY": "bench:" + _key(),
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-        "CACHE_URL": "redis://127.0.0.1:6379/5",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/6",
+        "CACHE_URL": CACHE_URL,
+        "CELERY_BROKER_URL": BROKER_URL,
         "BENCHMARK_VIEWS": "1",
         "LOG_LEVEL": "WARNING",
         "EMAIL_BACKEND": "locmem",
@@ -81,7 +86,8 @@ def prepare_database(env: dict[str, str]) -> None:
     )
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB_NAME], check=True)
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run(["redis-cli", "-n", "5", "FLUSHDB"], check=False, capture_output=True)
+    # Only the cache's own database (-u names host, port and db), never the whole server.
+    subprocess.run(["redis-cli", "-u", CACHE_URL, "FLUSHDB"], check=False, capture_output=True)
 
 
 def django_script(env: dict[str, str], code: str) -> str:
