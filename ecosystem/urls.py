@@ -13,6 +13,7 @@ from ecosystem import health
 from ecosystem.dashboard import views as dashboard
 from ecosystem.errors import is_api_request, is_outage, outage_response, problem_response
 from exchanges.referrals import views as referral_views
+from exchanges.rewards import views as reward_views
 from partners.console import console_site
 from partners.oauth.views import authorization_server_metadata
 
@@ -24,7 +25,11 @@ api_v1: list = [
     path("", include("partners.webhooks.api.urls")),
 ]
 
-portal: list = [*portal_urls.urlpatterns, *referral_views.portal_urlpatterns]
+portal: list = [
+    *portal_urls.urlpatterns,
+    *referral_views.portal_urlpatterns,
+    *reward_views.portal_urlpatterns,
+]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

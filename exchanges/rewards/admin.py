@@ -4,6 +4,9 @@ services, never an edit). Also registers the partner console's rewards pages."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -19,6 +22,15 @@ from exchanges.rewards.models import (
     Statement,
     StatementLine,
 )
+from exchanges.rewards.services import (
+    RULE_TERMS,
+    RuleInvalid,
+    RuleSpec,
+    reward_rule_check,
+    reward_rules_set,
+)
+from partners.admin import PartnershipAdmin
+from partners.models import Partnership
 
 
 @admin.register(ActivityType)
@@ -28,11 +40,15 @@ class ActivityTypeAdmin(admin.ModelAdmin):
 
 
 @admin.register(RewardRule)
-class RewardRuleAdmin(admin.ModelAdmin):
+class RewardRuleAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Every version's rules, to read: they are edited on their partnership's page, where a
+    change makes a new version of its terms."""
+
     list_display = (
         "name",
         "partnership",
         "partnership_version",
+        "until_version",
         "trigger",
         "source",
         "recipient",
@@ -41,8 +57,15 @@ class RewardRuleAdmin(admin.ModelAdmin):
         "unit",
         "active",
     )
-    list_filter = ("trigger", "active")
-    raw_id_fields = ("partnership",)
+    list_filter = ("trigger", "active", ("until_version", admin.EmptyFieldListFilter))
+    search_fields = ("=id", "=partnership__id", "name")
+    list_select_related = (
+        "partnership__partner_a",
+        "partnership__partner_b",
+        "source",
+        "recipient",
+        "funder",
+    )
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -110,3 +133,92 @@ class StatementAdmin(ReadOnly):
     search_fields = ("=id", "partner_a__name", "partner_b__name")
     list_select_related = ("partner_a", "partner_b", "debtor", "creditor")
     inlines = [StatementLineInline]
+
+
+# --- reward rules on the partnership: part of its versioned terms ---------------------------
+
+
+class RewardRuleInlineForm(forms.ModelForm):
+    class Meta:
+        model = RewardRule
+        fields = [
+            "name",
+            "trigger",
+            "source",
+            "recipient",
+            "funder",
+            "activity_type",
+            "threshold",
+            "cap_per_period",
+            "basis",
+            "amount",
+            "unit",
+            "description",
+            "active",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        partnership = getattr(self.instance, "partnership", None)
+        if self.errors or partnership is None or cleaned.get("DELETE"):
+            return cleaned
+        try:
+            reward_rule_check(partnership, self.instance)
+        except RuleInvalid as refused:
+            field = refused.extra.get("field")
+            self.add_error(field if field in self.fields else None, refused.detail)
+        return cleaned
+
+
+class RewardRuleInline(admin.StackedInline):
+    """The partnership's rules in force. Saving a change ends the old rule and starts a new
+    one at a new version of the partnership (reward_rules_set); earlier versions' rules stay
+    readable under Rewards → Reward rules."""
+
+    model = RewardRule
+    form = RewardRuleInlineForm
+    extra = 0
+    verbose_name = "reward rule (current version)"
+    verbose_name_plural = "reward rules (current version)"
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).filter(until_version__isnull=True)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return True  # removing a rule ends it at the next version; nothing is deleted
+
+
+class PartnershipWithRulesAdmin(PartnershipAdmin):
+    """The partnership's admin with its reward rules inline: the directory's admin does not
+    know the exchanges, so rewards extends it here."""
+
+    inlines = [*PartnershipAdmin.inlines, RewardRuleInline]
+    RULES_PREFIX = "reward_rules"
+
+    def get_inline_instances(self, request: HttpRequest, obj=None):
+        # A save that does not carry the rules' forms (a script posting the flows only)
+        # leaves the rules as they are, rather than failing on a missing management form.
+        inlines = super().get_inline_instances(request, obj)
+        if request.method == "POST" and f"{self.RULES_PREFIX}-TOTAL_FORMS" not in request.POST:
+            inlines = [i for i in inlines if not isinstance(i, RewardRuleInline)]
+        return inlines
+
+    def save_related(self, request, form, formsets, change):
+        rules = [fs for fs in formsets if fs.model is RewardRule]
+        flows = [fs for fs in formsets if fs.model is not RewardRule]
+        super().save_related(request, form, flows, change)
+        specs = [
+            RuleSpec(
+                id=None if f.instance._state.adding else f.instance.pk,
+                terms={name: getattr(f.instance, name) for name in RULE_TERMS},
+            )
+            for fs in rules
+            for f in fs.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
+        if rules:
+            reward_rules_set(partnership=form.instance, rules=specs, actor=request.user)
+
+
+admin.site.unregister(Partnership)
+admin.site.register(Partnership, PartnershipWithRulesAdmin)

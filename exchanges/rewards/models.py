@@ -62,8 +62,11 @@ class ActivityEvent(models.Model):
 
 
 class RewardRule(models.Model):
-    """A rule of a partnership's terms (versioned with it: a rule applies while its
-    ``partnership_version`` is the partnership's current version).
+    """A rule of a partnership's terms, versioned with it: a rule applies from the version
+    ``partnership_version`` up to, not including, ``until_version`` (open while None). Editing
+    a rule on the partnership makes a new version of the partnership, ends the old rule at it
+    and starts its successor (a new id); a version made for another reason (new flows or
+    terms) keeps the rules in force as they were.
 
     ``referral.converted``: when ``recipient`` converts a referral from ``source``, a fee
     from the recipient (the funder) to the source, fixed or a percentage of the conversion
@@ -87,7 +90,10 @@ class RewardRule(models.Model):
     partnership = models.ForeignKey(
         "partners.Partnership", on_delete=models.PROTECT, related_name="reward_rules"
     )
-    partnership_version = models.PositiveIntegerField()
+    partnership_version = models.PositiveIntegerField(help_text="The version it applies from.")
+    until_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The version that replaced or removed it."
+    )
     name = models.CharField(max_length=120)
     trigger = models.CharField(max_length=30, choices=Trigger.choices)
     source = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
@@ -128,6 +134,11 @@ class RewardRule(models.Model):
             models.CheckConstraint(
                 condition=Q(trigger="activity.count") | Q(funder=F("recipient")),
                 name="reward_rule_fee_paid_by_recipient",
+            ),
+            models.CheckConstraint(
+                condition=Q(until_version__isnull=True)
+                | Q(until_version__gt=F("partnership_version")),
+                name="reward_rule_versions_ordered",
             ),
         ]
 

@@ -3,10 +3,13 @@ settlement statements it is a party to."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from consent.models import PartnerLink
-from exchanges.rewards.models import Reward, Statement, StatementLine
+from exchanges.rewards import ledger
+from exchanges.rewards.models import Account, Reward, Statement, StatementLine
 
 
 def rewards_for(
@@ -61,3 +64,35 @@ def statement_of(*, partner_id: str, statement_id: str) -> Statement | None:
         .filter(pk=statement_id)
         .first()
     )
+
+
+def rewards_of_customer(*, customer_id: str) -> QuerySet[Reward]:
+    """The rewards paid to one customer (not the fees partners pay each other about them),
+    newest first, with the rule, its activity type, the brands and the consent behind each
+    and its two brands joined: one query per page (the customer's portal)."""
+    return (
+        Reward.objects.filter(customer_id=customer_id, to_customer=True)
+        .select_related(
+            "rule__activity_type",
+            "funder",
+            "receiver",
+            "consent__source",
+            "consent__recipient",
+        )
+        .order_by("-issued_at", "id")
+    )
+
+
+def customer_balances(*, customer_id: str) -> list[dict]:
+    """Per unit (a currency or a points programme), the customer's available (posted) and
+    pending balances, derived from the ledger's entries: one query."""
+    from_ledger = ledger.balances(ledger.Owner.customer(customer_id))
+    units = sorted({unit for _kind, unit in from_ledger})
+    return [
+        {
+            "unit": unit,
+            "available": from_ledger.get((Account.Kind.AVAILABLE, unit), Decimal(0)),
+            "pending": from_ledger.get((Account.Kind.PENDING, unit), Decimal(0)),
+        }
+        for unit in units
+    ]

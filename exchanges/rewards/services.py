@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
 from consent.models import Consent, PartnerLink
@@ -38,6 +38,7 @@ from exchanges.rewards.models import (
 )
 from exchanges.rewards.money import as_wire, is_currency, is_points, quantize
 from partners.models import Partnership, partnership_current_q
+from partners.services.partnerships import partnership_next_version
 from partners.webhooks.events import event_publish
 
 S = Reward.Status
@@ -87,9 +88,13 @@ def _month_start(at: datetime) -> datetime:
 
 
 def _rules_in_force(now: datetime, **filters: Any):
-    """Active rules of partnerships in force, at the partnership's current version."""
+    """Active rules of partnerships in force, part of the partnership's current version."""
     return (
-        RewardRule.objects.filter(active=True, partnership_version=F("partnership__version"))
+        RewardRule.objects.filter(
+            Q(until_version__isnull=True) | Q(until_version__gt=F("partnership__version")),
+            active=True,
+            partnership_version__lte=F("partnership__version"),
+        )
         .filter(partnership_current_q(now, prefix="partnership__"))
         .filter(source__status="active", recipient__status="active", funder__status="active")
         .filter(**filters)
@@ -104,21 +109,120 @@ class RuleInvalid(ApplicationError):
     title = "The reward rule is not valid for this partnership."
 
 
-@transaction.atomic
-def reward_rule_create(*, partnership: Partnership, actor: Any, **fields: Any) -> RewardRule:
-    """Add a rule to the partnership's current terms (its current version). The source and
-    recipient are its two partners and the funder one of them; the unit is an ISO 4217
-    currency or, for a reward to the customer, a points programme code."""
-    rule = RewardRule(partnership=partnership, partnership_version=partnership.version, **fields)
+def reward_rule_check(partnership: Partnership, rule: RewardRule) -> None:
+    """The rule fits the partnership: its source and recipient are the partnership's two
+    partners and the funder one of them; the unit is an ISO 4217 currency or, for a reward
+    to the customer, a points programme code. Raises ``RuleInvalid`` naming the field."""
     parties = {partnership.partner_a_id, partnership.partner_b_id}
-    if {rule.source_id, rule.recipient_id} != parties or rule.funder_id not in parties:
-        raise RuleInvalid("Source, recipient and funder must be the partnership's partners.")
+    if {rule.source_id, rule.recipient_id} != parties:
+        raise RuleInvalid(
+            "Source and recipient must be the partnership's two partners.",
+            extra={"field": "source"},
+        )
+    if rule.funder_id not in parties:
+        raise RuleInvalid(
+            "The funder must be one of the partnership's partners.", extra={"field": "funder"}
+        )
     fee = rule.trigger == RewardRule.Trigger.REFERRAL_CONVERTED
     if not (is_currency(rule.unit) or (not fee and is_points(rule.unit))):
-        raise RuleInvalid(f"{rule.unit!r} is not an ISO 4217 currency or a points programme.")
+        raise RuleInvalid(
+            f"{rule.unit!r} is not an ISO 4217 currency"
+            + ("" if fee else " or a points programme code")
+            + ".",
+            extra={"field": "unit"},
+        )
+
+
+@transaction.atomic
+def reward_rule_create(*, partnership: Partnership, actor: Any, **fields: Any) -> RewardRule:
+    """Add a rule to the partnership's current terms (its current version), as the demo's
+    seed does; admins edit rules on the partnership (``reward_rules_set``)."""
+    rule = RewardRule(partnership=partnership, partnership_version=partnership.version, **fields)
+    reward_rule_check(partnership, rule)
     rule.save(force_insert=True)
     audit_record(actor=actor, action="reward_rule.create", obj=rule)
     return rule
+
+
+# What a rule says: a change to any of these is a change of the partnership's terms.
+RULE_TERMS = (
+    "name",
+    "trigger",
+    "source_id",
+    "recipient_id",
+    "funder_id",
+    "activity_type_id",
+    "threshold",
+    "cap_per_period",
+    "basis",
+    "amount",
+    "unit",
+    "description",
+    "active",
+)
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule as the admin's form gives it: the id of the rule it edits (None for a new
+    one) and the values of ``RULE_TERMS``."""
+
+    id: str | None
+    terms: dict[str, Any]
+
+
+def rules_current(partnership: Partnership) -> QuerySet[RewardRule]:
+    """The rules of the partnership's current version."""
+    return RewardRule.objects.filter(
+        partnership=partnership,
+        partnership_version__lte=partnership.version,
+        until_version__isnull=True,
+    )
+
+
+@transaction.atomic
+def reward_rules_set(*, partnership: Partnership, rules: list[RuleSpec], actor: Any) -> bool:
+    """Replace the partnership's reward rules, part of its versioned terms. If anything
+    changed, the partnership gets a new version: a rule removed or edited ends at it
+    (``until_version``), an edited or new rule starts at it under a new id, and rules left
+    as they were carry on unchanged. Rewards already issued keep the rule they were issued
+    under. Returns whether anything changed."""
+    partnership = Partnership.objects.select_for_update(no_key=True).get(pk=partnership.pk)
+    if partnership.status == Partnership.Status.ENDED:
+        raise RuleInvalid("An ended partnership's reward rules cannot change.")
+    current = {rule.pk: rule for rule in rules_current(partnership)}
+    kept: set[str] = set()
+    new: list[RewardRule] = []
+    for spec in rules:
+        candidate = RewardRule(partnership=partnership, **spec.terms)
+        reward_rule_check(partnership, candidate)
+        old = current.get(spec.id or "")
+        if old is not None and all(
+            getattr(old, name) == getattr(candidate, name) for name in RULE_TERMS
+        ):
+            kept.add(old.pk)
+        else:
+            new.append(candidate)
+    ended = sorted(set(current) - kept)
+    if not new and not ended:
+        return False
+    partnership_next_version(partnership=partnership)
+    RewardRule.objects.filter(pk__in=ended).update(until_version=partnership.version)
+    for rule in new:
+        rule.partnership_version = partnership.version
+        rule.full_clean(exclude=["partnership"])
+        rule.save(force_insert=True)
+    audit_record(
+        actor=actor,
+        action="partnership.set_reward_rules",
+        obj=partnership,
+        data={
+            "version": partnership.version,
+            "started": [rule.pk for rule in new],
+            "ended": ended,
+        },
+    )
+    return True
 
 
 # --- activity ingestion --------------------------------------------------------------------

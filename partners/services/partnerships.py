@@ -214,6 +214,14 @@ def partnership_set_terms(*, partnership: Partnership, terms: str, actor: Any) -
     return partnership
 
 
+def partnership_next_version(*, partnership: Partnership) -> Partnership:
+    """A new version of the partnership for a change to terms an upper layer keeps (an
+    exchange's reward rules). The caller holds the partnership row locked and audits its
+    change."""
+    _next_version(partnership)
+    return partnership
+
+
 def _next_version(partnership: Partnership) -> None:
     """Bump the locked partnership's version and keep that version's terms."""
     partnership.version += 1
