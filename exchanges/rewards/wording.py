@@ -45,8 +45,8 @@ def reward_state(reward: Reward, now: datetime) -> str:
     S = Reward.Status
     if reward.status == S.PENDING:
         return (
-            f"Pending until {reward.lock_at:%-d %B %Y}. It becomes yours then, unless the "
-            "consent behind it ends first: withdrawing it cancels this reward."
+            f"Becomes yours on {reward.lock_at:%-d %B %Y}, unless the consent behind it ends "
+            "first: withdrawing it cancels this reward."
         )
     if reward.status == S.VOIDED:
         ended = reward.ended_at or now

@@ -51,7 +51,7 @@ def test_a_pending_reward_in_plain_words_with_its_balance_and_consent(ada):
     assert f"8 gym visits at Pulse Fitness in {month} → EUR 5 off your Harbor Mutual premium" in (
         text
     )
-    assert "Pending until" in text and "withdrawing it cancels this reward" in text
+    assert "Becomes yours on" in text and "withdrawing it cancels this reward" in text
     assert "<td>EUR</td><td>EUR 0</td><td>EUR 5</td>" in text  # available 0, pending 5
     assert f'href="/consents/{reward.consent_id}/withdraw/"' in text
     assert "Pulse Fitness may share your" in text and "with Harbor Mutual" in text
