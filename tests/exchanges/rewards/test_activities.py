@@ -132,10 +132,18 @@ def test_a_partner_of_no_rule_gets_no_rule(world):
     assert codes(post(api, visits(link, 1))) == {"v0": "no_rule"}
 
 
-def test_a_rule_of_an_older_partnership_version_no_longer_applies(world):
+def test_a_rule_ended_at_an_earlier_partnership_version_no_longer_applies(world):
+    world.rule.until_version = world.partnership.version + 1
+    world.rule.save(update_fields=["until_version"])
     world.partnership.version += 1
     world.partnership.save(update_fields=["version"])
     assert codes(post(world.gym_api, visits(world.ada_gym, 1))) == {"v0": "no_rule"}
+
+
+def test_a_rule_still_in_force_applies_at_a_later_partnership_version(world):
+    world.partnership.version += 1
+    world.partnership.save(update_fields=["version"])
+    assert codes(post(world.gym_api, visits(world.ada_gym, 1))) == {"v0": "accepted"}
 
 
 # --- thresholds and caps ----------------------------------------------------------------------
