@@ -253,11 +253,13 @@ def _a_statement(reward):
     """The fee posted, and its month settled: the gym and grocer's statement."""
     from datetime import timedelta
 
-    from exchanges.rewards.services import rewards_post_due, statements_close
+    from exchanges.rewards.models import LedgerTransaction
+    from exchanges.rewards.services import period_of, rewards_post_due, statements_close
     from exchanges.rewards.settlement import period_bounds
 
     rewards_post_due(now=reward.lock_at)
-    period = reward.lock_at.strftime("%Y-%m")
+    # Settled in the month the posting is written, whatever the lock date.
+    period = period_of(LedgerTransaction.objects.get(kind="post").created_at)
     (statement,) = statements_close(
         period=period, now=period_bounds(period)[1] + timedelta(hours=2)
     )

@@ -12,7 +12,14 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from exchanges.rewards import ledger, services, settlement
-from exchanges.rewards.models import Account, Entry, Reward, Statement, StatementLine
+from exchanges.rewards.models import (
+    Account,
+    Entry,
+    LedgerTransaction,
+    Reward,
+    Statement,
+    StatementLine,
+)
 from exchanges.rewards.tasks import statements_close_task
 from tests.builders import make_api, make_partner
 from tests.exchanges.rewards.conftest import convert, visits
@@ -22,10 +29,11 @@ STATEMENTS = "/api/v1/statements"
 
 
 def post_all(rewards: list[Reward]) -> str:
-    """Post these rewards at their lock date; the period their postings fall in."""
-    at = max(r.lock_at for r in rewards)
-    services.rewards_post_due(now=at)
-    return services.period_of(at)
+    """Post these rewards at their lock date; the period their postings are booked in (the
+    month the ledger transactions are written, whatever the lock date)."""
+    services.rewards_post_due(now=max(r.lock_at for r in rewards))
+    booked = LedgerTransaction.objects.filter(kind="post").latest("created_at").created_at
+    return services.period_of(booked)
 
 
 def closing_time(period: str):
