@@ -328,6 +328,8 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "partners.webhooks.models.Delivery.Status",
         "PartnerStatusEnum": "partners.models.Partner.Status",
         "PartnershipStatusEnum": "partners.models.Partnership.Status",
+        "StatementDirectionEnum": "exchanges.rewards.api.serializers.STATEMENT_DIRECTIONS",
+        "StatementLineDirectionEnum": "exchanges.rewards.api.serializers.LINE_DIRECTIONS",
     },
 }
 IDEMPOTENCY_KEY_TTL_HOURS = env.integer("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)

@@ -77,6 +77,9 @@ class RewardListInput(serializers.Serializer):
     period = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", required=False)
 
 
+# Named in settings.SPECTACULAR_SETTINGS (ENUM_NAME_OVERRIDES): referrals have a direction too.
+STATEMENT_DIRECTIONS = ["owed_to_you", "you_owe", "even"]
+LINE_DIRECTIONS = ["to_you", "from_you"]
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
@@ -125,7 +128,7 @@ class StatementOutput(serializers.Serializer):
     def get_net(self, statement: Statement) -> dict[str, str]:
         return as_wire(statement.net_amount, statement.unit)
 
-    @extend_schema_field(serializers.ChoiceField(choices=["owed_to_you", "you_owe", "even"]))
+    @extend_schema_field(serializers.ChoiceField(choices=STATEMENT_DIRECTIONS))
     def get_direction(self, statement: Statement) -> str:
         if statement.creditor_id is None:
             return "even"
@@ -148,7 +151,7 @@ class StatementLineOutput(serializers.Serializer):
     amount = serializers.SerializerMethodField()
     booked_at = serializers.DateTimeField()
 
-    @extend_schema_field(serializers.ChoiceField(choices=["to_you", "from_you"]))
+    @extend_schema_field(serializers.ChoiceField(choices=LINE_DIRECTIONS))
     def get_direction(self, line: StatementLine) -> str:
         return "to_you" if line.payee_id == self.context["partner_id"] else "from_you"
 
