@@ -7,7 +7,8 @@ Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) and Redis; instal
 apt-get if it is missing. Where it runs is set by the environment, so that engineers sharing a
 machine each use their own: ``BENCH_DB`` (the database, dropped and re-created),
 ``BENCH_PORT`` (gunicorn's), ``BENCH_CACHE_URL`` and ``BENCH_BROKER_URL`` (Redis databases;
-the cache's is flushed at the start, the broker's is not touched).
+the cache's is flushed at the start unless ``BENCH_CACHE_FLUSH=0``, e.g. while a test suite
+shares it; the broker's is not touched).
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def prepare_database(env: dict[str, str]) -> None:
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB_NAME], check=True)
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     # Only the cache's own database (-u names host, port and db), never the whole server.
-    subprocess.run(["redis-cli", "-u", CACHE_URL, "FLUSHDB"], check=False, capture_output=True)
+    if os.environ.get("BENCH_CACHE_FLUSH", "1") != "0":
+        subprocess.run(["redis-cli", "-u", CACHE_URL, "FLUSHDB"], check=False, capture_output=True)
 
 
 def django_script(env: dict[str, str], code: str) -> str:
