@@ -126,7 +126,7 @@ class StatementsApi(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        query = StatementListInput(data=request.query_params)
+        query = StatementListInput(data=query_filters(request))
         query.is_valid(raise_exception=True)
         partner_id = calling_partner_id(request)
         statements = statements_for(
@@ -182,6 +182,11 @@ class StatementDetailApi(APIView):
         },
         summary="One statement with its lines (JSON or CSV)",
         operation_id="statements_retrieve",
+        description=(
+            "The statement with a line per posted transaction between you and the "
+            "counterparty that month. With Accept: text/csv or ?format=csv, the lines as CSV "
+            "(one row each). Another partner's statement is 404."
+        ),
     )
     def get(self, request: Request, statement_id: str) -> Response:
         partner_id = calling_partner_id(request)
