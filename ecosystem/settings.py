@@ -127,6 +127,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DB_CONN_MAX_AGE", 600, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Server-side binding, so psycopg prepares a statement on its connection once it has run
+    # five times there: the hot paths then skip parsing and planning. Behind pgbouncer in
+    # transaction mode this needs pgbouncer 1.21+ with max_prepared_statements > 0; with an
+    # older pgbouncer, or in statement mode, set DB_PREPARED_STATEMENTS=0.
+    if env.flag("DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=5
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
