@@ -115,8 +115,9 @@ def idempotency_begin(
     is part of the request's transaction and guarded by an advisory lock on the key
     (``claims_in_transaction``); elsewhere it commits on its own before the work starts.
     """
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise IdempotencyKeyInvalid(f"Use 1 to {MAX_KEY_LENGTH} printable characters.")
+    # Printable ASCII, as the schema says (the IETF draft's key is a structured-field string).
+    if not key or len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
+        raise IdempotencyKeyInvalid(f"Use 1 to {MAX_KEY_LENGTH} printable ASCII characters.")
     for _attempt in range(2):
         claimed = _claim(scope=scope, route=route, key=key, fingerprint=fingerprint)
         if claimed is not None:
