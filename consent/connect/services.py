@@ -111,19 +111,25 @@ def connect_plan(*, client: PartnerClient, scopes: list[str]) -> list[Ask]:
 
 
 def _consent_for(customer: Customer, ask: Ask, chosen: list[str]) -> Consent:
-    """The consent for one ask: a live one for the same flow is confirmed (approved if it was
-    a request, amended if the categories differ), otherwise a new one (method connect)."""
+    """The consent for one ask, always one given on this screen (method connect, which is
+    what lets a consent's ending look for bound tokens at all): a request for the same flow
+    is approved here, an active connect consent with the same categories is confirmed, any
+    other active one is amended into a connect one, otherwise a new one is granted."""
     live = (
         consents_live(customer.pk, partner_id=ask.source.pk)
         .filter(purpose=ask.purpose, source=ask.source, recipient=ask.recipient)
         .first()
     )
+    connect = Consent.Method.CONNECT
     if live is not None and live.status == S.REQUESTED:
+        Consent.objects.filter(pk=live.pk).update(method=connect)  # answered on this screen
         return consent_request_approve(consent=live, customer=customer, data_categories=chosen)
     if live is not None and live.status == S.ACTIVE and live.expires_at > timezone.now():
-        if sorted(live.data_categories) == sorted(chosen):
+        if live.method == connect and sorted(live.data_categories) == sorted(chosen):
             return live
-        return consent_amend(consent=live, customer=customer, data_categories=chosen)
+        return consent_amend(
+            consent=live, customer=customer, data_categories=chosen, method=connect
+        )
     return consent_grant(
         customer=customer,
         purpose=ask.purpose,
@@ -241,8 +247,11 @@ def connect_tokens_revoke(*, consent: Consent) -> int:
 
 
 def connect_tokens_revoke_on_end(sender: Any, *, consent: Consent, **kwargs: Any) -> None:
-    """consent_ended receiver: runs inside the transaction that ended the consent."""
-    connect_tokens_revoke(consent=consent)
+    """consent_ended receiver: runs inside the transaction that ended the consent. Only a
+    consent given on a connect screen has tokens bound to it (``_consent_for``), so the
+    others cost the sweeps no query."""
+    if consent.method == Consent.Method.CONNECT:
+        connect_tokens_revoke(consent=consent)
 
 
 @transaction.atomic

@@ -548,7 +548,12 @@ def consent_grant(
 
 
 def consent_amend(
-    *, consent: Consent, customer: Customer, data_categories: list[str], days: int | None = None
+    *,
+    consent: Consent,
+    customer: Customer,
+    data_categories: list[str],
+    days: int | None = None,
+    method: str | None = None,
 ) -> Consent:
     """Change an active consent's categories: a new active record replaces it, and the old
     one becomes ``superseded`` (its receipt still proves what was agreed before). A consent
@@ -558,12 +563,18 @@ def consent_amend(
         _check_owner(old, customer)
         now = timezone.now()
         if consent_settle(old, now=now) == S.ACTIVE:
-            return _amend(old, customer, data_categories, days, now)
+            return _amend(old, customer, data_categories, days, now, method=method)
     raise ConsentTransitionError("Only an active consent can be amended.")
 
 
 def _amend(
-    old: Consent, customer: Customer, data_categories: list[str], days: int | None, now: datetime
+    old: Consent,
+    customer: Customer,
+    data_categories: list[str],
+    days: int | None,
+    now: datetime,
+    *,
+    method: str | None = None,
 ) -> Consent:
     by = Actor.customer(customer)
     consent_transition(old, to=S.SUPERSEDED, by=by, reason="Amended by the customer.", now=now)
@@ -574,7 +585,7 @@ def _amend(
         recipient_id=old.recipient_id,
         categories=data_categories,
         status=S.REQUESTED,
-        method=old.method,
+        method=method or old.method,
         language=old.notice_language,
         now=now,
         supersedes=old,

@@ -98,3 +98,45 @@ def test_code_exchange_with_the_verifier_issues_bound_tokens(client, world):
     token = AccessToken.objects.get()
     assert token.user == world.ben.user
     assert token.connect.authorization.consents.count() == 1
+
+
+def test_an_existing_portal_consent_for_the_flow_becomes_a_connect_one(client, world):
+    from consent.services.consents import consent_grant
+    from partners.models import Purpose
+
+    old = consent_grant(
+        customer=world.ben,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=world.pulse.pk,
+        recipient_id=world.harbor.pk,
+        data_categories=["activity.visits"],
+    )
+    client.force_login(world.ben.user)
+    req = AuthorizeRequest(world.client, scope=f"openid {SHARE}")
+    response = _approve(client, req, ask_1=["activity.visits"])
+    assert response.status_code == 302, response.content
+    old.refresh_from_db()
+    new = Consent.objects.get(purpose_id="rewards", status="active")
+    assert old.status == "superseded" and new.method == "connect" and new.supersedes == old
+    assert new in ConnectAuthorization.objects.get().consents.all()
+
+
+def test_a_pending_request_for_the_flow_is_approved_on_the_connect_screen(client, world):
+    from tests.builders import make_consent, make_link
+
+    make_link(world.ben, world.pulse)
+    request = make_consent(
+        world.ben,
+        world.pulse,
+        world.harbor,
+        purpose="rewards",
+        status="requested",
+        categories=("activity.visits",),
+        partnership=world.partnership,
+    )
+    client.force_login(world.ben.user)
+    req = AuthorizeRequest(world.client, scope=f"openid {SHARE}")
+    response = _approve(client, req, ask_1=["activity.visits"])
+    assert response.status_code == 302, response.content
+    request.refresh_from_db()
+    assert request.status == "active" and request.method == "connect"
