@@ -17,7 +17,6 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.jose import JsonWebKey, jwt
 from playwright.sync_api import Page, Route, expect
 
-from consent.connect.services import connect_disconnect
 from consent.models import Consent, PartnerLink
 from tests.builders import make_customer, make_partner, make_partnership
 from tests.consent.connect.support import make_connect_client
@@ -123,8 +122,14 @@ def test_gym_website_connects_ben_and_loses_access_when_he_disconnects(
     rewards = Consent.objects.get(purpose_id="rewards")
     assert rewards.data_categories == ["activity.visits"] and rewards.method == "connect"
 
-    # When: Ben disconnects Pulse Fitness.
-    connect_disconnect(customer=link.customer, client_id=connect.pk)
+    # When: Ben disconnects Pulse Fitness in the portal.
+    page.goto(f"{live_server.url}/apps/")
+    expect(page.get_by_role("heading", level=2)).to_contain_text("Pulse Fitness")
+    page.screenshot(path=screenshots / "connected-apps.png", full_page=True)
+    page.get_by_role("link", name="Disconnect Pulse Fitness").click()
+    page.get_by_role("button", name="Disconnect").click()
+    expect(page.get_by_role("status")).to_contain_text("Pulse Fitness is disconnected")
+    assert set(Consent.objects.values_list("status", flat=True)) == {"withdrawn"}
 
     # Then: the website's next API call and its refresh both fail.
     assert session.get(f"{live_server.url}/api/v1/partner").status_code == 401
