@@ -22,7 +22,7 @@ SCOPES: dict[str, str] = {
 # outside the admins' ceiling: each is the customer's own choice on the consent screen.
 IDENTITY_SCOPES: dict[str, str] = {
     "openid": "Sign the customer in with their ecosystem identity",
-    "profile": "The customer's name, if they agree",
+    "profile": "The customer's profile, if they agree",
     "email": "The customer's email address, if they agree",
 }
 # The data categories each identity scope asks the customer to share with the partner.

@@ -101,10 +101,13 @@ class ConnectOAuth2Validator(PartnerOAuth2Validator):
 
     # --- OpenID Connect --------------------------------------------------------------------
     def validate_bearer_token(self, token: str, scopes: Any, request: Any) -> bool:
-        # UserInfo (the API checks the same in its authentication class): a token of a revoked
-        # client or an inactive partner is refused even when DOT would accept it.
+        # UserInfo (asking for openid): a token of a revoked client or an inactive partner is
+        # refused even when DOT would accept it. The API asks for no scope here and checks the
+        # same itself, answering partner_inactive (partners/api/auth.py).
         if not super().validate_bearer_token(token, scopes, request):
             return False
+        if "openid" not in (scopes or ()):
+            return True  # the API: its authentication class names the refusal itself
         access = request.access_token
         partner = getattr(access, "partner", None)
         return bool(partner and partner.is_active and not access.client_revoked)

@@ -88,7 +88,7 @@ def test_gym_website_connects_ben_and_loses_access_when_he_disconnects(
     page.get_by_label("Name", exact=True).uncheck()
     page.get_by_label("Purchases", exact=True).uncheck()
     page.get_by_role("button", name=re.compile("^Approve")).click()
-    expect(page.get_by_text("Welcome back to Pulse Fitness")).to_be_visible()
+    expect(page.get_by_text("Welcome back to Pulse Fitness")).to_be_visible(timeout=30_000)
 
     # Then: the website exchanges the code (with the verifier) for tokens.
     assert callbacks and "iss=" in callbacks[0] and f"state={state}" in callbacks[0]
