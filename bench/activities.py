@@ -21,8 +21,9 @@ table during the run ÷ its seconds: a refused or failed batch counts nothing), 
 issued/s, and the gunicorn workers' CPU time per request (from /proc). Target: ≥ 20,000
 items/s.
 
-    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/eco_h2 BENCH_PORT=8217 BENCH_CACHE_URL=redis://127.0.0.1:6380/4 \\
-    BENCH_BROKER_URL=redis://127.0.0.1:6380/5 .venv/bin/python -m bench.activities \\
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/eco_h2 BENCH_PORT=8217 \\
+    BENCH_CACHE_URL=redis://127.0.0.1:6380/4 BENCH_BROKER_URL=redis://127.0.0.1:6380/5 \\
+    .venv/bin/python -m bench.activities \\
         [--seconds 8] [--rounds 3] [--connections 4] [--customers 10000]
 
 Profile one batch in-process (pyinstrument must be installed in the venv):

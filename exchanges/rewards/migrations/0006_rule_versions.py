@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("partners", "0005_controller_details_and_terms_versions"),
-        ("rewards", "0004_statements"),
+        ("rewards", "0005_statements"),
     ]
 
     operations = [

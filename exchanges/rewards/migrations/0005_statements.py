@@ -31,7 +31,7 @@ def backward(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("partners", "0005_controller_details_and_terms_versions"),
-        ("rewards", "0003_ledger_guards"),
+        ("rewards", "0004_drop_like_twins"),
     ]
 
     operations = [
