@@ -323,6 +323,9 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "OAUTH2_FLOWS": ["clientCredentials"],
     "OAUTH2_TOKEN_URL": "/o/token/",
+    # Operations sharing a path are routed by method (ecosystem/api/routing.py): each is
+    # documented by its own view.
+    "PREPROCESSING_HOOKS": ["ecosystem.api.routing.expand_operations"],
     # Several resources have a "status"; name each set so the schema's enums stay stable.
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "partners.webhooks.models.Delivery.Status",
