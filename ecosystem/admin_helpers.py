@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from ecosystem.errors import ApplicationError
+from ecosystem.refusals import refusal_as_message
 
 WAITING, LIVE, DONE, STOPPED = "#8a5a00", "#116329", "#6e7781", "#a4161a"
 # Every status the admins show (partners, partnerships, customers, consents, referrals).
@@ -52,13 +52,8 @@ def run_per_row(
 ) -> None:
     """Apply ``service`` to each selected row on its own, reporting every outcome."""
     for obj in queryset:
-        try:
+        with refusal_as_message(request, prefix=f"{obj}: not {verb} ", show_code=True):
             service(obj)
-        except ApplicationError as refused:
-            modeladmin.message_user(
-                request, f"{obj}: not {verb} ({refused.code}): {refused.detail}", messages.ERROR
-            )
-        else:
             modeladmin.message_user(request, f"{obj}: {verb}.", messages.SUCCESS)
 
 

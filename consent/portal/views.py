@@ -44,7 +44,7 @@ from consent.services.consents import consent_withdraw as withdraw_service
 from consent.services.customers import customer_export, customer_seen
 from consent.services.erasure import customer_erase
 from consent.services.links import customer_link_confirm, customer_link_refuse
-from ecosystem.errors import ApplicationError
+from ecosystem.refusals import refusal_as_message, refusal_on_form
 from partners.models import Partner
 
 GOODBYE_SESSION_KEY = "portal.goodbye.told"
@@ -141,17 +141,15 @@ def link_answer(request: HttpRequest, link_id: str) -> HttpResponse:
     answer = (
         customer_link_confirm if request.POST.get("answer") == "confirm" else customer_link_refuse
     )
-    try:
+    with refusal_as_message(request):
         answer(link=link, customer=request.customer)
-    except ApplicationError as refused:
-        messages.error(request, refused.detail)
-    else:
         done = "linked with" if answer is customer_link_confirm else "refused to link with"
         messages.success(request, f"You {done} {link.partner.name}.")
     return redirect("portal:home")
 
 
 NOTHING_TICKED = "Tick at least one, or refuse the request if you want to share nothing."
+TICKS = {"invalid_categories": "categories"}
 
 
 class ApproveForm(forms.Form):
@@ -181,7 +179,8 @@ def consent_request(request: HttpRequest, consent_id: str) -> HttpResponse:
     names = wording.category_names()
     form = ApproveForm(request.POST or None, consent=consent, names=names)
     if request.method == "POST" and form.is_valid():
-        try:
+        # The service's rule on categories, in the portal's words.
+        with refusal_on_form(form, fields=TICKS, texts={"invalid_categories": NOTHING_TICKED}):
             if request.POST.get("answer") == "refuse":
                 consent_request_refuse(consent=consent, customer=customer)
                 messages.success(request, f"You refused. {consent.source.name} has been told.")
@@ -192,12 +191,6 @@ def consent_request(request: HttpRequest, consent_id: str) -> HttpResponse:
                     data_categories=form.cleaned_data["categories"],
                 )
                 messages.success(request, "Thank you: your consent is active.")
-        except ApplicationError as refused:
-            if refused.code == "invalid_categories":  # the service's rule, in the portal's words
-                form.add_error("categories", NOTHING_TICKED)
-            else:
-                form.add_error(None, refused.detail)
-        else:
             return redirect("portal:home")
     return render(
         request,
@@ -222,13 +215,11 @@ def consent_withdraw(request: HttpRequest, consent_id: str) -> HttpResponse:
         messages.info(request, "That consent is no longer active: there is nothing to withdraw.")
         return redirect("portal:history")
     if request.method == "POST":
-        try:
+        with refusal_as_message(request):
             event = withdraw_service(consent=consent, customer=customer)
-        except ApplicationError as refused:
-            messages.error(request, refused.detail)
-            return redirect("portal:home")
-        messages.success(request, "Your consent is withdrawn: nothing more flows under it.")
-        return redirect("portal:withdrawn", ref=str(event.pk))
+            messages.success(request, "Your consent is withdrawn: nothing more flows under it.")
+            return redirect("portal:withdrawn", ref=str(event.pk))
+        return redirect("portal:home")
     sentence = wording.consent_sentence(consent, wording.category_names())
     return render(request, "portal/withdraw.html", {"consent": consent, "sentence": sentence})
 

@@ -16,8 +16,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ecosystem.admin_helpers import secret_keep, secret_take
-from ecosystem.errors import ApplicationError
 from ecosystem.models import User
+from ecosystem.refusals import refusal_as_message
 from partners.console.webhooks import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
 from partners.models import Partner, PartnerClient
 from partners.scopes import SCOPES
@@ -265,13 +265,10 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
         if client is None or not self.has_change_permission(request, client):
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if request.method == "POST":
-            try:
+            with refusal_as_message(request):
                 return act(client)
-            except ApplicationError as refused:
-                self.message_user(request, refused.detail, messages.ERROR)
-                return HttpResponseRedirect(
-                    reverse("partner_console:partners_partnerclient_changelist")
-                )
+            clients = reverse("partner_console:partners_partnerclient_changelist")
+            return HttpResponseRedirect(clients)
         return render(
             request,
             "partner_console/confirm.html",
