@@ -5,9 +5,10 @@ tokens of its three partners (every scope, from ``/o/token/``), and every operat
 schema fuzzed with schema-valid (positive) and schema-invalid (negative) requests under all
 of schemathesis's checks: no server error, status codes, content types, response headers and
 bodies as documented, invalid data refused, authentication not ignored. Then the stateful
-phase follows the schema's links where it has them.
+phase follows the links schemathesis derives between operations (the schema declares none;
+ids in one answer feed the path of the next), as each partner.
 
-Budget: ``FUZZ_EXAMPLES`` examples per operation and mode (default 10; the run stays well
+Budget: ``FUZZ_EXAMPLES`` examples per operation and mode (default 8; the run stays well
 under five minutes on CI's machine). ``FUZZ_SEED`` picks another random sequence; by default
 the run is derandomized so a failure in CI reproduces locally. CONTRIBUTING says how to run
 it and what to do when it fails.
@@ -36,8 +37,9 @@ from ecosystem import ssrf
 
 pytestmark = pytest.mark.services
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 SEED = os.environ.get("FUZZ_SEED")
+STATEFUL_SCENARIOS = int(os.environ.get("FUZZ_STATEFUL_SCENARIOS", "5"))  # per partner
 # Operations where a schema-valid request can still be refused with 400, and why: rules that
 # JSON Schema cannot state. positive_data_acceptance is off for them alone; every other check
 # (and the negative phase) still runs.
@@ -56,13 +58,15 @@ class Tally:
     statuses: dict[int, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     unsatisfiable: list[str] = field(default_factory=list)
+    stateful_steps: int = 0
 
     def report(self, seconds: float) -> str:
         statuses = ", ".join(f"{code}: {n}" for code, n in sorted(self.statuses.items()))
         return (
             f"fuzz: {len(self.operations)} operations, {self.examples} examples in "
             f"{seconds:.0f} s, {len(self.failures)} failures; statuses {statuses}; no "
-            f"negative case possible for {len(self.unsatisfiable)}"
+            f"negative case possible for {len(self.unsatisfiable)}; stateful: "
+            f"{self.stateful_steps} linked calls"
         )
 
 
@@ -123,6 +127,42 @@ def _fuzz(operation, mode, *, base_url, tokens, excluded, tally) -> None:
     fuzz()
 
 
+def _stateful(schema, *, base_url, tokens, tally) -> None:
+    """The stateful phase: sequences that follow the links schemathesis derives between
+    operations (a referral created, then read, accepted, converted...), as each partner."""
+    workflow = schema.as_state_machine()
+    for token in tokens:
+
+        class Calls(workflow):  # type: ignore[misc, valid-type]
+            def before_call(self, case):
+                tally.stateful_steps += 1
+                key = (case.headers or {}).get("Idempotency-Key")
+                if key is not None:
+                    case.headers["Idempotency-Key"] = f"{key[:200]}-{uuid.uuid4().hex}"
+
+            def get_call_kwargs(self, case, token=token):
+                return {
+                    "base_url": base_url,
+                    "headers": {"Authorization": f"Bearer {token}"},
+                    "timeout": 60,
+                }
+
+        try:
+            Calls.run(
+                settings=settings(
+                    max_examples=STATEFUL_SCENARIOS,
+                    stateful_step_count=6,
+                    deadline=None,
+                    database=None,
+                    derandomize=SEED is None,
+                    phases=[Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
+            )
+        except (Exception, BaseExceptionGroup) as failure:
+            tally.failures.append(f"stateful ({token[:6]}…):\n{failure}")
+
+
 def test_every_operation_answers_as_the_schema_says_under_fuzzing(fuzz_world, capsys):
     base_url, tokens = fuzz_world
     schema = schemathesis.openapi.from_url(f"{base_url}/api/schema/?format=json")
@@ -155,6 +195,8 @@ def test_every_operation_answers_as_the_schema_says_under_fuzzing(fuzz_world, ca
                 tally.unsatisfiable.append(f"{operation.label} ({mode.value})")
             except (Exception, BaseExceptionGroup) as failure:  # collected, reported together
                 tally.failures.append(f"{operation.label} ({mode.value}):\n{failure}")
+
+    _stateful(schema, base_url=base_url, tokens=tokens, tally=tally)
 
     with capsys.disabled():  # the counts go to CI's log whatever pytest captures
         print(f"\n{tally.report(time.monotonic() - started)}")
