@@ -55,7 +55,7 @@ RECEIPT_JURISDICTION = env.text("RECEIPT_JURISDICTION", "EU")
 RECEIPT_VERIFY_KEYS = env.keys("RECEIPT_VERIFY_KEYS") if env.raw("RECEIPT_VERIFY_KEYS") else {}
 
 INSTALLED_APPS = [
-    "ecosystem.admin_site.EcosystemAdminConfig",
+    "ecosystem.apps.EcosystemAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

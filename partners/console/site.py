@@ -8,7 +8,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -16,6 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ecosystem.admin_helpers import secret_keep, secret_take
+from ecosystem.admin_site import ThrottledLoginForm, ThrottledLoginSite
 from ecosystem.errors import ApplicationError
 from ecosystem.models import User
 from partners.console.webhooks import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
@@ -40,8 +40,10 @@ def staff_partner(request: HttpRequest) -> Partner | None:
     return staff.partner if staff and staff.partner.status in CONSOLE_STATUSES else None
 
 
-class ConsoleAuthenticationForm(AdminAuthenticationForm):
+class ConsoleAuthenticationForm(ThrottledLoginForm):
     """Partner staff are not Django staff: allow them, and only them, in."""
+
+    throttle_scope = "console"
 
     def confirm_login_allowed(self, user: User) -> None:
         staff = getattr(user, "partner_staff", None)
@@ -58,7 +60,7 @@ class ConsoleAuthenticationForm(AdminAuthenticationForm):
             )
 
 
-class PartnerConsoleSite(admin.AdminSite):
+class PartnerConsoleSite(ThrottledLoginSite):
     site_header = "Partner console"
     site_title = "Partner console"
     index_title = "Your brand in the ecosystem"

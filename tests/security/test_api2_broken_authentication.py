@@ -1,0 +1,113 @@
+"""OWASP API2:2023 Broken Authentication.
+
+Authentication mechanisms an attacker can brute-force, bypass or turn against the owner:
+every password form (the portal's, the admin's, the partner console's) slows guessing down
+per account and stops it per address without letting a stranger lock the owner out; the token
+endpoint counts per address and per client-and-secret, never per client id alone; a revoked,
+expired, suspended or wrong client's token is refused; no credential travels in a URL.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.test import Client
+
+from ecosystem import ratelimit
+from ecosystem.ratelimit import LoginThrottle
+from tests.builders import make_admin, make_partner, make_staff
+
+ADMIN_PASSWORD = "admin-pass-1234"
+STAFF_PASSWORD = "console-pass-123"
+FREE = LoginThrottle.free_per_account
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+def _sign_in(http: Client, path: str, username: str, password: str):
+    return http.post(path, {"username": username, "password": password, "next": path + "../"})
+
+
+SITES = [
+    pytest.param(
+        "/admin/login/", lambda: make_admin(password=ADMIN_PASSWORD), ADMIN_PASSWORD, id="admin"
+    ),
+    pytest.param(
+        "/partner-admin/login/", lambda: make_staff(make_partner()), STAFF_PASSWORD, id="console"
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "make_user", "password"), SITES)
+def test_25_wrong_passwords_then_the_right_one_is_refused_until_the_delay_passes(
+    db, path, make_user, password, monkeypatch
+):
+    # Given: a guesser tries 25 wrong passwords for one account, from many addresses.
+    clock = _Clock()
+    monkeypatch.setattr(ratelimit, "time", clock)
+    user = make_user()
+    for n in range(25):
+        guess = _sign_in(Client(REMOTE_ADDR=f"198.51.100.{n}"), path, user.username, "guess")
+        assert guess.status_code in (200, 429)
+        assert "_auth_user_id" not in guess.wsgi_request.session
+
+    # When: the right password comes at once.
+    owner = Client(REMOTE_ADDR="203.0.113.7")
+    refused = _sign_in(owner, path, user.username, password)
+
+    # Then: refused with 429 and when to retry; accepted once the (bounded) delay is over.
+    assert refused.status_code == 429
+    assert "Too many attempts. Try again in" in refused.content.decode()
+    assert "_auth_user_id" not in owner.session
+    clock.now += LoginThrottle.delay_cap
+    accepted = _sign_in(owner, path, user.username, password)
+    assert accepted.status_code == 302 and owner.session["_auth_user_id"] == str(user.pk)
+
+
+@pytest.mark.parametrize(("path", "make_user", "password"), SITES)
+def test_the_delay_grows_per_account_and_is_bounded(db, path, make_user, password, monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(ratelimit, "time", clock)
+    user = make_user()
+    scope = "admin" if path.startswith("/admin/") else "console"
+    key = LoginThrottle(scope, user.username, "").account_key
+    waits = []
+    for n in range(FREE + 7):
+        clock.now += waits[-1] if waits else 0
+        _sign_in(Client(REMOTE_ADDR=f"198.51.100.{n}"), path, user.username, "guess")
+        waits.append(ratelimit.lockout_wait(key))
+
+    assert waits == [0] * FREE + [2, 4, 8, 16, 32, 60, 60]
+
+
+@pytest.mark.parametrize(("path", "make_user", "password"), SITES)
+def test_one_address_is_stopped_after_its_limit_for_every_account(db, path, make_user, password):
+    user = make_user()
+    guesser = Client(REMOTE_ADDR="198.51.100.1")
+    for n in range(LoginThrottle.per_address):
+        _sign_in(guesser, path, f"someone-{n}", "guess")
+
+    refused = _sign_in(guesser, path, user.username, password)
+    elsewhere = _sign_in(Client(REMOTE_ADDR="203.0.113.7"), path, user.username, password)
+
+    assert refused.status_code == 429 and "Try again in 15 minutes" in refused.content.decode()
+    assert elsewhere.status_code == 302
+
+
+@pytest.mark.parametrize(("path", "make_user", "password"), SITES)
+def test_a_successful_sign_in_forgets_the_accounts_failures(db, path, make_user, password):
+    user = make_user()
+    for _ in range(FREE):
+        _sign_in(Client(), path, user.username, "guess")
+    assert _sign_in(Client(), path, user.username, password).status_code == 302
+
+    for _ in range(FREE):  # counted from zero again: no delay yet
+        _sign_in(Client(), path, user.username, "guess")
+    assert _sign_in(Client(), path, user.username, password).status_code == 302
