@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.utils.crypto import salted_hmac
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -72,30 +73,38 @@ class _PostOnly:
         return response
 
 
-def _client_id_of(request: HttpRequest) -> str:
-    """The client id a token request claims, for its rate-limit counter: one bucket for
-    every id no client could have (NUL bytes and the like are no cache key)."""
+def _credential_of(request: HttpRequest) -> str:
+    """The client id and a keyed digest of the secret a token request claims, for its
+    rate-limit counter. Never the client id alone: then anyone who knows it (it is no secret)
+    could use up that partner's budget and lock its right secret out. One bucket for every id
+    no client could have (NUL bytes and the like are no cache key). An HMAC, not the
+    password hasher: this runs on every request, before anything is looked up."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header.startswith("Basic "):
         try:
-            claimed = base64.b64decode(header[6:]).decode().partition(":")[0]
+            claimed, _, secret = base64.b64decode(header[6:]).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            claimed = ""
+            claimed, secret = "", ""
     else:
-        claimed = request.POST.get("client_id", "")
-    return claimed if CLIENT_ID.fullmatch(claimed) else "-"
+        claimed, secret = request.POST.get("client_id", ""), request.POST.get("client_secret", "")
+    if not CLIENT_ID.fullmatch(claimed):
+        return "-"
+    digest = salted_hmac("partners.oauth.token-throttle", secret, algorithm="sha256")
+    return f"{claimed}:{digest.hexdigest()[:32]}"
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # DOT's own dispatch is exempt; keep it so
 class ThrottledTokenView(_PostOnly, TokenView):
-    """DOT's token endpoint behind per-client and per-address limits, counted before the
-    request is parsed or the secret hashed."""
+    """DOT's token endpoint behind per-address and per-credential (client id and secret)
+    limits, counted before the request is parsed or the secret hashed. Every attempt counts,
+    failures included: a guesser exhausts its own address's budget and a bucket of the secret
+    it guessed, never the partner's."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         limit = settings.OAUTH_TOKEN_RATE_PER_MINUTE
         for key in (
-            f"token:client:{_client_id_of(request)}",
             f"token:ip:{client_address(request.META)}",
+            f"token:credential:{_credential_of(request)}",
         ):
             window = ratelimit_hit(key, limit=limit, period=60)
             if not window.allowed:

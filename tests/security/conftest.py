@@ -21,4 +21,8 @@ def _fresh_counters():
 @pytest.fixture(autouse=True)
 def _fast_hashing(settings):
     # Brute-force tests sign in dozens of times; PBKDF2 would make each attempt slow.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The others stay: client secrets have a hasher of their own.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]

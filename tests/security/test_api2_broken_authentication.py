@@ -9,6 +9,7 @@ expired, suspended or wrong client's token is refused; no credential travels in 
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -16,7 +17,7 @@ from django.test import Client
 
 from ecosystem import ratelimit
 from ecosystem.ratelimit import LoginThrottle
-from tests.builders import make_admin, make_partner, make_staff
+from tests.builders import make_admin, make_client, make_partner, make_staff
 
 ADMIN_PASSWORD = "admin-pass-1234"
 STAFF_PASSWORD = "console-pass-123"
@@ -111,3 +112,82 @@ def test_a_successful_sign_in_forgets_the_accounts_failures(db, path, make_user,
     for _ in range(FREE):  # counted from zero again: no delay yet
         _sign_in(Client(), path, user.username, "guess")
     assert _sign_in(Client(), path, user.username, password).status_code == 302
+
+
+# --- /o/token/ ------------------------------------------------------------------------------
+
+
+def _token(http: Client, client_id: str, secret: str):
+    raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return http.post(
+        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {raw}"
+    )
+
+
+def test_strangers_who_know_a_client_id_cannot_exhaust_its_token_budget(db, settings):
+    """Before: failures were counted per client id, so 60 wrong secrets locked out the
+    right one with 429."""
+    settings.OAUTH_TOKEN_RATE_PER_MINUTE = 5
+    partner_client = make_client()
+    for n in range(3 * settings.OAUTH_TOKEN_RATE_PER_MINUTE):
+        stranger = Client(REMOTE_ADDR=f"198.51.100.{n}")
+        assert _token(stranger, partner_client.id, f"wrong-{n % 2}").status_code in (401, 429)
+
+    answer = _token(Client(REMOTE_ADDR="203.0.113.7"), partner_client.id, partner_client.secret)
+
+    assert answer.status_code == 200, answer.content
+
+
+def test_one_address_is_throttled_whatever_client_it_names(db, settings):
+    settings.OAUTH_TOKEN_RATE_PER_MINUTE = 3
+    guesser = Client(REMOTE_ADDR="198.51.100.1")
+    for _ in range(3):
+        assert _token(guesser, make_client().id, "wrong").status_code == 401
+
+    refused = _token(guesser, make_client().id, "wrong")
+
+    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+    assert int(refused["Retry-After"]) >= 1
+
+
+def test_the_right_secret_is_throttled_per_client_and_secret_across_addresses(db, settings):
+    settings.OAUTH_TOKEN_RATE_PER_MINUTE = 3
+    partner_client = make_client()
+    for n in range(3):
+        assert (
+            _token(
+                Client(REMOTE_ADDR=f"198.51.100.{n}"), partner_client.id, partner_client.secret
+            ).status_code
+            == 200
+        )
+
+    refused = _token(Client(REMOTE_ADDR="203.0.113.9"), partner_client.id, partner_client.secret)
+
+    assert refused.status_code == 429
+
+
+def test_the_token_throttle_keeps_no_secret_in_the_cache(db, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "token-throttle-keys",
+        }
+    }
+    from django.core.cache import caches
+
+    partner_client = make_client()
+    _token(Client(), partner_client.id, partner_client.secret)
+
+    keys = list(caches["default"]._cache)
+    assert any(f"token:credential:{partner_client.id}:" in key for key in keys)
+    assert not any(partner_client.secret in key for key in keys)
+
+
+def test_the_token_request_path_makes_no_query_before_the_secret_is_checked(
+    db, settings, django_assert_max_num_queries
+):
+    settings.OAUTH_TOKEN_RATE_PER_MINUTE = 1
+    partner_client = make_client()
+    _token(Client(), partner_client.id, "wrong")
+    with django_assert_max_num_queries(0):
+        assert _token(Client(), partner_client.id, "wrong").status_code == 429
