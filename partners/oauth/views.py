@@ -49,8 +49,25 @@ def _invalid_client() -> JsonResponse:
     return response
 
 
+def _query_refused(request: HttpRequest) -> JsonResponse | None:
+    """Tokens and client secrets never travel in a URL (RFC 6749 §2.3.1, RFC 9700 §4.3.2):
+    URLs end up in access logs, proxies and browser history. The token endpoint's oauthlib
+    already refuses a query string; introspection and revocation refuse it the same way,
+    whatever it carries, rather than ignore it."""
+    if not request.META.get("QUERY_STRING"):
+        return None
+    return JsonResponse(
+        {"error": "invalid_request", "error_description": "URL query parameters are not allowed"},
+        status=400,
+    )
+
+
 def _oauth_answer(response: HttpResponse) -> HttpResponse:
     """The finishing touches every /o/ endpoint's answer gets (see the module docstring)."""
+    if response.get("Content-Type", "").startswith("text/html") and response.content[:1] == b"{":
+        # oauthlib's errors raised before a grant handler runs (a query string on the token
+        # endpoint) come without headers; DOT then leaves Django's default, text/html.
+        response["Content-Type"] = "application/json"
     if response.status_code == 401:
         response["WWW-Authenticate"] = BASIC_CHALLENGE
     return response
@@ -123,6 +140,8 @@ class ThrottledTokenView(_PostOnly, TokenView):
 @method_decorator(csrf_exempt, name="dispatch")
 class PartnerRevokeTokenView(_PostOnly, RevokeTokenView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST" and (refused := _query_refused(request)):
+            return refused
         response = _oauth_answer(super().dispatch(request, *args, **kwargs))
         if response.status_code == 200 and not response.content:
             return JsonResponse({})
@@ -141,6 +160,8 @@ class PartnerIntrospectView(_PostOnly, IntrospectTokenView):
     """
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method == "POST" and (refused := _query_refused(request)):
+            return refused
         if request.method == "POST" and not self.authenticate_client(request):
             return _invalid_client()
         # Django's dispatch, not ClientProtectedResourceMixin's: that one would try the

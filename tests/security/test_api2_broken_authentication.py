@@ -17,7 +17,9 @@ from django.test import Client
 
 from ecosystem import ratelimit
 from ecosystem.ratelimit import LoginThrottle
-from tests.builders import make_admin, make_client, make_partner, make_staff
+from partners.models import Partner
+from partners.services.clients import client_revoke
+from tests.builders import make_admin, make_api, make_client, make_partner, make_staff, make_token
 
 ADMIN_PASSWORD = "admin-pass-1234"
 STAFF_PASSWORD = "console-pass-123"
@@ -191,3 +193,70 @@ def test_the_token_request_path_makes_no_query_before_the_secret_is_checked(
     _token(Client(), partner_client.id, "wrong")
     with django_assert_max_num_queries(0):
         assert _token(Client(), partner_client.id, "wrong").status_code == 429
+
+
+# --- credentials in a URL -------------------------------------------------------------------
+
+
+def _basic(partner_client) -> dict[str, str]:
+    raw = f"{partner_client.id}:{partner_client.secret}".encode()
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(raw).decode()}
+
+
+@pytest.mark.parametrize("path", ["/o/introspect/", "/o/revoke_token/", "/o/token/"])
+def test_the_oauth_endpoints_refuse_a_token_or_secret_in_the_query_string(db, path):
+    partner_client = make_client()
+    token, raw = make_token(partner_client)
+    secret_query = f"client_id={partner_client.id}&client_secret={partner_client.secret}"
+    body = {"token": raw, "grant_type": "client_credentials"}
+
+    in_query = Client().post(
+        f"{path}?token={raw}", {"grant_type": "client_credentials"}, **_basic(partner_client)
+    )
+    secret_in_query = Client().post(f"{path}?{secret_query}", body)
+
+    for answer in (in_query, secret_in_query):
+        assert answer.status_code == 400, answer.content
+        assert answer.json()["error"] == "invalid_request"
+        assert "active" not in answer.json() and "access_token" not in answer.json()
+    token.refresh_from_db()  # nothing was revoked
+    assert token.is_valid()
+
+
+def test_introspection_still_answers_with_the_token_in_the_body(db):
+    partner_client = make_client()
+    _, raw = make_token(partner_client)
+
+    answer = Client().post("/o/introspect/", {"token": raw}, **_basic(partner_client))
+
+    assert answer.status_code == 200 and answer.json()["active"] is True
+
+
+def test_the_api_refuses_an_access_token_in_the_query_string(db):
+    api = make_api()
+    raw = api._credentials["HTTP_AUTHORIZATION"].split()[1]
+
+    answer = Client().get(f"/api/v1/partner?access_token={raw}")
+
+    assert answer.status_code == 401
+    assert answer["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("state", ["revoked", "expired", "suspended", "wrong_client"])
+def test_a_token_that_should_not_work_is_refused(db, state):
+    partner_client = make_client()
+    _, raw = make_token(partner_client, expires_in=-1 if state == "expired" else 600)
+    if state == "revoked":
+        client_revoke(client=partner_client, actor=None)
+    if state == "suspended":
+        Partner.objects.filter(pk=partner_client.partner_id).update(status="suspended")
+    http = Client()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    if state == "wrong_client":
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {raw[:-2]}xx"}
+
+    answer = http.get("/api/v1/partner", **headers)
+
+    assert answer.status_code in (401, 403), answer.content
+    assert answer["Content-Type"] == "application/problem+json"
+    assert "slug" not in answer.json()
