@@ -260,3 +260,35 @@ def test_a_token_that_should_not_work_is_refused(db, state):
     assert answer.status_code in (401, 403), answer.content
     assert answer["Content-Type"] == "application/problem+json"
     assert "slug" not in answer.json()
+
+
+# --- password reset -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["known", "unknown"])
+def test_a_password_reset_queues_one_email_and_sends_nothing_inside_the_request(
+    db, known, settings
+):
+    """Before: only a known address had its email sent, inside the request (with SMTP, a
+    timing oracle for who has an account). Now both queue one outbox row, the same way."""
+    from django.core import mail
+
+    from ecosystem.models import Email
+    from tests.builders import make_customer
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox = []
+    if known:
+        make_customer(email="known@mail.example", password="a-fine-password-77")
+    email = "known@mail.example" if known else "nobody@mail.example"
+
+    response = Client().post("/account/password-reset/", {"email": email})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/account/password-reset/sent/"
+    assert mail.outbox == []  # a worker sends it, after the response
+    queued = Email.objects.get()
+    assert queued.status == "pending" and queued.attempts == 0
+    assert queued.kind == (
+        "customer.password_reset" if known else "customer.password_reset_unknown"
+    )
