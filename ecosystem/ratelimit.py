@@ -46,6 +46,11 @@ def ratelimit_hit(key: str, *, limit: int, period: int) -> Window:
     return Window(limit=limit, remaining=max(0, limit - count), reset=reset, allowed=count <= limit)
 
 
+def ratelimit_count(key: str, *, period: int) -> int:
+    """How many hits ``key`` has in the current window, without counting one."""
+    return int(cache.get(f"ratelimit:{key}:{int(time.time() // period)}") or 0)
+
+
 def lockout_wait(key: str) -> float:
     """Seconds until ``key``'s lockout ends (0: not locked)."""
     return max(0.0, (cache.get(f"{key}:locked") or 0) - time.time())

@@ -24,6 +24,7 @@ from ecosystem.errors import (
     NotFoundError,
     RateLimitedError,
 )
+from ecosystem.ratelimit import ratelimit_count, ratelimit_hit
 from ecosystem.services.audit import audit_record
 from exchanges.referrals.models import Referral
 from exchanges.rewards.services import rewards_for_conversion
@@ -125,12 +126,22 @@ def _said_no_since(link: PartnerLink, consent: Consent) -> bool:
     return consent.granted_at <= (link.ended_at or link.created_at)
 
 
+def _note_refusals_key(partner_id: str, customer_id: str) -> str:
+    return f"referral-note-refusals:{partner_id}:{customer_id}"
+
+
 def _check_rate(partner_id: str, customer_id: str) -> None:
+    """Referrals sent, and notes refused, count against one limit per partner and customer:
+    otherwise refused notes would be free guesses at the data the consent withholds."""
     since = timezone.now() - timedelta(hours=settings.REFERRAL_LIMIT_WINDOW_HOURS)
     sent = Referral.objects.filter(
         from_partner_id=partner_id, customer_id=customer_id, created_at__gte=since
     ).count()
-    if sent >= settings.REFERRAL_LIMIT_PER_CUSTOMER:
+    refused = ratelimit_count(
+        _note_refusals_key(partner_id, customer_id),
+        period=settings.REFERRAL_LIMIT_WINDOW_HOURS * 3600,
+    )
+    if sent + refused >= settings.REFERRAL_LIMIT_PER_CUSTOMER:
         raise RateLimitedError(
             f"You may refer one customer {settings.REFERRAL_LIMIT_PER_CUSTOMER} times per "
             f"{settings.REFERRAL_LIMIT_WINDOW_HOURS} hours.",
@@ -184,8 +195,16 @@ def referral_create(
     pii = customer.pii()
     available = {"contact.name": pii.name, "contact.email": pii.email, "contact.phone": pii.phone}
     note = note.strip()
-    _check_note(note, available, allowed)
-    _check_rate(from_partner_id, customer.pk)
+    _check_rate(from_partner_id, customer.pk)  # first: the note check answers about the data
+    try:
+        _check_note(note, available, allowed)
+    except ApplicationError:
+        ratelimit_hit(
+            _note_refusals_key(from_partner_id, customer.pk),
+            limit=settings.REFERRAL_LIMIT_PER_CUSTOMER,
+            period=settings.REFERRAL_LIMIT_WINDOW_HOURS * 3600,
+        )
+        raise
     recipient_link = _recipient_link(customer, recipient, consent, sender_ref=customer_id)
     referral = Referral(
         from_partner_id=from_partner_id,
