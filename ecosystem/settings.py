@@ -369,6 +369,8 @@ CELERY_BEAT_SCHEDULE["purge-events"] = {
 # Days a consent lasts when granted (at most 365, also a database constraint).
 CONSENT_DEFAULT_DAYS = env.integer("CONSENT_DEFAULT_DAYS", 365, minimum=1, maximum=365)
 CONSENT_REQUEST_LAPSE_HOURS = env.integer("CONSENT_REQUEST_LAPSE_HOURS", 14 * 24, minimum=1)
+# Hours after a customer refuses before the same partner may ask again for the same purpose.
+CONSENT_REQUEST_COOLDOWN_HOURS = env.integer("CONSENT_REQUEST_COOLDOWN_HOURS", 30 * 24, minimum=0)
 CUSTOMER_INVITATION_SECONDS = env.integer("CUSTOMER_INVITATION_SECONDS", 7 * 86_400, minimum=3600)
 CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY = env.integer(
     "CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY", 1000, minimum=1

@@ -75,3 +75,86 @@ def test_the_limit_is_checked_before_the_note(ref, settings):
 
     assert answer.status_code == 429 and answer.json()["code"] == "referral_limit_reached"
     cache.clear()
+
+
+# --- consent requests -----------------------------------------------------------------------
+
+REQUESTS = "/api/v1/consent-requests"
+
+
+@pytest.fixture
+def asking(db):
+    """A gym with a rewards flow to an insurer, and a linked customer."""
+
+    class Asking:
+        pass
+
+    a = Asking()
+    a.gym, a.insurer = make_partner(name="Pulse Fitness"), make_partner(name="Harbor Mutual")
+    make_partnership(a.gym, a.insurer)
+    a.customer = make_customer(email="ada@mail.example", name="Ada Lovelace")
+    a.link = make_link(a.customer, a.gym)
+    a.api = make_api(a.gym)
+    return a
+
+
+def _ask(a, purpose="rewards", **fields):
+    body = {
+        "customer_id": a.link.pk,
+        "recipient": a.insurer.pk,
+        "purpose": purpose,
+        "data_categories": ["activity.visits"],
+        "message": "Get rewarded for your visits.",
+        **fields,
+    }
+    return a.api.post(REQUESTS, body, format="json")
+
+
+def _refuse(a, consent_id):
+    from consent.models import Consent
+    from consent.services.consents import consent_request_refuse
+
+    consent_request_refuse(consent=Consent.objects.get(pk=consent_id), customer=a.customer)
+
+
+def test_a_refused_consent_request_cannot_be_sent_again_at_once(asking, settings):
+    """Before: a refused request could be re-sent at once, nagging the customer."""
+    settings.CONSENT_REQUEST_COOLDOWN_HOURS = 48
+    first = _ask(asking)
+    assert first.status_code == 201, first.content
+    _refuse(asking, first.json()["id"])
+
+    again = _ask(asking)
+
+    assert again.status_code == 429
+    assert again["Content-Type"] == "application/problem+json"
+    assert again.json()["code"] == "consent_request_cooldown"
+    assert 47 * 3600 < int(again["Retry-After"]) <= 48 * 3600
+    from consent.models import Consent
+
+    assert Consent.objects.filter(customer=asking.customer).count() == 1  # nothing new
+
+
+def test_the_cooldown_ends_after_the_configured_hours(asking, settings):
+    from datetime import timedelta
+
+    from consent.models import Consent
+
+    settings.CONSENT_REQUEST_COOLDOWN_HOURS = 48
+    first = _ask(asking).json()["id"]
+    _refuse(asking, first)
+    refused = Consent.objects.get(pk=first)
+    Consent.objects.filter(pk=first).update(ended_at=refused.ended_at - timedelta(hours=48))
+
+    assert _ask(asking).status_code == 201
+
+
+def test_the_cooldown_is_per_purpose_and_can_be_turned_off(asking, settings):
+    settings.CONSENT_REQUEST_COOLDOWN_HOURS = 48
+    _refuse(asking, _ask(asking).json()["id"])
+
+    other_purpose = _ask(asking, purpose="link", recipient=asking.gym.pk, data_categories=[])
+    assert other_purpose.status_code == 201, other_purpose.content
+
+    settings.CONSENT_REQUEST_COOLDOWN_HOURS = 0
+    assert _ask(asking).status_code == 201
