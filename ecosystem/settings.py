@@ -335,6 +335,11 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.integer("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum
 # --- Webhooks (docs/webhooks.md) ------------------------------------------------------------
 # host:port pairs that may be reached over http on loopback: local development and tests only.
 WEBHOOK_ALLOWED_INSECURE_HOSTS = env.csv("WEBHOOK_ALLOWED_INSECURE_HOSTS", [])
+# The destination ports a webhook may use (any other would make delivery a port probe).
+_webhook_ports = env.csv("WEBHOOK_ALLOWED_PORTS", ["443"])
+if not _webhook_ports or not all(p.isdigit() and 0 < int(p) < 65536 for p in _webhook_ports):
+    raise ImproperlyConfigured("WEBHOOK_ALLOWED_PORTS must be TCP port numbers, e.g. 443,8443.")
+WEBHOOK_ALLOWED_PORTS = [int(port) for port in _webhook_ports]
 WEBHOOK_TIMEOUT_SECONDS = env.integer("WEBHOOK_TIMEOUT_SECONDS", 15, minimum=1)
 # Seconds before each attempt (the first is the initial one): the Standard Webhooks schedule.
 _webhook_schedule = env.csv(
