@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from consent import views as consent_views
 from consent.portal import urls as portal_urls
@@ -48,7 +48,15 @@ urlpatterns = [
     ),
     path(".well-known/jwks.json", consent_views.jwks, name="jwks"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        # The split view serves Swagger UI's set-up script as a file (script-src 'self');
+        # its page keeps one static inline <style>, allowed on this page alone.
+        csp_update({"style-src": [csp.UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     # The customer portal, last: it owns "/". Consent's pages, then each exchange's.
     path("", include((portal, "portal"))),
