@@ -12,7 +12,9 @@ from django.utils.html import format_html
 
 from ecosystem.refusals import refusal_as_message
 
-WAITING, LIVE, DONE, STOPPED = "#8a5a00", "#116329", "#6e7781", "#a4161a"
+# Kinds of status, each a colour in static/css/admin.css (a class: no inline style under the
+# Content-Security-Policy).
+WAITING, LIVE, DONE, STOPPED = "waiting", "live", "done", "stopped"
 # Every status the admins show (partners, partnerships, customers, consents, referrals).
 STATUS_COLOURS = {
     "pending": WAITING,
@@ -38,8 +40,9 @@ STATUS_COLOURS = {
 
 
 def status_badge(value: str, label: str):
+    kind = STATUS_COLOURS.get(value)
     return format_html(
-        '<strong style="color:{}">{}</strong>', STATUS_COLOURS.get(value, "#000"), label
+        '<strong class="status-badge{}">{}</strong>', f" status-badge-{kind}" if kind else "", label
     )
 
 

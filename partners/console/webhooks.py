@@ -90,7 +90,7 @@ class WebhookEndpointForm(forms.ModelForm):
         url = self.cleaned_data["url"]
         if url != self.instance.url:
             try:
-                ssrf.check_url(url)
+                url = ssrf.check_url(url).url  # the host in ASCII (IDNA), as it is stored
             except ssrf.WebhookUrlNotAllowed as exc:
                 raise forms.ValidationError(exc.detail) from None
         return url

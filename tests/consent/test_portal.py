@@ -493,10 +493,10 @@ def test_deleting_with_a_wrong_or_no_password_erases_nothing_and_says_so_by_the_
 def test_wrong_passwords_on_the_delete_page_count_against_the_sign_in_lock(portal):
     from django.core.cache import cache
 
-    from consent.portal.account import LOGIN_FAILURES_PER_EMAIL
+    from ecosystem.ratelimit import LoginThrottle
 
     cache.clear()
-    for _ in range(LOGIN_FAILURES_PER_EMAIL):
+    for _ in range(LoginThrottle.free_per_account + 1):
         portal.client.post("/my-data/delete/", {"confirm": "yes", "password": "guess"})
 
     locked = portal.client.post("/my-data/delete/", {"confirm": "yes", "password": PORTAL_PASSWORD})
