@@ -4,6 +4,6 @@ from ecosystem.migration_ops import like_twins_dropped
 
 
 class Migration(migrations.Migration):
-    dependencies = [("partners", "0005_controller_details_and_terms_versions")]
+    dependencies = [("partners", "0006_link_contact_categories")]
 
     operations = [like_twins_dropped("partners")]
