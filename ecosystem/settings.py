@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from ecosystem.env import Env
@@ -55,7 +56,7 @@ RECEIPT_JURISDICTION = env.text("RECEIPT_JURISDICTION", "EU")
 RECEIPT_VERIFY_KEYS = env.keys("RECEIPT_VERIFY_KEYS") if env.raw("RECEIPT_VERIFY_KEYS") else {}
 
 INSTALLED_APPS = [
-    "ecosystem.admin_site.EcosystemAdminConfig",
+    "ecosystem.apps.EcosystemAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -85,6 +86,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ecosystem.middleware.PrivateResponsesMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -107,6 +110,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -247,6 +251,25 @@ if not DEBUG:
     if env.flag("SECURE_PROXY_SSL_HEADER", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Content-Security-Policy (django-csp) on every answer, in development too so that a page
+# breaking it shows up at once: our own static files only, no inline script or style (the
+# templates have none; the few inline <style> elements Django's admin and the dashboard's
+# server-drawn SVG charts carry get this request's nonce), no framing, no plugins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.NONE],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF, csp.NONCE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "manifest-src": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "object-src": [csp.NONE],
+    },
+}
 
 # --- Internationalisation and static files --------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -382,6 +405,9 @@ SPECTACULAR_SETTINGS = {
     "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
     "OAUTH2_REFRESH_URL": "/o/token/",
     "OAUTH2_TOKEN_URL": "/o/token/",
+    # Operations sharing a path are routed by method (ecosystem/api/routing.py): each is
+    # documented by its own view.
+    "PREPROCESSING_HOOKS": ["ecosystem.api.routing.expand_operations"],
     # Several resources have a "status"; name each set so the schema's enums stay stable.
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "partners.webhooks.models.Delivery.Status",
@@ -396,6 +422,11 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.integer("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum
 # --- Webhooks (docs/webhooks.md) ------------------------------------------------------------
 # host:port pairs that may be reached over http on loopback: local development and tests only.
 WEBHOOK_ALLOWED_INSECURE_HOSTS = env.csv("WEBHOOK_ALLOWED_INSECURE_HOSTS", [])
+# The destination ports a webhook may use (any other would make delivery a port probe).
+_webhook_ports = env.csv("WEBHOOK_ALLOWED_PORTS", ["443"])
+if not _webhook_ports or not all(p.isdigit() and 0 < int(p) < 65536 for p in _webhook_ports):
+    raise ImproperlyConfigured("WEBHOOK_ALLOWED_PORTS must be TCP port numbers, e.g. 443,8443.")
+WEBHOOK_ALLOWED_PORTS = [int(port) for port in _webhook_ports]
 WEBHOOK_TIMEOUT_SECONDS = env.integer("WEBHOOK_TIMEOUT_SECONDS", 15, minimum=1)
 # Seconds before each attempt (the first is the initial one): the Standard Webhooks schedule.
 _webhook_schedule = env.csv(
@@ -430,6 +461,8 @@ CELERY_BEAT_SCHEDULE["purge-events"] = {
 # Days a consent lasts when granted (at most 365, also a database constraint).
 CONSENT_DEFAULT_DAYS = env.integer("CONSENT_DEFAULT_DAYS", 365, minimum=1, maximum=365)
 CONSENT_REQUEST_LAPSE_HOURS = env.integer("CONSENT_REQUEST_LAPSE_HOURS", 14 * 24, minimum=1)
+# Hours after a customer refuses before the same partner may ask again for the same purpose.
+CONSENT_REQUEST_COOLDOWN_HOURS = env.integer("CONSENT_REQUEST_COOLDOWN_HOURS", 30 * 24, minimum=0)
 CUSTOMER_INVITATION_SECONDS = env.integer("CUSTOMER_INVITATION_SECONDS", 7 * 86_400, minimum=3600)
 CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY = env.integer(
     "CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY", 1000, minimum=1

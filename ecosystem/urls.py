@@ -1,11 +1,14 @@
 import sys
 
+from csp import constants as csp
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from consent import views as consent_views
 from consent.connect import urls as connect_urls
@@ -67,7 +70,15 @@ urlpatterns = [
         name="openid-configuration",
     ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        # The split view serves Swagger UI's set-up script as a file (script-src 'self');
+        # its page keeps one static inline <style>, allowed on this page alone.
+        csp_update({"style-src": [csp.UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     # The customer portal, last: it owns "/". Consent's pages, then each exchange's.
     path("", include((portal, "portal"))),
@@ -75,6 +86,25 @@ urlpatterns = [
 
 if settings.BENCHMARK_VIEWS:
     urlpatterns.append(path("bench/", include("ecosystem.bench_views")))
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    # A body over DATA_UPLOAD_MAX_MEMORY_SIZE (or too many fields) is refused by Django before
+    # any view runs; the API answers it as problem+json like every other refusal.
+    if is_api_request(request):
+        too_big = isinstance(exception, RequestDataTooBig | TooManyFieldsSent)
+        return problem_response(
+            request,
+            status=400,
+            code="request_too_large" if too_big else "bad_request",
+            title="The request is too large." if too_big else "The request is malformed.",
+            detail=(
+                f"Send at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes in one request."
+                if too_big
+                else "The request could not be read."
+            ),
+        )
+    return defaults.bad_request(request, exception)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -170,7 +170,9 @@ class ConsentRequestCreateApi(IdempotentMixin, APIView):
             "Creates a consent in the requested state, shown to the customer in the portal "
             "with your message and the current notice. You are the source; the recipient "
             "defaults to you (link, offers). 403 partnership_required when no active "
-            "partnership flow allows the purpose and categories."
+            "partnership flow allows the purpose and categories. 429 consent_request_cooldown "
+            "(with Retry-After) when the customer refused your last request for this purpose "
+            "less than CONSENT_REQUEST_COOLDOWN_HOURS ago."
         ),
     )
     def post(self, request: Request) -> Response:

@@ -7,6 +7,7 @@ pairwise customer id.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,7 +40,13 @@ from consent.services.notices import notice_hash, notice_render
 from consent.services.receipts import receipts_issue
 from consent.signals import consent_ended
 from ecosystem import transitions
-from ecosystem.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
+from ecosystem.errors import (
+    ApplicationError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+)
 from ecosystem.services.audit import actor_label, audit_record
 from partners.models import Partner, Purpose
 from partners.webhooks.events import event_publish
@@ -397,6 +404,7 @@ def consent_request_create(
             f"{purpose.pk} concerns one partner: the recipient is you.", code="invalid_recipient"
         )
     now = timezone.now()
+    _check_cooldown(customer_id=link.customer_id, partner_id=partner_id, purpose=purpose, now=now)
     consent = _new_record(
         customer=link.customer,
         purpose=purpose,
@@ -415,6 +423,34 @@ def consent_request_create(
     by = Actor(f"client:{client_id}", M.API)
     _record(consent, before="", to=S.REQUESTED, by=by, reason="", now=now)
     return consent
+
+
+def _check_cooldown(*, customer_id: str, partner_id: str, purpose: Purpose, now: datetime) -> None:
+    """A customer who refused is not asked again by the same partner for the same purpose
+    (whatever the recipient) until ``CONSENT_REQUEST_COOLDOWN_HOURS`` have passed."""
+    cooldown = timedelta(hours=settings.CONSENT_REQUEST_COOLDOWN_HOURS)
+    if not cooldown:
+        return
+    refused_at = (
+        Consent.objects.filter(
+            customer_id=customer_id,
+            source_id=partner_id,
+            purpose=purpose,
+            status=S.REFUSED,
+            ended_at__gt=now - cooldown,
+        )
+        .order_by("-ended_at")
+        .values_list("ended_at", flat=True)
+        .first()
+    )
+    if refused_at is not None:
+        wait = math.ceil((refused_at + cooldown - now).total_seconds())
+        raise RateLimitedError(
+            f"The customer refused your last {purpose.pk} request; you may ask again "
+            f"{settings.CONSENT_REQUEST_COOLDOWN_HOURS} hours after the refusal.",
+            code="consent_request_cooldown",
+            extra={"retry_after": max(1, wait)},
+        )
 
 
 def consent_request_read(*, partner_id: str, consent_id: str, client_id: str) -> Consent:

@@ -24,6 +24,7 @@ from ecosystem.errors import (
     NotFoundError,
     RateLimitedError,
 )
+from ecosystem.ratelimit import ratelimit_count, ratelimit_hit
 from ecosystem.services.audit import audit_record
 from exchanges.referrals.models import Referral
 from exchanges.referrals.selectors import CreateFacts, referral_create_facts
@@ -127,12 +128,22 @@ def _said_no_since(link: PartnerLink, consent: Consent) -> bool:
     return consent.granted_at <= (link.ended_at or link.created_at)
 
 
+def _note_refusals_key(partner_id: str, customer_id: str) -> str:
+    return f"referral-note-refusals:{partner_id}:{customer_id}"
+
+
 def _check_rate(partner_id: str, customer_id: str) -> None:
+    """Referrals sent, and notes refused, count against one limit per partner and customer:
+    otherwise refused notes would be free guesses at the data the consent withholds."""
     since = timezone.now() - timedelta(hours=settings.REFERRAL_LIMIT_WINDOW_HOURS)
     sent = Referral.objects.filter(
         from_partner_id=partner_id, customer_id=customer_id, created_at__gte=since
     ).count()
-    if sent >= settings.REFERRAL_LIMIT_PER_CUSTOMER:
+    refused = ratelimit_count(
+        _note_refusals_key(partner_id, customer_id),
+        period=settings.REFERRAL_LIMIT_WINDOW_HOURS * 3600,
+    )
+    if sent + refused >= settings.REFERRAL_LIMIT_PER_CUSTOMER:
         _rate_limited()
 
 
@@ -233,9 +244,14 @@ def _create_from_facts(
     pii = customer.pii()
     available = {"contact.name": pii.name, "contact.email": pii.email, "contact.phone": pii.phone}
     note = note.strip()
-    _check_note(note, available, allowed)
-    if facts.sent_in_window >= settings.REFERRAL_LIMIT_PER_CUSTOMER:
+    # The limit first, refused notes counted: the note check answers about the data.
+    refused = ratelimit_count(
+        _note_refusals_key(from_partner_id, customer.pk),
+        period=settings.REFERRAL_LIMIT_WINDOW_HOURS * 3600,
+    )
+    if facts.sent_in_window + refused >= settings.REFERRAL_LIMIT_PER_CUSTOMER:
         _rate_limited()
+    _check_note_counted(note, available, allowed, from_partner_id, customer.pk)
     if facts.recipient_link is not None:
         recipient_link_id = facts.recipient_link[0]
     else:
@@ -337,8 +353,8 @@ def _create_checked(
     pii = customer.pii()
     available = {"contact.name": pii.name, "contact.email": pii.email, "contact.phone": pii.phone}
     note = note.strip()
-    _check_note(note, available, allowed)
-    _check_rate(from_partner_id, customer.pk)
+    _check_rate(from_partner_id, customer.pk)  # first: the note check answers about the data
+    _check_note_counted(note, available, allowed, from_partner_id, customer.pk)
     recipient_link = _recipient_link(customer, recipient, consent, sender_ref=customer_id)
     referral = Referral(
         from_partner_id=from_partner_id,
@@ -361,6 +377,21 @@ def _create_checked(
         referral, "referral.received", {to_partner_id}, pairwise={to_partner_id: recipient_link.pk}
     )
     return referral
+
+
+def _check_note_counted(
+    note: str, available: dict[str, str], allowed: set[str], partner_id: str, customer_id: str
+) -> None:
+    """``_check_note``, a refusal counted against the sending limit (``_check_rate``)."""
+    try:
+        _check_note(note, available, allowed)
+    except ApplicationError:
+        ratelimit_hit(
+            _note_refusals_key(partner_id, customer_id),
+            limit=settings.REFERRAL_LIMIT_PER_CUSTOMER,
+            period=settings.REFERRAL_LIMIT_WINDOW_HOURS * 3600,
+        )
+        raise
 
 
 def _check_note(note: str, available: dict[str, str], allowed: set[str]) -> None:

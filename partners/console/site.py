@@ -8,7 +8,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -16,8 +15,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ecosystem.admin_helpers import secret_keep, secret_take
+from ecosystem.admin_site import ThrottledLoginForm, ThrottledLoginSite
 from ecosystem.errors import ApplicationError
 from ecosystem.models import User
+from ecosystem.refusals import refusal_as_message
 from partners.console.webhooks import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
 from partners.models import Partner, PartnerClient
 from partners.scopes import IDENTITY_SCOPES, SCOPES
@@ -43,8 +44,10 @@ def staff_partner(request: HttpRequest) -> Partner | None:
     return staff.partner if staff and staff.partner.status in CONSOLE_STATUSES else None
 
 
-class ConsoleAuthenticationForm(AdminAuthenticationForm):
+class ConsoleAuthenticationForm(ThrottledLoginForm):
     """Partner staff are not Django staff: allow them, and only them, in."""
+
+    throttle_scope = "console"
 
     def confirm_login_allowed(self, user: User) -> None:
         staff = getattr(user, "partner_staff", None)
@@ -61,7 +64,7 @@ class ConsoleAuthenticationForm(AdminAuthenticationForm):
             )
 
 
-class PartnerConsoleSite(admin.AdminSite):
+class PartnerConsoleSite(ThrottledLoginSite):
     site_header = "Partner console"
     site_title = "Partner console"
     index_title = "Your brand in the ecosystem"
@@ -328,13 +331,10 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
         if client is None or not self.has_change_permission(request, client):
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if request.method == "POST":
-            try:
+            with refusal_as_message(request):
                 return act(client)
-            except ApplicationError as refused:
-                self.message_user(request, refused.detail, messages.ERROR)
-                return HttpResponseRedirect(
-                    reverse("partner_console:partners_partnerclient_changelist")
-                )
+            clients = reverse("partner_console:partners_partnerclient_changelist")
+            return HttpResponseRedirect(clients)
         return render(
             request,
             "partner_console/confirm.html",

@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from consent.models import Consent
 from ecosystem import ssrf
+from ecosystem.api.routing import operations_of
 from ecosystem.ids import new_id
 from partners.models import Partnership, Purpose
 from tests.builders import make_api, make_customer, make_link, make_partner, make_partnership
@@ -65,7 +66,9 @@ def routes(path_prefix: str) -> list[Route]:
 
 
 def methods(route: Route) -> list[str]:
-    view_class = getattr(route.callback, "view_class", None) or getattr(route.callback, "cls", None)
+    if getattr(route.callback, "cls", None) is not None:  # DRF, one view per operation
+        return [method.lower() for method in operations_of(route.callback)]
+    view_class = getattr(route.callback, "view_class", None)
     if view_class is None:
         return ["get", "post"]
     return [m for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m)]

@@ -5,6 +5,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tests.exchanges.rewards.conftest import seed_activity_types
+
+
+@pytest.fixture(autouse=True)
+def migration_data(db, taxonomy):
+    """What the data migrations seed and the demo builds on: the taxonomy and the activity
+    types. A transactional test's closing flush (the browser tests) empties them."""
+    seed_activity_types()
+
 
 def _dump() -> str:
     out = io.StringIO()

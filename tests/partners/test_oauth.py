@@ -121,7 +121,9 @@ def test_the_secret_is_stored_with_the_fast_hasher(db):
     assert partner_client.secret not in partner_client.application.client_secret
 
 
-def test_token_requests_are_throttled_per_client_before_the_secret_is_checked(db, client, settings):
+def test_token_requests_are_throttled_per_address_before_the_secret_is_checked(
+    db, client, settings
+):
     settings.OAUTH_TOKEN_RATE_PER_MINUTE = 2
     partner_client = make_client()
     assert _token(client, partner_client, secret="wrong").status_code == 401

@@ -66,10 +66,8 @@ def _act(request: Request, referral_id: str, service, **fields) -> Response:
     return _shown(request, referral)
 
 
-class ReferralsApi(IdempotentMixin, APIView):
-    @property
-    def required_scopes(self) -> list[str]:  # read to list, write to send
-        return WRITE if self.request.method == "POST" else READ
+class ReferralListApi(APIView):
+    required_scopes = READ
 
     @extend_schema(
         parameters=[ReferralListInput, *PAGE_PARAMETERS],
@@ -90,6 +88,10 @@ class ReferralsApi(IdempotentMixin, APIView):
         ).values(*ReferralOutput.COLUMNS)
         context = {"partner_id": calling_partner_id(request)}
         return paginated(self, referrals, ReferralOutput, context=context)
+
+
+class ReferralCreateApi(IdempotentMixin, APIView):
+    required_scopes = WRITE
 
     @extend_schema(
         request=ReferralCreateInput,

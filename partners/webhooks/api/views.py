@@ -1,8 +1,8 @@
 """Webhook endpoints, deliveries and the event log (scope ``webhooks:manage``).
 
-Each view class serves one path and each method one operation, calling one service or
-selector. Every lookup starts from the calling partner's own rows, so another partner's id
-is a plain 404.
+One view class per operation, calling one service or selector; operations sharing a path
+are routed by method in urls.py (``ecosystem.api.routing.by_method``). Every lookup starts
+from the calling partner's own rows, so another partner's id is a plain 404.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _endpoint(request: Request, endpoint_id: str) -> WebhookEndpoint:
     return get_object_or_404(endpoints, pk=endpoint_id)
 
 
-class WebhookEndpointsApi(IdempotentMixin, APIView):
+class WebhookEndpointListApi(APIView):
     required_scopes = SCOPES
 
     @extend_schema(
@@ -60,6 +60,10 @@ class WebhookEndpointsApi(IdempotentMixin, APIView):
     def get(self, request: Request) -> Response:
         endpoints = selectors.webhook_endpoints_for(partner_id=calling_partner_id(request))
         return paginated(self, endpoints, WebhookEndpointSerializer)
+
+
+class WebhookEndpointCreateApi(IdempotentMixin, APIView):
+    required_scopes = SCOPES
 
     @extend_schema(
         request=WebhookEndpointCreateInput,
@@ -86,7 +90,7 @@ class WebhookEndpointsApi(IdempotentMixin, APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class WebhookEndpointApi(APIView):
+class WebhookEndpointDetailApi(APIView):
     required_scopes = SCOPES
 
     @extend_schema(
@@ -97,6 +101,10 @@ class WebhookEndpointApi(APIView):
     )
     def get(self, request: Request, endpoint_id: str) -> Response:
         return Response(WebhookEndpointSerializer(_endpoint(request, endpoint_id)).data)
+
+
+class WebhookEndpointUpdateApi(APIView):
+    required_scopes = SCOPES
 
     @extend_schema(
         request=WebhookEndpointUpdateInput,
@@ -117,6 +125,10 @@ class WebhookEndpointApi(APIView):
             endpoint=endpoint, actor=calling_client(request), **data.validated_data
         )
         return Response(WebhookEndpointSerializer(endpoint).data)
+
+
+class WebhookEndpointDeleteApi(APIView):
+    required_scopes = SCOPES
 
     @extend_schema(
         responses={204: None},
