@@ -1,5 +1,6 @@
 import os
 import time
+from contextvars import Token
 from pathlib import Path
 
 from celery import Celery, Task
@@ -27,7 +28,7 @@ def _ensure_embedded_broker_folders(sender: Celery, **kwargs: object) -> None:
 # --- Metrics and the request id (ecosystem/metrics.py, ecosystem/logs.py) -------------------
 # A task published while a request is handled carries that request's id in a message header;
 # the worker binds it for the run, so the task's log lines name the request that started it.
-_started: dict[str, tuple[float, object]] = {}
+_started: dict[str, tuple[float, Token[str] | None]] = {}
 
 
 @before_task_publish.connect

@@ -78,7 +78,7 @@ def transition(
     before = obj.status  # type: ignore[attr-defined]
     obj.status = to  # type: ignore[attr-defined]
     obj.save(update_fields=["status", *fields])
-    metrics.count_transition_on_commit(obj._meta.model_name, to)
+    metrics.count_transition_on_commit(obj._meta.model_name or "", to)
     if action is not None:
         audit_record(
             actor=actor, action=action, obj=obj, data={"from": before, "to": to, **(data or {})}

@@ -182,7 +182,11 @@ def _send_batch(
     return sent
 
 
-_OUTCOMES = {Status.SUCCEEDED: "succeeded", Status.PENDING: "retrying", Status.FAILED: "failed"}
+_OUTCOMES: dict[str, str] = {
+    Status.SUCCEEDED: "succeeded",
+    Status.PENDING: "retrying",
+    Status.FAILED: "failed",
+}
 
 
 def _count_attempts_on_commit(statuses: list[str]) -> None:
