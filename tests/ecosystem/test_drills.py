@@ -190,10 +190,12 @@ def test_drill_a_worker_sigkilled_mid_batch_loses_no_delivery(receiver, workers,
 
 
 @pytest.fixture
-def private_broker() -> Iterator[PrivateRedis]:
+def private_broker(monkeypatch) -> Iterator[PrivateRedis]:
     """This process and its workers use a private redis-server as broker (stopped by the
     drill); the configured broker is restored afterwards."""
     server = PrivateRedis()
+    # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
+    monkeypatch.setenv("CELERY_BROKER_URL", server.url(1))
     conf = celery_app.conf
     saved = conf.broker_url, conf.broker_transport_options
 
@@ -273,9 +275,12 @@ def test_drill_with_the_cache_down_auth_fails_closed_and_recovers_without_restar
     assert api_client_for().get("/api/v1/partner").status_code == 401
 
     # then, once it is back, the same process serves them again: no restart
+    # (a pooled connection that died with the server may answer one more 503, never a 500)
     redis_server.ensure_running()
     after = Counter(api_client_for(raw).get("/api/v1/partner").status_code for raw in tokens * 3)
-    assert after == Counter({200: 9})
+    assert after[200] >= 8 and set(after) <= {200, 503}, after
+    settled = Counter(api_client_for(raw).get("/api/v1/partner").status_code for raw in tokens)
+    assert settled == Counter({200: 3})
     report(
         "cache down",
         requests_during=sum(during.values()),
@@ -283,6 +288,7 @@ def test_drill_with_the_cache_down_auth_fails_closed_and_recovers_without_restar
         answered_500=during[500],
         let_through=during[200],
         answered_200_after_return=after[200],
+        answered_503_after_return=after[503],
     )
 
 
