@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import redis
+from jwcrypto.jwk import JWK
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -78,6 +79,9 @@ class Cluster:
             "FIELD_ENCRYPTION_KEYS": "c1:" + _key(),
             "BLIND_INDEX_KEY": "c1:" + _key(),
             "RECEIPT_SIGNING_KEY": "c1:" + _key(),
+            "OIDC_RSA_PRIVATE_KEY": JWK.generate(kty="RSA", size=2048)
+            .export_to_pem(private_key=True, password=None)
+            .decode(),
             "DATABASE_URL": args.database_url,
             "CACHE_URL": args.cache_url,
             "CELERY_BROKER_URL": args.broker_url,

@@ -22,6 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 from consent.emails import customer_email_queue
 from consent.services.customers import customer_find_by_email
 from ecosystem.models import User
+from ecosystem.services.emails import email_queue
 
 
 class CustomerEmailBackend(ModelBackend):
@@ -43,11 +44,17 @@ class CustomerEmailBackend(ModelBackend):
 
 
 class CustomerPasswordResetForm(PasswordResetForm):
+    """Every request queues exactly one email in the outbox, sent by a worker after the
+    response: the reset link to a customer's address, a "no account uses this address" note
+    to any other. So the request does the same work whether or not the address is known
+    (no timing oracle, no SMTP inside the request), and the page says the same either way."""
+
     subject_template_name = "consent/emails/password_reset_subject.txt"
     email_template_name = "consent/emails/password_reset.txt"
+    unknown_template_name = "consent/emails/password_reset_unknown.txt"
 
-    def get_users(self, email: str) -> Iterator[User]:  # type: ignore[override]
-        customer = customer_find_by_email(email)
+    def get_users(self, email: str, customer: Any = None) -> Iterator[User]:  # type: ignore[override]
+        customer = customer or customer_find_by_email(email)
         if customer is None:
             return
         user = customer.user
@@ -87,11 +94,24 @@ class CustomerPasswordResetForm(PasswordResetForm):
         html_email_template_name: str | None = None,
         extra_email_context: dict[str, Any] | None = None,
     ) -> None:
-        """Send the reset link to the decrypted address (nothing if nobody matches: the
-        page says the same either way)."""
+        """Queue the reset link to the decrypted address, or the note to the address given
+        when no customer can reset with it."""
         email = self.cleaned_data["email"]
         domain = domain_override or get_current_site(request).domain
-        for user in self.get_users(email):
+        customer = customer_find_by_email(email)
+        users = list(self.get_users(email, customer))
+        if not users:
+            subject = "".join(loader.render_to_string(self.subject_template_name).splitlines())
+            # Filed under the customer when there is one (invited, no password yet), so
+            # erasure purges it; the outbox clears the address once the note is sent.
+            email_queue(
+                kind="customer.password_reset_unknown",
+                to=[email],
+                subject=subject,
+                body=loader.render_to_string(self.unknown_template_name),
+                data_subject=customer.pk if customer is not None else "",
+            )
+        for user in users:
             context = {
                 "user": user,
                 "domain": domain,

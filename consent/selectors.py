@@ -5,6 +5,7 @@ moves customer data between partners asks it."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,12 +22,14 @@ from consent.models import (
     ConsentEvent,
     ConsentNotification,
     ConsentReceipt,
+    Customer,
     PartnerLink,
 )
 from partners.models import Partner, Partnership, PartnershipFlow, Purpose, partnership_current_q
 from partners.webhooks.models import Delivery
 
 ACTIVE = Partner.Status.ACTIVE
+SUSPENDED = Partner.Status.SUSPENDED
 
 
 def flow_allowance(
@@ -323,6 +326,127 @@ def _state(note: ConsentNotification, rows: list[tuple[str, int]] | None) -> str
 
 
 # --- the customer portal --------------------------------------------------------------------
+# The portal's pages read only through these: the views choose the words, never the rules.
+
+
+def portal_customer(user: Any) -> Customer:
+    """The signed-in customer, with the data key their PII opens with."""
+    return Customer.objects.select_related("key").get(user=user)
+
+
+def portal_consent(customer_id: str, consent_id: str) -> Consent | None:
+    """One of the customer's own consents (any status) with what its pages show, or None."""
+    return (
+        Consent.objects.select_related("source", "recipient", "purpose", "notice")
+        .filter(pk=consent_id, customer_id=customer_id)
+        .first()
+    )
+
+
+def portal_invitation(customer_id: str, link_id: str) -> PartnerLink | None:
+    """A brand's link to the customer (the answer decides what it may still become)."""
+    return (
+        PartnerLink.objects.select_related("partner")
+        .filter(pk=link_id, customer_id=customer_id)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class PortalFlow:
+    """An active consent as one brand's card shows it."""
+
+    consent: Consent
+    paused_by: list[Partner]  # suspended brands at the other end: the flow is paused
+    on_hold: bool  # in force on its own terms, yet nothing flows (consents_in_force says)
+
+
+@dataclass(frozen=True)
+class PortalBrand:
+    link: PartnerLink
+    partner: Partner
+    suspended: bool  # the brand itself: the card says so once, above its flows
+    active: list[PortalFlow]
+
+    @property
+    def invited(self) -> bool:
+        return self.link.status == PartnerLink.Status.PENDING
+
+
+@dataclass(frozen=True)
+class PortalHome:
+    brands: list[PortalBrand]
+    requests: list[Consent]  # waiting for the customer's answer, as it stands now
+
+    @property
+    def invitations(self) -> list[PortalBrand]:
+        return [brand for brand in self.brands if brand.invited]
+
+
+def portal_home(customer_id: str, *, at: datetime) -> PortalHome:
+    """The home page: per linked brand, the consents honoured now with either end, each
+    paused (a suspended brand at an end) or on hold (nothing flows by the one rule,
+    ``consents_in_force``); and the requests waiting for an answer. Three queries."""
+    consents = list(portal_consents(customer_id))
+    in_force = consents_in_force(consents, at=at)
+    brands = []
+    for link in portal_links(customer_id):
+        partner = link.partner
+        suspended = partner.status == SUSPENDED
+        flows = []
+        for consent in consents:
+            if not (
+                consent.is_honoured(at) and partner.pk in (consent.source_id, consent.recipient_id)
+            ):
+                continue
+            ends = (consent.source, consent.recipient)
+            paused_by = [p for p in ends if p.status == SUSPENDED and p != partner]
+            held = consent.pk not in in_force and not (suspended or paused_by)
+            flows.append(PortalFlow(consent=consent, paused_by=paused_by, on_hold=held))
+        brands.append(PortalBrand(link=link, partner=partner, suspended=suspended, active=flows))
+    requests = [c for c in consents if c.effective_status(at) == Consent.Status.REQUESTED]
+    return PortalHome(brands=brands, requests=requests)
+
+
+def portal_honoured(customer_id: str, partner_id: str, *, at: datetime) -> list[Consent]:
+    """The customer's consents honoured now with one brand at either end (what stopping
+    all sharing with it would withdraw)."""
+    return [c for c in portal_consents(customer_id, partner_id=partner_id) if c.is_honoured(at)]
+
+
+@dataclass(frozen=True)
+class PortalWithdrawal:
+    event: ConsentEvent
+    told: list[tuple[Partner, str]]  # each brand told, and how far the news got
+
+
+def portal_withdrawal(customer_id: str, event_ids: list[int]) -> list[PortalWithdrawal] | None:
+    """The customer's own withdrawal events, each with the brands told and the state of the
+    news (``notification_states``); None unless every id is one. Another kind of event (a
+    grant, a request) would claim that a consent still in force lets nothing flow."""
+    events = list(
+        ConsentEvent.objects.filter(
+            pk__in=event_ids,
+            consent__customer_id=customer_id,
+            to_status=Consent.Status.WITHDRAWN,
+        ).select_related("consent__source", "consent__recipient", "consent__purpose")
+    )
+    if not events or len(events) != len(set(event_ids)):
+        return None
+    states = notification_states([event.pk for event in events])
+    partners = Partner.objects.in_bulk({pid for told in states.values() for pid, _ in told})
+    return [
+        PortalWithdrawal(
+            event=event,
+            told=[(partners[pid], state) for pid, state in states.get(event.pk, [])],
+        )
+        for event in events
+    ]
+
+
+def partner_names(partner_ids: Iterable[str]) -> list[str]:
+    """The brands' names, sorted (the goodbye page lists whom the erasure told)."""
+    return sorted(Partner.objects.filter(pk__in=set(partner_ids)).values_list("name", flat=True))
 
 
 def portal_links(customer_id: str) -> QuerySet[PartnerLink]:

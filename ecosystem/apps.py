@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class EcosystemConfig(AppConfig):
@@ -11,3 +12,9 @@ class EcosystemConfig(AppConfig):
         from ecosystem.services.emails import emails_backlog
 
         metrics.register_outbox("email", emails_backlog)
+
+
+class EcosystemAdminConfig(admin_apps.AdminConfig):
+    # Here, not next to the site: the site's module imports forms, which need the apps loaded.
+    default = False  # named in INSTALLED_APPS; "ecosystem" itself is EcosystemConfig
+    default_site = "ecosystem.admin_site.EcosystemAdminSite"

@@ -138,3 +138,28 @@ class NulInPathMiddleware:
         if "\x00" in request.path:
             raise Http404("No such path.")
         return self.get_response(request)
+
+
+class PrivateResponsesMiddleware:
+    """``Cache-Control: no-store`` on every answer a shared or browser cache must not keep:
+    the API's (webhook secrets at create and rotate, customers' data in referrals, consent
+    records: one rule rather than a list to forget a route from), the OAuth endpoints', and
+    every page shown to someone signed in (portal, console, admin). A view that chose its own
+    caching (a public key, the health checks) keeps it. The login pages are covered by
+    Django's never_cache where they use it."""
+
+    PRIVATE_PREFIXES = ("/api/v1/", "/o/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.has_header("Cache-Control"):
+            return response
+        user = getattr(request, "user", None)
+        if request.path.startswith(self.PRIVATE_PREFIXES) or getattr(
+            user, "is_authenticated", False
+        ):
+            response["Cache-Control"] = "no-store"
+        return response

@@ -1,15 +1,23 @@
 """Fixed-window rate limits on an atomic counter in the shared cache.
 
-``cache.add`` + ``cache.incr`` are atomic on Redis, so concurrent requests on many processes
-count exactly; DRF's SimpleRateThrottle keeps a read-modify-write history list instead.
+On Redis a hit is one round trip: ``SET key 0 EX period NX`` and ``INCR key`` pipelined, on
+a client kept for the process (Django's ``cache.incr`` costs two round trips, EXISTS then
+INCRBY, and ``cache.add`` a third on a window's first request). Both are atomic, so
+concurrent requests on many processes count exactly; DRF's SimpleRateThrottle keeps a
+read-modify-write history list instead. Other caches (the file cache of development and the
+first test pass) take ``cache.add`` + ``cache.incr``.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
+
+from ecosystem.crypto import blind_index
 
 
 @dataclass(frozen=True)
@@ -27,16 +35,42 @@ class Window:
         }
 
 
+def _redis_client(backend: RedisCache):
+    """The backend's write client, made once per backend (and so per process and thread:
+    Django makes a cache backend per thread; their connection pool is shared)."""
+    client = backend.__dict__.get("_ratelimit_client")
+    if client is None:
+        client = backend.__dict__["_ratelimit_client"] = backend._cache.get_client(write=True)
+    return client
+
+
+def _count(cache_key: str, period: int) -> int:
+    backend = caches[DEFAULT_CACHE_ALIAS]  # this thread's backend, as ``cache`` proxies it
+    if isinstance(backend, RedisCache):
+        full_key = backend.make_and_validate_key(cache_key)
+        pipeline = _redis_client(backend).pipeline(transaction=False)
+        # An int, as Django's RedisSerializer stores one: cache.get reads the count back.
+        pipeline.set(full_key, 0, ex=period + 1, nx=True)
+        pipeline.incr(full_key)
+        _opened, count = pipeline.execute()
+        return int(count)
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # the window's first request, unless another process just opened it
+        return 1 if cache.add(cache_key, 1, timeout=period + 1) else cache.incr(cache_key)
+
+
 def ratelimit_hit(key: str, *, limit: int, period: int) -> Window:
     """Count one request against ``key``; ``allowed`` is False once ``limit`` is passed."""
     now = time.time()
-    cache_key = f"ratelimit:{key}:{int(now // period)}"
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # the window's first request, unless another process just opened it
-        count = 1 if cache.add(cache_key, 1, timeout=period + 1) else cache.incr(cache_key)
+    count = _count(f"ratelimit:{key}:{int(now // period)}", period)
     reset = max(1, int(period - now % period))
     return Window(limit=limit, remaining=max(0, limit - count), reset=reset, allowed=count <= limit)
+
+
+def ratelimit_count(key: str, *, period: int) -> int:
+    """How many hits ``key`` has in the current window, without counting one."""
+    return int(cache.get(f"ratelimit:{key}:{int(time.time() // period)}") or 0)
 
 
 def lockout_wait(key: str) -> float:
@@ -56,6 +90,89 @@ def lockout_clear(key: str, *, period: int) -> None:
     """Forget ``key``'s lockout and the attempts counted in the current window (e.g. the
     person proved who they are another way)."""
     cache.delete_many([f"{key}:locked", f"ratelimit:{key}:{int(time.time() // period)}"])
+
+
+def backoff_hit(key: str, *, free: int, base: float, cap: float, period: int) -> float:
+    """Count one failure against ``key``; the count is forgotten after ``period`` seconds
+    without one. Past ``free`` failures, each further one makes ``key`` wait ``base``, then
+    twice as long each time, at most ``cap`` seconds (``lockout_wait`` reads it). Returns the
+    wait it set (0: none yet). Unlike a lockout, the wait stays short: a stranger can slow an
+    account's guesses down, never shut its owner out for long."""
+    now = time.time()
+    count_key = f"backoff:{key}"
+    cache.add(count_key, 0, timeout=period)
+    try:
+        count = cache.incr(count_key)
+    except ValueError:  # expired between the two calls
+        cache.add(count_key, 1, timeout=period)
+        count = 1
+    cache.touch(count_key, period)
+    if count <= free:
+        return 0.0
+    wait = min(cap, base * 2 ** min(count - free - 1, 32))
+    cache.set(f"{key}:locked", now + wait, timeout=math.ceil(wait) + 1)
+    return wait
+
+
+def backoff_clear(key: str) -> None:
+    cache.delete_many([f"{key}:locked", f"backoff:{key}"])
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    """Sign-in failures, counted twice. Per network address, a hard limit: past
+    ``per_address`` failures in ``period`` the address is locked for a whole period (it is the
+    guesser's, or one they share). Per account, a growing delay (``backoff_hit``) rather than a
+    lock, so that nobody can keep an account's owner out by guessing at it. The account is
+    keyed by a keyed digest, never the name itself: cache keys end up in monitoring tools and
+    key dumps. Every form that checks a password (the portal's, the admin's, the console's)
+    counts through one of these."""
+
+    scope: str
+    account: str
+    address: str
+    per_address: int = 20
+    free_per_account: int = 5
+    delay_base: float = 2.0
+    delay_cap: float = 60.0
+    period: int = 15 * 60
+
+    @property
+    def account_key(self) -> str:
+        digest = blind_index(self.account, purpose=f"{self.scope}.throttle")
+        return f"login-failures:{self.scope}:account:{digest}"
+
+    @property
+    def address_key(self) -> str:
+        return f"login-failures:{self.scope}:address:{self.address}"
+
+    def wait(self) -> float:
+        """Seconds before this account may try from this address (0: now)."""
+        return max(lockout_wait(self.account_key), lockout_wait(self.address_key))
+
+    def failed(self) -> None:
+        lockout_hit(self.address_key, limit=self.per_address, period=self.period)
+        backoff_hit(
+            self.account_key,
+            free=self.free_per_account,
+            base=self.delay_base,
+            cap=self.delay_cap,
+            period=self.period,
+        )
+
+    def succeeded(self) -> None:
+        """The account proved who it is (right password, emailed link): forget its failures.
+        The address's stay: they are not the account's alone."""
+        backoff_clear(self.account_key)
+
+
+def wait_text(seconds: float) -> str:
+    """``seconds`` for a person: "40 seconds", "15 minutes"."""
+    if seconds < 60:
+        whole = max(1, math.ceil(seconds))
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def client_address(meta: dict) -> str:

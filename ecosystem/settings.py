@@ -10,6 +10,7 @@ import ipaddress
 import os
 from pathlib import Path
 
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from ecosystem.env import Env
@@ -57,7 +58,7 @@ RECEIPT_JURISDICTION = env.text("RECEIPT_JURISDICTION", "EU")
 RECEIPT_VERIFY_KEYS = env.keys("RECEIPT_VERIFY_KEYS") if env.raw("RECEIPT_VERIFY_KEYS") else {}
 
 INSTALLED_APPS = [
-    "ecosystem.admin_site.EcosystemAdminConfig",
+    "ecosystem.apps.EcosystemAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "partners",
     "partners.webhooks",
     "consent",
+    "consent.connect",
     "exchanges.rewards",
     "exchanges.referrals",
 ]
@@ -87,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ecosystem.middleware.PrivateResponsesMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -109,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -130,6 +135,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DB_CONN_MAX_AGE", 600, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Server-side binding, so psycopg prepares a statement on its connection once it has run
+    # five times there: the hot paths then skip parsing and planning. Behind pgbouncer in
+    # transaction mode this needs pgbouncer 1.21+ with max_prepared_statements > 0; with an
+    # older pgbouncer, or in statement mode, set DB_PREPARED_STATEMENTS=0.
+    if env.flag("DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=5
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
@@ -241,6 +254,25 @@ if not DEBUG:
     if env.flag("SECURE_PROXY_SSL_HEADER", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Content-Security-Policy (django-csp) on every answer, in development too so that a page
+# breaking it shows up at once: our own static files only, no inline script or style (the
+# templates have none; the few inline <style> elements Django's admin and the dashboard's
+# server-drawn SVG charts carry get this request's nonce), no framing, no plugins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.NONE],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF, csp.NONCE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "manifest-src": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+        "base-uri": [csp.NONE],
+        "object-src": [csp.NONE],
+    },
+}
 
 # --- Internationalisation and static files --------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -258,6 +290,36 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+# Connect clients may register `http://127.0.0.1…` redirect URIs only when this is on.
+CONNECT_LOOPBACK_REDIRECTS = env.flag("CONNECT_LOOPBACK_REDIRECTS", DEBUG)
+# How long a connect refresh token lives past its access token (never past its consents).
+CONNECT_REFRESH_TOKEN_SECONDS = env.integer(
+    "CONNECT_REFRESH_TOKEN_SECONDS", 30 * 86_400, minimum=600, maximum=90 * 86_400
+)
+_DEV_OIDC_KEYS = BASE_DIR / "ecosystem" / "dev_keys"
+
+
+def _pems(value: str) -> list[str]:
+    """PEM private keys from one variable: literal \\n allowed, several keys back to back."""
+    text = value.replace("\\n", "\n")
+    end = "-----END PRIVATE KEY-----"
+    return [f"{part.strip()}\n{end}\n" for part in text.split(end) if part.strip()]
+
+
+# The ID-token signing key (RSA, PKCS#8 PEM) and the retired ones still published in the JWKS.
+OIDC_RSA_PRIVATE_KEY = _pems(
+    env.text(
+        "OIDC_RSA_PRIVATE_KEY",
+        (_DEV_OIDC_KEYS / "oidc-dev.pem").read_text() if DEBUG else None,
+        hint=_LOCAL_HINT,
+    )
+)[0]
+OIDC_RSA_PRIVATE_KEYS_INACTIVE = _pems(
+    env.text(
+        "OIDC_RSA_PRIVATE_KEYS_INACTIVE",
+        (_DEV_OIDC_KEYS / "oidc-dev-retired.pem").read_text() if DEBUG else "",
+    )
+)
 OAUTH2_PROVIDER = {
     # At most 10 minutes: a bearer token is refused at once on revocation only where the
     # cache is read; its lifetime bounds every other exposure.
@@ -274,9 +336,27 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    # Connect clients (the authorization-code flow, docs/connect.md): PKCE S256 always, codes
+    # single-use and short, refresh tokens rotated, `http` only for loopback in development.
+    "PKCE_REQUIRED": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": CONNECT_REFRESH_TOKEN_SECONDS,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if CONNECT_LOOPBACK_REDIRECTS else ["https"],
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # OpenID Connect: RS256 ID tokens; retired keys stay in the JWKS until tokens signed with
+    # them have expired.
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": SITE_URL,
+    "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": OIDC_RSA_PRIVATE_KEYS_INACTIVE,
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_SUBJECT_TYPES_SUPPORTED": ["pairwise"],
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "ID_TOKEN_EXPIRE_SECONDS": 600,
     "SCOPES_BACKEND_CLASS": "partners.oauth.scope_backend.PartnerClientScopes",
-    "OAUTH2_VALIDATOR_CLASS": "partners.oauth.validators.PartnerOAuth2Validator",
+    "OAUTH2_VALIDATOR_CLASS": "consent.connect.validators.ConnectOAuth2Validator",
     # Client secrets are 256-bit random: a fast salted hash (see partners/oauth/hashers.py).
     "CLIENT_SECRET_HASHER": "client_secret_sha256",
     "ERROR_RESPONSE_WITH_SCOPES": True,
@@ -309,7 +389,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["partners.api.auth.PartnerClientThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["ecosystem.api.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "ecosystem.api.schema.GatewayAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "ecosystem.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "ecosystem.errors.problem_exception_handler",
@@ -324,8 +404,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "OAUTH2_FLOWS": ["clientCredentials"],
+    "OAUTH2_FLOWS": ["clientCredentials", "authorizationCode"],
+    "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
+    "OAUTH2_REFRESH_URL": "/o/token/",
     "OAUTH2_TOKEN_URL": "/o/token/",
+    # Operations sharing a path are routed by method (ecosystem/api/routing.py): each is
+    # documented by its own view.
+    "PREPROCESSING_HOOKS": ["ecosystem.api.routing.expand_operations"],
     # Several resources have a "status"; name each set so the schema's enums stay stable.
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "partners.webhooks.models.Delivery.Status",
@@ -338,6 +423,11 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.integer("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum
 # --- Webhooks (docs/webhooks.md) ------------------------------------------------------------
 # host:port pairs that may be reached over http on loopback: local development and tests only.
 WEBHOOK_ALLOWED_INSECURE_HOSTS = env.csv("WEBHOOK_ALLOWED_INSECURE_HOSTS", [])
+# The destination ports a webhook may use (any other would make delivery a port probe).
+_webhook_ports = env.csv("WEBHOOK_ALLOWED_PORTS", ["443"])
+if not _webhook_ports or not all(p.isdigit() and 0 < int(p) < 65536 for p in _webhook_ports):
+    raise ImproperlyConfigured("WEBHOOK_ALLOWED_PORTS must be TCP port numbers, e.g. 443,8443.")
+WEBHOOK_ALLOWED_PORTS = [int(port) for port in _webhook_ports]
 WEBHOOK_TIMEOUT_SECONDS = env.integer("WEBHOOK_TIMEOUT_SECONDS", 15, minimum=1)
 # Seconds before each attempt (the first is the initial one): the Standard Webhooks schedule.
 _webhook_schedule = env.csv(
@@ -372,6 +462,8 @@ CELERY_BEAT_SCHEDULE["purge-events"] = {
 # Days a consent lasts when granted (at most 365, also a database constraint).
 CONSENT_DEFAULT_DAYS = env.integer("CONSENT_DEFAULT_DAYS", 365, minimum=1, maximum=365)
 CONSENT_REQUEST_LAPSE_HOURS = env.integer("CONSENT_REQUEST_LAPSE_HOURS", 14 * 24, minimum=1)
+# Hours after a customer refuses before the same partner may ask again for the same purpose.
+CONSENT_REQUEST_COOLDOWN_HOURS = env.integer("CONSENT_REQUEST_COOLDOWN_HOURS", 30 * 24, minimum=0)
 CUSTOMER_INVITATION_SECONDS = env.integer("CUSTOMER_INVITATION_SECONDS", 7 * 86_400, minimum=3600)
 CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY = env.integer(
     "CUSTOMER_INVITATIONS_PER_PARTNER_PER_DAY", 1000, minimum=1

@@ -6,6 +6,12 @@ metadata address, including IPv4 hidden inside IPv6). The delivery then connects
 exactly those validated addresses, sending the original host name as Host and TLS SNI, so a
 DNS answer that changes between the check and the connection (rebinding) cannot redirect it.
 
+Only the ports in ``settings.WEBHOOK_ALLOWED_PORTS`` (443 by default) may be reached: on any
+other, delivery statuses would turn the gateway into a port scanner of the partner's host.
+Host names are normalised to their ASCII form by IDNA (UTS #46 mapping, IDNA 2008 rules), so
+``check_url(...).url`` is what partner staff are shown and what is stored: a homograph
+(a Cyrillic ``\u0435`` for a Latin ``e``) shows as the ``xn--`` name it really is.
+
 ``settings.WEBHOOK_ALLOWED_INSECURE_HOSTS`` names ``host:port`` pairs that may use http and
 must resolve to loopback only: a receiver on this machine, for development and tests.
 """
@@ -15,8 +21,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
+import idna
 from django.conf import settings
 
 from ecosystem.errors import ApplicationError
@@ -51,6 +58,7 @@ class Target:
     host_header: str
     request_target: str
     addresses: tuple[str, ...]
+    url: str  # the URL with its host in ASCII: store and show this one
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -112,22 +120,43 @@ def check_address(address: str, *, loopback_only: bool) -> None:
         raise WebhookUrlNotAllowed(f"The host resolves to {address}, {reason}.")
 
 
+def ascii_host(host: str) -> str:
+    """``host`` as DNS and TLS see it: IP literals as they are, names through IDNA (UTS #46,
+    non-transitional) to their ASCII form. Raises WebhookUrlNotAllowed for a name IDNA
+    refuses (a space, ``%``, ``_``, a malformed ``xn--`` label)."""
+    try:
+        ipaddress.ip_address(host)
+        return host.lower()
+    except ValueError:
+        pass
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        raise WebhookUrlNotAllowed(
+            "The host is not a valid domain name (IDNA 2008 with UTS #46 mapping)."
+        ) from None
+
+
 def check_url(url: str) -> Target:
     """Parse, resolve and validate ``url``; raise WebhookUrlNotAllowed when it is unsafe."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url.strip())
         port = parts.port
     except ValueError:
         raise WebhookUrlNotAllowed("The URL cannot be parsed.") from None
-    host = (parts.hostname or "").rstrip(".")
-    if parts.scheme not in {"https", "http"} or not host:
+    if parts.scheme not in {"https", "http"} or not (parts.hostname or "").rstrip("."):
         raise WebhookUrlNotAllowed("Use an https:// URL with a host name.")
     if parts.username is not None or parts.password is not None:
         raise WebhookUrlNotAllowed("Credentials in the URL are not allowed; sign requests instead.")
-    port = port or (443 if parts.scheme == "https" else 80)
+    host = ascii_host((parts.hostname or "").rstrip("."))
+    default_port = 443 if parts.scheme == "https" else 80
+    port = default_port if port is None else port  # ":0" is port 0, not the default
     insecure_allowed = _insecure_allowed(host, port)
     if parts.scheme != "https" and not insecure_allowed:
         raise WebhookUrlNotAllowed("Use an https:// URL.")
+    if port not in settings.WEBHOOK_ALLOWED_PORTS and not insecure_allowed:
+        allowed = ", ".join(str(p) for p in settings.WEBHOOK_ALLOWED_PORTS)
+        raise WebhookUrlNotAllowed(f"Port {port} is not allowed; webhooks may use {allowed}.")
     try:
         addresses = resolve(host, port)
     except (OSError, UnicodeError):
@@ -137,7 +166,7 @@ def check_url(url: str) -> Target:
     for address in addresses:
         check_address(address, loopback_only=insecure_allowed)
     bracketed = f"[{host}]" if ":" in host else host
-    default_port = 443 if parts.scheme == "https" else 80
+    netloc = bracketed if parts.port is None else f"{bracketed}:{port}"
     return Target(
         scheme=parts.scheme,
         host=host,
@@ -145,4 +174,5 @@ def check_url(url: str) -> Target:
         host_header=bracketed if port == default_port else f"{bracketed}:{port}",
         request_target=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
         addresses=tuple(addresses),
+        url=urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")),
     )

@@ -1,19 +1,25 @@
 import sys
 
+from csp import constants as csp
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from consent import views as consent_views
+from consent.connect import urls as connect_urls
+from consent.connect.views import ConnectDiscoveryView
 from consent.portal import urls as portal_urls
 from ecosystem import health, metrics_view
 from ecosystem.dashboard import views as dashboard
 from ecosystem.errors import is_api_request, is_outage, outage_response, problem_response
 from exchanges.referrals import views as referral_views
 from partners.console import console_site
+from partners.oauth import urls as oauth_urls
 from partners.oauth.views import authorization_server_metadata
 
 api_v1: list = [
@@ -22,6 +28,12 @@ api_v1: list = [
     path("", include("exchanges.referrals.api.urls")),
     path("", include("exchanges.rewards.api.urls")),
     path("", include("partners.webhooks.api.urls")),
+]
+
+# DOT's endpoints: the connect flow's (consent layer) first, then the directory's.
+oauth: list = [
+    *connect_urls.urlpatterns,
+    *(p for p in oauth_urls.urlpatterns if p.name not in connect_urls.REPLACES),
 ]
 
 portal: list = [*portal_urls.urlpatterns, *referral_views.portal_urlpatterns]
@@ -33,7 +45,7 @@ urlpatterns = [
     # The dashboard is the admins' landing page; the rest of /admin/ is Django's admin.
     path("admin/", admin.site.admin_view(dashboard.admin_dashboard), name="admin-dashboard"),
     path("admin/", admin.site.urls),
-    path("o/", include("partners.oauth.urls")),
+    path("o/", include((oauth, "oauth2_provider"))),
     path("", include("partners.urls")),
     # Likewise the partner's overview is the console's landing page.
     path(
@@ -48,8 +60,21 @@ urlpatterns = [
         name="oauth-metadata",
     ),
     path(".well-known/jwks.json", consent_views.jwks, name="jwks"),
+    path(
+        ".well-known/openid-configuration",
+        ConnectDiscoveryView.as_view(),
+        name="openid-configuration",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        # The split view serves Swagger UI's set-up script as a file (script-src 'self');
+        # its page keeps one static inline <style>, allowed on this page alone.
+        csp_update({"style-src": [csp.UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     # The customer portal, last: it owns "/". Consent's pages, then each exchange's.
     path("", include((portal, "portal"))),
@@ -57,6 +82,25 @@ urlpatterns = [
 
 if settings.BENCHMARK_VIEWS:
     urlpatterns.append(path("bench/", include("ecosystem.bench_views")))
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    # A body over DATA_UPLOAD_MAX_MEMORY_SIZE (or too many fields) is refused by Django before
+    # any view runs; the API answers it as problem+json like every other refusal.
+    if is_api_request(request):
+        too_big = isinstance(exception, RequestDataTooBig | TooManyFieldsSent)
+        return problem_response(
+            request,
+            status=400,
+            code="request_too_large" if too_big else "bad_request",
+            title="The request is too large." if too_big else "The request is malformed.",
+            detail=(
+                f"Send at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes in one request."
+                if too_big
+                else "The request could not be read."
+            ),
+        )
+    return defaults.bad_request(request, exception)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -26,6 +26,7 @@ from django.utils.html import format_html_join
 
 from ecosystem.admin_helpers import run_per_row, status_badge
 from ecosystem.errors import ApplicationError
+from ecosystem.refusals import place_refusal, refusal_as_message, refusal_on_form
 from partners.models import (
     DataCategory,
     Partner,
@@ -320,12 +321,8 @@ class PartnerAdmin(admin.ModelAdmin):
             raise PermissionDenied
         form = page.form(request.POST if request.method == "POST" else None, partner=partner)
         if request.method == "POST" and form.is_valid():
-            try:
+            with refusal_on_form(form):
                 page.service(partner=partner, actor=request.user, **form.service_kwargs())
-            except ApplicationError as refused:
-                field = refused.extra.get("field")
-                form.add_error(field if field in form.fields else None, refused.detail)
-            else:
                 self.message_user(request, f"{partner}: {page.done}.", messages.SUCCESS)
                 return HttpResponseRedirect(
                     reverse("admin:partners_partner_change", args=[quote(partner.pk)])
@@ -388,9 +385,7 @@ class FlowFormSet(forms.BaseInlineFormSet):
             if not any(prefix == self.prefix for prefix, _ in rows):
                 return  # another inline's row
             raise forms.ValidationError(refused.detail)
-        form = self.forms[rows[at][1]]
-        field = refused.extra.get("field")
-        form.add_error(field if field in form.fields else None, refused.detail)
+        place_refusal(self.forms[rows[at][1]], refused)
 
 
 class FlowInline(admin.TabularInline):
@@ -434,8 +429,7 @@ class PartnershipAdminForm(forms.ModelForm):
             cleaned["partner_a"], cleaned["partner_b"] = b, a
         refused = self.refusal
         if refused is not None and "flow" not in refused.extra:
-            field = self.REFUSAL_FIELDS.get(refused.code)
-            self.add_error(field if field in self.fields else None, refused.detail)
+            place_refusal(self, refused, fields=self.REFUSAL_FIELDS)
         return cleaned
 
 
@@ -539,12 +533,10 @@ class PartnershipAdmin(admin.ModelAdmin):
                 return super().changeform_view(request, object_id, form_url, extra_context)
         except ApplicationError as refused:
             request._partnership_refusal = refused
-        try:
-            with transaction.atomic():
-                return super().changeform_view(request, object_id, form_url, extra_context)
-        except ApplicationError as refused:  # not placeable on the form: say it above it
-            self.message_user(request, f"Not saved: {refused.detail}", messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+        # Not placeable on the form: say it above it.
+        with refusal_as_message(request, prefix="Not saved: "), transaction.atomic():
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        return HttpResponseRedirect(request.get_full_path())
 
 
 class PartnershipListFilter(admin.RelatedFieldListFilter):

@@ -5,8 +5,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from ecosystem.errors import ApplicationError
 from ecosystem.ratelimit import client_address, ratelimit_hit
+from ecosystem.refusals import refusal_on_form
 from partners.forms import PartnerApplicationForm, SetPasswordForm
 from partners.services.partners import console_password_set, partner_apply, set_password_user
 
@@ -23,12 +23,8 @@ def apply(request: HttpRequest) -> HttpResponse:
         if not window.allowed:
             form.add_error(None, f"Too many applications; try again in {window.reset} seconds.")
         else:
-            try:
+            with refusal_on_form(form):
                 partner_apply(**form.cleaned_data)
-            except ApplicationError as refused:
-                for error in refused.extra.get("errors", [{"field": None}]):
-                    form.add_error(error["field"], refused.detail)
-            else:
                 return redirect("partners:apply-thanks")
     return render(
         request, "partners/apply.html", {"form": form}, status=400 if form.errors else 200

@@ -36,12 +36,15 @@ from consent.services.links import (
 from ecosystem.crypto import blind_index
 from ecosystem.errors import ApplicationError
 from ecosystem.models import User
-from ecosystem.ratelimit import client_address, lockout_clear, lockout_hit, lockout_wait
+from ecosystem.ratelimit import (
+    LoginThrottle,
+    client_address,
+    lockout_hit,
+    lockout_wait,
+    wait_text,
+)
 
 CUSTOMER_BACKEND = "consent.auth.CustomerEmailBackend"
-LOGIN_FAILURES_PER_EMAIL = 5
-LOGIN_FAILURES_PER_ADDRESS = 20
-LOGIN_FAILURE_PERIOD = 15 * 60
 PASSWORD_RESETS_PER_EMAIL = 3
 PASSWORD_RESETS_PER_ADDRESS = 10
 PASSWORD_RESET_PERIOD = 60 * 60
@@ -118,13 +121,10 @@ def _minutes(seconds: float) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def _login_counters(request: HttpRequest, email: str) -> list[tuple[str, int]]:
-    # A digest, never the address: cache keys end up in monitoring tools and key dumps.
-    digest = blind_index(email, purpose="login.throttle")
-    return [
-        (f"login-failures:email:{digest}", LOGIN_FAILURES_PER_EMAIL),
-        (f"login-failures:address:{client_address(request.META)}", LOGIN_FAILURES_PER_ADDRESS),
-    ]
+def login_throttle(request: HttpRequest, email: str) -> LoginThrottle:
+    """Wrong passwords: a growing delay per email address, a limit per network address (a
+    stranger cannot lock a customer out, only slow guesses at their password down)."""
+    return LoginThrottle(scope="portal", account=email, address=client_address(request.META))
 
 
 def _wait(counters: list[tuple[str, int]]) -> float:
@@ -154,16 +154,17 @@ def login(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None)
     status, locked = 200, False
     if request.method == "POST" and form.is_valid():
-        counters = _login_counters(request, form.cleaned_data["email"])
-        if wait := _wait(counters):
-            form.add_error(None, f"Too many attempts. Try again in {_minutes(wait)}.")
+        throttle = login_throttle(request, form.cleaned_data["email"])
+        if wait := throttle.wait():
+            form.add_error(None, f"Too many attempts. Try again in {wait_text(wait)}.")
             status = 429
             locked = True
         elif user := _authenticate(request, **form.cleaned_data):
+            throttle.succeeded()
             auth_login(request, user, backend=CUSTOMER_BACKEND)
             return redirect(next_url or "portal:home")
         else:
-            _count(counters, LOGIN_FAILURE_PERIOD)
+            throttle.failed()
             form.add_error(None, INCORRECT)
     if form.errors and status == 200:
         status = 400
@@ -191,13 +192,13 @@ class ReauthenticateForm(forms.Form):
         password = self.cleaned_data["password"]
         user = self.request.user
         customer = user.customer  # type: ignore[union-attr]
-        counters = _login_counters(self.request, customer.pii().email)
-        if wait := _wait(counters):
+        throttle = login_throttle(self.request, customer.pii().email)
+        if wait := throttle.wait():
             raise forms.ValidationError(
-                f"Too many wrong passwords. Try again in {_minutes(wait)}.", code="locked"
+                f"Too many wrong passwords. Try again in {wait_text(wait)}.", code="locked"
             )
         if not user.check_password(password):  # type: ignore[union-attr]
-            _count(counters, LOGIN_FAILURE_PERIOD)
+            throttle.failed()
             raise forms.ValidationError("That is not your password.", code="wrong_password")
         return password
 
@@ -257,11 +258,11 @@ class PasswordResetConfirm(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form: NewPasswordForm) -> HttpResponse:
         response = super().form_valid(form)
-        # The emailed link proved who they are: the lock that wrong guesses put on their
-        # address must not keep them out with the password they have just chosen. (The
-        # lock on the caller's network address stays: it is not theirs alone.)
+        # The emailed link proved who they are: the delay that wrong guesses put on their
+        # email must not keep them out with the password they have just chosen. (The lock
+        # on the caller's network address stays: it is not theirs alone.)
         email = Customer.objects.get(user=form.user).pii().email
-        lockout_clear(_login_counters(self.request, email)[0][0], period=LOGIN_FAILURE_PERIOD)
+        login_throttle(self.request, email).succeeded()
         return response
 
 

@@ -18,20 +18,26 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from consent.models import Consent, ConsentEvent, Customer, PartnerLink
+from consent.connect.selectors import connected_app_of, connected_apps
+from consent.connect.services import connect_disconnect
+from consent.models import Consent, Customer
 from consent.portal import wording
 from consent.portal.account import ReauthenticateForm, is_customer
 from consent.selectors import (
     NOTIFICATION_STATES,
-    consents_in_force,
-    notification_states,
+    partner_names,
     portal_access,
     portal_brand,
     portal_changes,
-    portal_consents,
+    portal_consent,
+    portal_customer,
     portal_history,
+    portal_home,
+    portal_honoured,
+    portal_invitation,
     portal_links,
     portal_receipt,
+    portal_withdrawal,
 )
 from consent.services.consents import (
     consent_expiry,
@@ -44,11 +50,9 @@ from consent.services.consents import consent_withdraw as withdraw_service
 from consent.services.customers import customer_export, customer_seen
 from consent.services.erasure import customer_erase
 from consent.services.links import customer_link_confirm, customer_link_refuse
-from ecosystem.errors import ApplicationError
-from partners.models import Partner
+from ecosystem.refusals import refusal_as_message, refusal_on_form
 
 GOODBYE_SESSION_KEY = "portal.goodbye.told"
-SUSPENDED = Partner.Status.SUSPENDED
 PAGE_SIZE = 50
 
 
@@ -59,18 +63,14 @@ def customer_required(view):
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not is_customer(request.user):
             return redirect_to_login(request.get_full_path(), "portal:login")
-        request.customer = Customer.objects.select_related("key").get(user=request.user)
+        request.customer = portal_customer(request.user)
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
 def _mine(customer: Customer, consent_id: str) -> Consent:
-    consent = (
-        Consent.objects.select_related("source", "recipient", "purpose", "notice")
-        .filter(pk=consent_id, customer=customer)
-        .first()
-    )
+    consent = portal_consent(customer.pk, consent_id)
     if consent is None:
         raise Http404("No such consent.")
     return consent
@@ -81,34 +81,24 @@ def home(request: HttpRequest) -> HttpResponse:
     customer = request.customer
     now = timezone.now()
     names = wording.category_names()
-    links = list(portal_links(customer.pk))
-    consents = list(portal_consents(customer.pk))
-    in_force = consents_in_force(consents, at=now)
-    brands = []
-    for link in links:
-        partner = link.partner
-        suspended = partner.status == SUSPENDED
-        active = []
-        for c in consents:
-            if not (c.is_honoured(now) and partner.pk in (c.source_id, c.recipient_id)):
-                continue
-            # A suspended brand at either end pauses the flow (the consent itself stays);
-            # this card's own brand, if suspended, says so once above its list.
-            paused_by = [
-                p for p in (c.source, c.recipient) if p.status == SUSPENDED and p != partner
-            ]
-            # Otherwise the one rule (consents_in_force) says whether anything flows.
-            held = c.pk not in in_force and not (suspended or paused_by)
-            active.append(
+    overview = portal_home(customer.pk, at=now)
+    brands = [
+        {
+            "link": brand.link,
+            "partner": brand.partner,
+            "suspended": brand.suspended,
+            "active": [
                 {
-                    "consent": c,
-                    "sentence": wording.consent_sentence(c, names),
-                    "paused_by": paused_by,
-                    "on_hold": wording.on_hold(c, now) if held else "",
+                    "consent": flow.consent,
+                    "sentence": wording.consent_sentence(flow.consent, names),
+                    "paused_by": flow.paused_by,
+                    "on_hold": wording.on_hold(flow.consent, now) if flow.on_hold else "",
                 }
-            )
-        brands.append({"link": link, "partner": partner, "active": active, "suspended": suspended})
-    requests = [c for c in consents if c.effective_status(now) == "requested"]
+                for flow in brand.active
+            ],
+        }
+        for brand in overview.brands
+    ]
     changes = list(portal_changes(customer.pk, customer.portal_seen_at)[:20])
     customer_seen(customer=customer)
     return render(
@@ -117,9 +107,12 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "nav": "home",
             "brands": brands,
-            "invitations": [b for b in brands if b["link"].status == "pending"],
+            "invitations": [
+                shown for brand, shown in zip(overview.brands, brands, strict=True) if brand.invited
+            ],
             "requests": [
-                {"consent": c, "sentence": wording.consent_sentence(c, names)} for c in requests
+                {"consent": c, "sentence": wording.consent_sentence(c, names)}
+                for c in overview.requests
             ],
             "changes": [{"event": e, "sentence": wording.event_sentence(e)} for e in changes],
         },
@@ -131,27 +124,21 @@ def home(request: HttpRequest) -> HttpResponse:
 def link_answer(request: HttpRequest, link_id: str) -> HttpResponse:
     """A signed-in customer answers a brand's pending invitation (an expired email link is
     no obstacle: they are signed in as the person invited)."""
-    link = (
-        PartnerLink.objects.select_related("partner")
-        .filter(pk=link_id, customer=request.customer)
-        .first()
-    )
+    link = portal_invitation(request.customer.pk, link_id)
     if link is None:
         raise Http404("No such invitation.")
     answer = (
         customer_link_confirm if request.POST.get("answer") == "confirm" else customer_link_refuse
     )
-    try:
+    with refusal_as_message(request):
         answer(link=link, customer=request.customer)
-    except ApplicationError as refused:
-        messages.error(request, refused.detail)
-    else:
         done = "linked with" if answer is customer_link_confirm else "refused to link with"
         messages.success(request, f"You {done} {link.partner.name}.")
     return redirect("portal:home")
 
 
 NOTHING_TICKED = "Tick at least one, or refuse the request if you want to share nothing."
+TICKS = {"invalid_categories": "categories"}
 
 
 class ApproveForm(forms.Form):
@@ -181,7 +168,8 @@ def consent_request(request: HttpRequest, consent_id: str) -> HttpResponse:
     names = wording.category_names()
     form = ApproveForm(request.POST or None, consent=consent, names=names)
     if request.method == "POST" and form.is_valid():
-        try:
+        # The service's rule on categories, in the portal's words.
+        with refusal_on_form(form, fields=TICKS, texts={"invalid_categories": NOTHING_TICKED}):
             if request.POST.get("answer") == "refuse":
                 consent_request_refuse(consent=consent, customer=customer)
                 messages.success(request, f"You refused. {consent.source.name} has been told.")
@@ -192,12 +180,6 @@ def consent_request(request: HttpRequest, consent_id: str) -> HttpResponse:
                     data_categories=form.cleaned_data["categories"],
                 )
                 messages.success(request, "Thank you: your consent is active.")
-        except ApplicationError as refused:
-            if refused.code == "invalid_categories":  # the service's rule, in the portal's words
-                form.add_error("categories", NOTHING_TICKED)
-            else:
-                form.add_error(None, refused.detail)
-        else:
             return redirect("portal:home")
     return render(
         request,
@@ -222,13 +204,11 @@ def consent_withdraw(request: HttpRequest, consent_id: str) -> HttpResponse:
         messages.info(request, "That consent is no longer active: there is nothing to withdraw.")
         return redirect("portal:history")
     if request.method == "POST":
-        try:
+        with refusal_as_message(request):
             event = withdraw_service(consent=consent, customer=customer)
-        except ApplicationError as refused:
-            messages.error(request, refused.detail)
-            return redirect("portal:home")
-        messages.success(request, "Your consent is withdrawn: nothing more flows under it.")
-        return redirect("portal:withdrawn", ref=str(event.pk))
+            messages.success(request, "Your consent is withdrawn: nothing more flows under it.")
+            return redirect("portal:withdrawn", ref=str(event.pk))
+        return redirect("portal:home")
     sentence = wording.consent_sentence(consent, wording.category_names())
     return render(request, "portal/withdraw.html", {"consent": consent, "sentence": sentence})
 
@@ -248,11 +228,8 @@ def brand_stop(request: HttpRequest, partner_id: str) -> HttpResponse:
         messages.success(request, f"All sharing with {partner.name} has stopped.")
         return redirect("portal:withdrawn", ref="-".join(str(e.pk) for e in events))
     names = wording.category_names()
-    active = [
-        wording.consent_sentence(c, names)
-        for c in portal_consents(customer.pk, partner_id=partner.pk)
-        if c.is_honoured()
-    ]
+    honoured = portal_honoured(customer.pk, partner.pk, at=timezone.now())
+    active = [wording.consent_sentence(c, names) for c in honoured]
     return render(request, "portal/brand_stop.html", {"partner": partner, "active": active})
 
 
@@ -265,25 +242,19 @@ def withdrawn(request: HttpRequest, ref: str) -> HttpResponse:
         ids = [int(part) for part in ref.split("-")]
     except ValueError:
         raise Http404("No such withdrawal.") from None
-    events = list(
-        ConsentEvent.objects.filter(
-            pk__in=ids, consent__customer=request.customer, to_status=Consent.Status.WITHDRAWN
-        ).select_related("consent__source", "consent__recipient", "consent__purpose")
-    )
-    if not events or len(events) != len(set(ids)):
+    withdrawals = portal_withdrawal(request.customer.pk, ids)
+    if withdrawals is None:
         raise Http404("No such withdrawal.")
-    states = notification_states([e.pk for e in events])
-    partners = Partner.objects.in_bulk({pid for told in states.values() for pid, _ in told})
     names = wording.category_names()
     rows = [
         {
-            "sentence": wording.consent_sentence(event.consent, names),
+            "sentence": wording.consent_sentence(withdrawal.event.consent, names),
             "told": [
-                {"partner": partners[pid], "state": state, "label": NOTIFICATION_STATES[state]}
-                for pid, state in states.get(event.pk, [])
+                {"partner": partner, "state": state, "label": NOTIFICATION_STATES[state]}
+                for partner, state in withdrawal.told
             ],
         }
-        for event in events
+        for withdrawal in withdrawals
     ]
     return render(request, "portal/withdrawn.html", {"rows": rows})
 
@@ -357,8 +328,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
         logout(request)
         # In the fresh (signed-out) session, not the URL: a query string reaches access logs,
         # browser history and Referer headers.
-        names = sorted(Partner.objects.filter(pk__in=told).values_list("name", flat=True))
-        request.session[GOODBYE_SESSION_KEY] = names
+        request.session[GOODBYE_SESSION_KEY] = partner_names(told)
         return redirect("portal:goodbye")
     error = "Tick the box to confirm." if request.method == "POST" and not confirmed else ""
     return render(
@@ -372,3 +342,30 @@ def delete_account(request: HttpRequest) -> HttpResponse:
 def goodbye(request: HttpRequest) -> HttpResponse:
     told = request.session.pop(GOODBYE_SESSION_KEY, None)  # shown once
     return render(request, "portal/goodbye.html", {"told": told})
+
+
+@customer_required
+def apps(request: HttpRequest) -> HttpResponse:
+    """Connected apps: what each connect client may do and under which consents."""
+    names = wording.category_names()
+    found = connected_apps(request.customer.pk)
+    for app in found:
+        app.sentences = [wording.consent_sentence(c, names) for c in app.consents]
+    return render(request, "portal/apps.html", {"nav": "apps", "apps": found})
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def app_disconnect(request: HttpRequest, client_id: str) -> HttpResponse:
+    customer = request.customer
+    app = connected_app_of(customer.pk, client_id)
+    if app is None:
+        raise Http404("No such connected app.")
+    if request.method == "POST":
+        connect_disconnect(customer=customer, client_id=app.client.pk)
+        messages.success(request, f"{app.partner.name} is disconnected: its access has ended.")
+        return redirect("portal:apps")
+    names = wording.category_names()
+    sentences = [wording.consent_sentence(c, names) for c in app.consents]
+    context = {"nav": "apps", "app": app, "sentences": sentences}
+    return render(request, "portal/app_disconnect.html", context)

@@ -7,6 +7,7 @@ pairwise customer id.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,7 +40,13 @@ from consent.services.notices import notice_hash, notice_render
 from consent.services.receipts import receipts_issue
 from consent.signals import consent_ended
 from ecosystem import transitions
-from ecosystem.errors import ApplicationError, ConflictError, ForbiddenError, NotFoundError
+from ecosystem.errors import (
+    ApplicationError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+)
 from ecosystem.services.audit import actor_label, audit_record
 from partners.models import Partner, Purpose
 from partners.webhooks.events import event_publish
@@ -247,7 +254,7 @@ def _tell_partners(consent: Consent, event: ConsentEvent, pairwise: dict[str, st
     )
 
 
-def _notice_for(purpose: Purpose, partnership: Any, language: str) -> Notice:
+def notice_for(purpose: Purpose, partnership: Any, language: str) -> Notice:
     """The newest notice for the purpose: the partnership's own if it has one, else the
     general one; English when the language has none."""
     candidates = Notice.objects.filter(purpose=purpose).order_by("-version")
@@ -286,7 +293,9 @@ def notice_shown(notice: Notice, source_id: str, recipient_id: str) -> str:
 
 def _categories(purpose: Purpose, requested: Iterable[str], allowed: set[str]) -> list[str]:
     chosen = sorted(set(requested))
-    if not chosen and allowed:  # purposes that carry no data (link, offers) need none
+    # Purposes that carry no data (offers) need none; a link may carry none (the pairwise id
+    # alone) or the contact details the customer chose on the connect screen.
+    if not chosen and allowed and not purpose.single_partner:
         raise ConsentError("Name at least one data category.", code="categories_required")
     outside = [code for code in chosen if code not in allowed]
     if outside:
@@ -327,7 +336,7 @@ def _new_record(
         source_id=source_id, recipient_id=recipient_id, purpose=purpose, at=now
     )
     chosen = _categories(purpose, categories, allowed)
-    notice = _notice_for(purpose, partnership, language)
+    notice = notice_for(purpose, partnership, language)
     consent = Consent(
         customer=customer,
         purpose=purpose,
@@ -395,6 +404,7 @@ def consent_request_create(
             f"{purpose.pk} concerns one partner: the recipient is you.", code="invalid_recipient"
         )
     now = timezone.now()
+    _check_cooldown(customer_id=link.customer_id, partner_id=partner_id, purpose=purpose, now=now)
     consent = _new_record(
         customer=link.customer,
         purpose=purpose,
@@ -413,6 +423,34 @@ def consent_request_create(
     by = Actor(f"client:{client_id}", M.API)
     _record(consent, before="", to=S.REQUESTED, by=by, reason="", now=now)
     return consent
+
+
+def _check_cooldown(*, customer_id: str, partner_id: str, purpose: Purpose, now: datetime) -> None:
+    """A customer who refused is not asked again by the same partner for the same purpose
+    (whatever the recipient) until ``CONSENT_REQUEST_COOLDOWN_HOURS`` have passed."""
+    cooldown = timedelta(hours=settings.CONSENT_REQUEST_COOLDOWN_HOURS)
+    if not cooldown:
+        return
+    refused_at = (
+        Consent.objects.filter(
+            customer_id=customer_id,
+            source_id=partner_id,
+            purpose=purpose,
+            status=S.REFUSED,
+            ended_at__gt=now - cooldown,
+        )
+        .order_by("-ended_at")
+        .values_list("ended_at", flat=True)
+        .first()
+    )
+    if refused_at is not None:
+        wait = math.ceil((refused_at + cooldown - now).total_seconds())
+        raise RateLimitedError(
+            f"The customer refused your last {purpose.pk} request; you may ask again "
+            f"{settings.CONSENT_REQUEST_COOLDOWN_HOURS} hours after the refusal.",
+            code="consent_request_cooldown",
+            extra={"retry_after": max(1, wait)},
+        )
 
 
 def consent_request_read(*, partner_id: str, consent_id: str, client_id: str) -> Consent:
@@ -524,8 +562,10 @@ def consent_grant(
     data_categories: list[str],
     days: int | None = None,
     language: str = "en",
+    method: str = Consent.Method.PORTAL,
 ) -> Consent:
-    """The customer consents without being asked (in the portal)."""
+    """The customer consents without being asked (in the portal, or on the connect screen
+    with ``method=connect``)."""
     now = timezone.now()
     consent = _new_record(
         customer=customer,
@@ -534,7 +574,7 @@ def consent_grant(
         recipient_id=recipient_id,
         categories=data_categories,
         status=S.REQUESTED,  # born requested for a moment, so the grant is a transition
-        method=Consent.Method.PORTAL,
+        method=method,
         language=language,
         now=now,
     )
@@ -544,7 +584,12 @@ def consent_grant(
 
 
 def consent_amend(
-    *, consent: Consent, customer: Customer, data_categories: list[str], days: int | None = None
+    *,
+    consent: Consent,
+    customer: Customer,
+    data_categories: list[str],
+    days: int | None = None,
+    method: str | None = None,
 ) -> Consent:
     """Change an active consent's categories: a new active record replaces it, and the old
     one becomes ``superseded`` (its receipt still proves what was agreed before). A consent
@@ -554,12 +599,18 @@ def consent_amend(
         _check_owner(old, customer)
         now = timezone.now()
         if consent_settle(old, now=now) == S.ACTIVE:
-            return _amend(old, customer, data_categories, days, now)
+            return _amend(old, customer, data_categories, days, now, method=method)
     raise ConsentTransitionError("Only an active consent can be amended.")
 
 
 def _amend(
-    old: Consent, customer: Customer, data_categories: list[str], days: int | None, now: datetime
+    old: Consent,
+    customer: Customer,
+    data_categories: list[str],
+    days: int | None,
+    now: datetime,
+    *,
+    method: str | None = None,
 ) -> Consent:
     by = Actor.customer(customer)
     consent_transition(old, to=S.SUPERSEDED, by=by, reason="Amended by the customer.", now=now)
@@ -570,7 +621,7 @@ def _amend(
         recipient_id=old.recipient_id,
         categories=data_categories,
         status=S.REQUESTED,
-        method=old.method,
+        method=method or old.method,
         language=old.notice_language,
         now=now,
         supersedes=old,

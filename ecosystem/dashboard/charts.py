@@ -5,6 +5,7 @@ readers and copy-paste use; the SVG is decoration for the eye (``aria-hidden``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from xml.etree import ElementTree
 
@@ -46,18 +47,34 @@ def _style(series: Sequence[str]) -> Style:
     )
 
 
+NONCE_SLOT = "csp-nonce-slot"
+
+
 def _svg(chart: pygal.graph.graph.Graph) -> SafeString:
-    """The chart's SVG element without pygal's inline config script (it only drives
-    tooltips, which need pygal.js from a CDN we do not load)."""
+    """The chart's SVG element without pygal's inline config script and tooltip overlay
+    (they need pygal.js from a CDN we do not load; the overlay's inline style attribute is
+    one the Content-Security-Policy refuses). Its <style> element carries a slot for the
+    request's CSP nonce, filled by the ``nonced`` template filter."""
     root = chart.render_tree()
     for parent in root.iter():
         for child in list(parent):
-            if isinstance(child.tag, str) and child.tag.endswith("script"):
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag.endswith("script") or "tooltip-overlay" in child.get("class", ""):
                 parent.remove(child)
+            elif child.tag.endswith("style"):
+                child.set("nonce", NONCE_SLOT)
     root.set("aria-hidden", "true")
     root.set("focusable", "false")
     # pygal escapes every label and value it writes; ElementTree escapes on output again.
     return mark_safe(ElementTree.tostring(root, encoding="unicode"))  # noqa: S308
+
+
+def nonced(svg: str, nonce: str) -> SafeString:
+    """A chart from ``_svg`` with this request's CSP nonce on its <style> element."""
+    if not re.fullmatch(r"[A-Za-z0-9+/=_-]+", str(nonce)):
+        return mark_safe(str(svg).replace(f' nonce="{NONCE_SLOT}"', ""))  # noqa: S308
+    return mark_safe(str(svg).replace(f'nonce="{NONCE_SLOT}"', f'nonce="{nonce}"'))  # noqa: S308
 
 
 def _count_ticks(series: dict[str, Sequence[float | None]], *, stacked: bool) -> list[int]:

@@ -24,8 +24,9 @@ from django.utils import timezone
 
 from consent.models import Consent, PartnerLink
 from consent.selectors import consent_allowance, consents_hold, consents_in_force
-from ecosystem.errors import ApplicationError, ConflictError
+from ecosystem.errors import ApplicationError
 from ecosystem.services.audit import audit_record
+from ecosystem.transitions import InvalidTransition, expect, locked, sweep, transition
 from exchanges.rewards import ledger
 from exchanges.rewards.models import (
     ActivityEvent,
@@ -56,8 +57,7 @@ REFUSALS = {
 }
 
 
-class RewardTransitionError(ConflictError):
-    code = "invalid_transition"
+class RewardTransitionError(InvalidTransition):
     title = "The reward is not in a state that allows this."
 
 
@@ -429,56 +429,60 @@ def rewards_for_conversion(
 # --- lifecycle: post, void, reverse ---------------------------------------------------------
 
 
-def _move(reward: Reward, *, to: str, kind: str, actor: Any, reason: str, now: datetime) -> None:
-    if to not in Reward.TRANSITIONS.get(reward.status, ()):
-        raise RewardTransitionError(f"A {reward.status} reward cannot become {to}.")
-    issue = None
+def _move(
+    rewards: list[Reward], *, to: str, kind: str, actor: Any, reason: str, now: datetime
+) -> None:
+    """Move locked rewards one step of ``Reward.TRANSITIONS``: every move is checked before
+    anything is written, the ledger transactions are written together, then each reward is
+    saved with its audit row (``ecosystem.transitions``)."""
+    for reward in rewards:
+        expect(reward, to=to, error=RewardTransitionError)
+    if not rewards:
+        return
+    issues: dict[str, LedgerTransaction] = {}
     if kind == T.REVERSAL:
-        issue = reward.transactions.filter(kind=T.POST).first()
-    ledger.ledger_write([ledger.plan(reward, kind, memo=reason, reverses=issue)])
-    before, reward.status = reward.status, to
-    if to == S.POSTED:
-        reward.posted_at = now
-    else:
-        reward.ended_at, reward.reason = now, reason[:300]
-    reward.save(update_fields=["status", "posted_at", "ended_at", "reason"])
-    audit_record(actor=actor, action=f"reward.{to}", obj=reward, data={"from": before, "to": to})
+        posts = LedgerTransaction.objects.filter(reward__in=rewards, kind=T.POST)
+        issues = {txn.reward_id: txn for txn in posts}
+    ledger.ledger_write(
+        [ledger.plan(r, kind, memo=reason, reverses=issues.get(r.pk)) for r in rewards]
+    )
+    for reward in rewards:
+        if to == S.POSTED:
+            reward.posted_at = now
+        else:
+            reward.ended_at, reward.reason = now, reason[:300]
+        transition(
+            reward,
+            to=to,
+            error=RewardTransitionError,
+            fields=("posted_at", "ended_at", "reason"),
+            actor=actor,
+            action=f"reward.{to}",
+        )
 
 
 def rewards_post_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
     """Pending rewards past their lock date are posted (beat), a batch per transaction,
     skipping rows another worker holds: safe to run twice."""
-    done = 0
-    while True:
-        with transaction.atomic():
-            at = now or timezone.now()
-            batch = list(
-                Reward.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
-                .select_related("rule")
-                .filter(status=S.PENDING, lock_at__lte=at)
-                .order_by("lock_at", "pk")[:batch_size]
-            )
-            for reward in batch:
-                _move(reward, to=S.POSTED, kind=T.POST, actor=None, reason="", now=at)
-            _tell(batch, "reward.posted")
-        done += len(batch)
-        if len(batch) < batch_size:
-            return done
+    at = now or timezone.now()
+
+    def post(batch: list[Reward]) -> None:
+        _move(batch, to=S.POSTED, kind=T.POST, actor=None, reason="", now=at)
+        _tell(batch, "reward.posted")
+
+    due = Reward.objects.select_related("rule").filter(status=S.PENDING, lock_at__lte=at)
+    return sweep(due, post, order=("lock_at",), batch_size=batch_size)
 
 
 def _locked(reward: Reward) -> Reward:
-    return (
-        Reward.objects.select_for_update(no_key=True, of=("self",))
-        .select_related("rule")
-        .get(pk=reward.pk)
-    )
+    return locked(Reward.objects.select_related("rule"), reward.pk)
 
 
 @transaction.atomic
 def reward_void(*, reward: Reward, actor: Any, reason: str) -> Reward:
     """Void a pending reward before its lock date (an admin's correction)."""
     reward = _locked(reward)
-    _move(reward, to=S.VOIDED, kind=T.VOID, actor=actor, reason=reason, now=timezone.now())
+    _move([reward], to=S.VOIDED, kind=T.VOID, actor=actor, reason=reason, now=timezone.now())
     _tell([reward], "reward.voided")
     return reward
 
@@ -487,7 +491,7 @@ def reward_void(*, reward: Reward, actor: Any, reason: str) -> Reward:
 def reward_reverse(*, reward: Reward, actor: Any, reason: str) -> Reward:
     """Correct a posted reward: a reversing transaction, never an edit."""
     reward = _locked(reward)
-    _move(reward, to=S.REVERSED, kind=T.REVERSAL, actor=actor, reason=reason, now=timezone.now())
+    _move([reward], to=S.REVERSED, kind=T.REVERSAL, actor=actor, reason=reason, now=timezone.now())
     _tell([reward], "reward.voided")
     return reward
 
@@ -501,10 +505,8 @@ def rewards_void_with_consent(*, consent: Consent, status: str) -> int:
         .filter(consent_id=consent.pk, status=S.PENDING)
         .order_by("pk")
     )
-    now = timezone.now()
     reason = f"The customer's consent was {status}."
-    for reward in pending:
-        _move(reward, to=S.VOIDED, kind=T.VOID, actor=None, reason=reason, now=now)
+    _move(pending, to=S.VOIDED, kind=T.VOID, actor=None, reason=reason, now=timezone.now())
     _tell(pending, "reward.voided")
     return len(pending)
 

@@ -24,7 +24,7 @@ from django.urls import path, reverse
 
 from ecosystem import ssrf
 from ecosystem.admin_helpers import secret_keep, secret_take
-from ecosystem.errors import ApplicationError
+from ecosystem.refusals import refusal_as_message
 from partners.webhooks import services
 from partners.webhooks.models import (
     SUBSCRIBABLE_EVENT_TYPES,
@@ -90,7 +90,7 @@ class WebhookEndpointForm(forms.ModelForm):
         url = self.cleaned_data["url"]
         if url != self.instance.url:
             try:
-                ssrf.check_url(url)
+                url = ssrf.check_url(url).url  # the host in ASCII (IDNA), as it is stored
             except ssrf.WebhookUrlNotAllowed as exc:
                 raise forms.ValidationError(exc.detail) from None
         return url
@@ -222,11 +222,8 @@ class ConsoleWebhookEndpointAdmin(PartnerScopedAdmin):
     @admin.action(description="Send a test ping", permissions=["change"])
     def send_test_ping(self, request: HttpRequest, queryset: QuerySet) -> None:
         for endpoint in queryset:
-            try:
+            with refusal_as_message(request, prefix=f"{endpoint.url}: ", level=messages.WARNING):
                 delivery = services.webhook_endpoint_test(endpoint=endpoint, actor=request.user)
-            except ApplicationError as exc:
-                self.message_user(request, f"{endpoint.url}: {exc.detail}", messages.WARNING)
-            else:
                 self.message_user(request, f"{endpoint.url}: ping queued as {delivery.pk}.")
 
 
@@ -311,9 +308,6 @@ class ConsoleDeliveryAdmin(PartnerScopedAdmin):
     @admin.action(description="Retry the selected deliveries now", permissions=["retry"])
     def retry(self, request: HttpRequest, queryset: QuerySet) -> None:
         for delivery in queryset:
-            try:
+            with refusal_as_message(request, prefix=f"{delivery.pk}: ", level=messages.WARNING):
                 services.delivery_retry(delivery=delivery, actor=request.user)
-            except ApplicationError as exc:
-                self.message_user(request, f"{delivery.pk}: {exc.detail}", messages.WARNING)
-            else:
                 self.message_user(request, f"{delivery.pk}: queued for another attempt.")

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.utils.crypto import salted_hmac
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -48,8 +49,25 @@ def _invalid_client() -> JsonResponse:
     return response
 
 
+def _query_refused(request: HttpRequest) -> JsonResponse | None:
+    """Tokens and client secrets never travel in a URL (RFC 6749 §2.3.1, RFC 9700 §4.3.2):
+    URLs end up in access logs, proxies and browser history. The token endpoint's oauthlib
+    already refuses a query string; introspection and revocation refuse it the same way,
+    whatever it carries, rather than ignore it."""
+    if not request.META.get("QUERY_STRING"):
+        return None
+    return JsonResponse(
+        {"error": "invalid_request", "error_description": "URL query parameters are not allowed"},
+        status=400,
+    )
+
+
 def _oauth_answer(response: HttpResponse) -> HttpResponse:
     """The finishing touches every /o/ endpoint's answer gets (see the module docstring)."""
+    if response.get("Content-Type", "").startswith("text/html") and response.content[:1] == b"{":
+        # oauthlib's errors raised before a grant handler runs (a query string on the token
+        # endpoint) come without headers; DOT then leaves Django's default, text/html.
+        response["Content-Type"] = "application/json"
     if response.status_code == 401:
         response["WWW-Authenticate"] = BASIC_CHALLENGE
     return response
@@ -72,30 +90,38 @@ class _PostOnly:
         return response
 
 
-def _client_id_of(request: HttpRequest) -> str:
-    """The client id a token request claims, for its rate-limit counter: one bucket for
-    every id no client could have (NUL bytes and the like are no cache key)."""
+def _credential_of(request: HttpRequest) -> str:
+    """The client id and a keyed digest of the secret a token request claims, for its
+    rate-limit counter. Never the client id alone: then anyone who knows it (it is no secret)
+    could use up that partner's budget and lock its right secret out. One bucket for every id
+    no client could have (NUL bytes and the like are no cache key). An HMAC, not the
+    password hasher: this runs on every request, before anything is looked up."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header.startswith("Basic "):
         try:
-            claimed = base64.b64decode(header[6:]).decode().partition(":")[0]
+            claimed, _, secret = base64.b64decode(header[6:]).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            claimed = ""
+            claimed, secret = "", ""
     else:
-        claimed = request.POST.get("client_id", "")
-    return claimed if CLIENT_ID.fullmatch(claimed) else "-"
+        claimed, secret = request.POST.get("client_id", ""), request.POST.get("client_secret", "")
+    if not CLIENT_ID.fullmatch(claimed):
+        return "-"
+    digest = salted_hmac("partners.oauth.token-throttle", secret, algorithm="sha256")
+    return f"{claimed}:{digest.hexdigest()[:32]}"
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # DOT's own dispatch is exempt; keep it so
 class ThrottledTokenView(_PostOnly, TokenView):
-    """DOT's token endpoint behind per-client and per-address limits, counted before the
-    request is parsed or the secret hashed."""
+    """DOT's token endpoint behind per-address and per-credential (client id and secret)
+    limits, counted before the request is parsed or the secret hashed. Every attempt counts,
+    failures included: a guesser exhausts its own address's budget and a bucket of the secret
+    it guessed, never the partner's."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         limit = settings.OAUTH_TOKEN_RATE_PER_MINUTE
         for key in (
-            f"token:client:{_client_id_of(request)}",
             f"token:ip:{client_address(request.META)}",
+            f"token:credential:{_credential_of(request)}",
         ):
             window = ratelimit_hit(key, limit=limit, period=60)
             if not window.allowed:
@@ -114,6 +140,8 @@ class ThrottledTokenView(_PostOnly, TokenView):
 @method_decorator(csrf_exempt, name="dispatch")
 class PartnerRevokeTokenView(_PostOnly, RevokeTokenView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST" and (refused := _query_refused(request)):
+            return refused
         response = _oauth_answer(super().dispatch(request, *args, **kwargs))
         if response.status_code == 200 and not response.content:
             return JsonResponse({})
@@ -132,6 +160,8 @@ class PartnerIntrospectView(_PostOnly, IntrospectTokenView):
     """
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method == "POST" and (refused := _query_refused(request)):
+            return refused
         if request.method == "POST" and not self.authenticate_client(request):
             return _invalid_client()
         # Django's dispatch, not ClientProtectedResourceMixin's: that one would try the
@@ -187,10 +217,11 @@ def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/o/authorize/",
             "token_endpoint": f"{issuer}/o/token/",
             "introspection_endpoint": f"{issuer}/o/introspect/",
             "revocation_endpoint": f"{issuer}/o/revoke_token/",
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "introspection_endpoint_auth_methods_supported": [
                 "client_secret_basic",
@@ -201,10 +232,13 @@ def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
                 "client_secret_post",
             ],
             "scopes_supported": list(SCOPES),
-            # REQUIRED and non-empty (RFC 8414 §2). No authorization endpoint is mounted, so no
-            # response type returns a code or token: "none" (OAuth 2.0 Multiple Response Type
-            # Encoding Practices §4) is the registered value that says exactly that.
-            "response_types_supported": ["none"],
+            # The connect flow (docs/connect.md): authorization code with PKCE S256 only, the
+            # RFC 9207 `iss` in every authorization response.
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
+            "jwks_uri": f"{issuer}/o/jwks/",
             "service_documentation": f"{issuer}/api/docs/",
         }
     )

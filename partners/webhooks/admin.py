@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 
 from ecosystem.admin_helpers import ReadOnlyMixin
-from ecosystem.errors import ApplicationError
+from ecosystem.refusals import refusal_as_message
 from partners.webhooks.models import (
     ENDPOINT_DISCLOSED_FIELDS,
     Delivery,
@@ -58,10 +58,7 @@ class DeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def retry(self, request, queryset):
         retried = 0
         for delivery in queryset:
-            try:
+            with refusal_as_message(request, prefix=f"{delivery.pk}: ", level=messages.WARNING):
                 delivery_retry(delivery=delivery, actor=request.user)
-            except ApplicationError as exc:
-                self.message_user(request, f"{delivery.pk}: {exc.detail}", messages.WARNING)
-            else:
                 retried += 1
         self.message_user(request, f"{retried} deliveries queued for another attempt.")

@@ -78,7 +78,7 @@ def webhook_endpoint_create(
     """Register an endpoint. Returns it and its ``whsec_`` secret, which is shown only now
     (None for ``v1a`` endpoints: their public key is on the endpoint)."""
     types = _event_types(event_types)
-    ssrf.check_url(url)
+    url = ssrf.check_url(url).url  # the host in ASCII (IDNA): what partner staff are shown
     if WebhookEndpoint.objects.filter(partner_id=partner_id).count() >= MAX_ENDPOINTS_PER_PARTNER:
         raise WebhookEndpointLimitReached(f"Delete one first; at most {MAX_ENDPOINTS_PER_PARTNER}.")
     endpoint = WebhookEndpoint(
@@ -116,8 +116,7 @@ def webhook_endpoint_update(
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     changed: list[str] = []
     if url is not None and url != endpoint.url:
-        ssrf.check_url(url)
-        endpoint.url = url
+        endpoint.url = ssrf.check_url(url).url
         changed.append("url")
     if event_types is not None:
         endpoint.event_types = _event_types(event_types)

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from consent.jws import published_jwks, receipt_verify
 from consent.models import Consent, ConsentReceipt, Customer, PartnerLink
-from consent.services.consents import consent_grant, consent_request_create
+from consent.services.consents import consent_grant, consent_request_create, consent_withdraw
 from consent.services.customers import customer_pii_view
 from partners.models import Purpose
-from tests.builders import make_admin, make_customer, make_link, make_partner
+from tests.builders import make_admin, make_customer, make_link, make_partner, make_partnership
 
 PORTAL_PASSWORD = "a long portal passphrase"
 
@@ -493,10 +493,10 @@ def test_deleting_with_a_wrong_or_no_password_erases_nothing_and_says_so_by_the_
 def test_wrong_passwords_on_the_delete_page_count_against_the_sign_in_lock(portal):
     from django.core.cache import cache
 
-    from consent.portal.account import LOGIN_FAILURES_PER_EMAIL
+    from ecosystem.ratelimit import LoginThrottle
 
     cache.clear()
-    for _ in range(LOGIN_FAILURES_PER_EMAIL):
+    for _ in range(LoginThrottle.free_per_account + 1):
         portal.client.post("/my-data/delete/", {"confirm": "yes", "password": "guess"})
 
     locked = portal.client.post("/my-data/delete/", {"confirm": "yes", "password": PORTAL_PASSWORD})
@@ -577,3 +577,53 @@ def test_who_saw_my_data_narrows_to_one_brand(portal):
 
     assert "Harbor Mutual was notified" in page and "Pulse Fitness was notified" not in page
     assert "Pulse Fitness was notified" in foreign  # an unknown brand shows everything
+
+
+# --- query counts: the pages read through selectors, a fixed number of queries ----------------
+
+
+def _another_brand_sharing(portal):
+    brand = make_partner()
+    make_partnership(portal.source, brand)
+    make_link(portal.customer, brand)
+    return consent_grant(
+        customer=portal.customer,
+        purpose=Purpose.objects.get(pk="rewards"),
+        source_id=portal.source.pk,
+        recipient_id=brand.pk,
+        data_categories=["activity.visits"],
+    )
+
+
+def _withdrawn_url(portal, consents) -> str:
+    events = [consent_withdraw(consent=c, customer=portal.customer) for c in consents]
+    return f"/withdrawn/{'-'.join(str(e.pk) for e in events)}/"
+
+
+PAGES = {
+    "home": lambda portal, consents: "/",
+    "brand_stop": lambda portal, consents: f"/brands/{portal.source.pk}/stop/",
+    "withdrawn": _withdrawn_url,
+    "delete_account": lambda portal, consents: "/my-data/delete/",
+}
+# At most, with one brand's consent as with four (no query per row).
+PAGE_QUERIES = {"home": 9, "brand_stop": 6, "withdrawn": 7, "delete_account": 4}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_portal_page_reads_in_a_fixed_number_of_queries(
+    portal, page, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = PAGES[page](portal, [grant(portal)])
+    portal.client.get(url)  # the first visit since the last change reads nothing "new"
+    with CaptureQueriesContext(connection) as one:
+        assert portal.client.get(url).status_code == 200
+    more = PAGES[page](portal, [_another_brand_sharing(portal) for _ in range(3)])
+
+    with django_assert_max_num_queries(PAGE_QUERIES[page]) as four:
+        assert portal.client.get(more).status_code == 200
+
+    assert len(four.captured_queries) <= len(one.captured_queries)

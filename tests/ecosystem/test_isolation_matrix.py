@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from consent.models import Consent
 from ecosystem import ssrf
+from ecosystem.api.routing import operations_of
 from ecosystem.ids import new_id
 from partners.models import Partnership, Purpose
 from tests.builders import make_api, make_customer, make_link, make_partner, make_partnership
@@ -65,7 +66,9 @@ def routes(path_prefix: str) -> list[Route]:
 
 
 def methods(route: Route) -> list[str]:
-    view_class = getattr(route.callback, "view_class", None) or getattr(route.callback, "cls", None)
+    if getattr(route.callback, "cls", None) is not None:  # DRF, one view per operation
+        return [method.lower() for method in operations_of(route.callback)]
+    view_class = getattr(route.callback, "view_class", None)
     if view_class is None:
         return ["get", "post"]
     return [m for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m)]
@@ -433,6 +436,7 @@ PORTAL_CASES: dict[str, dict[str, str]] = {
     "portal:brand-stop": {"partner_id": "partner_id"},
     "portal:withdrawn": {"ref": "withdrawal_ref"},
     "portal:receipt": {"receipt_id": "receipt_id"},
+    "portal:app-disconnect": {"client_id": "connect_client_id"},
 }
 PORTAL_NOT_OBJECTS = {
     "portal:invitation": "a one-time invitation token (tests/consent/test_portal_account.py)",
@@ -466,6 +470,7 @@ def portal_world(db, client):
     requested = make_consent(victim, brand, purpose="offers", status="requested")
     receipt = ConsentReceipt.objects.filter(consent=active, partner__isnull=True).first()
     assert receipt is not None
+    connected = _connected_app(victim, brand, active)
     client.force_login(stranger.user, backend="consent.auth.CustomerEmailBackend")
     return {
         "link_id": pending.pk,
@@ -473,9 +478,29 @@ def portal_world(db, client):
         "consent_id": active.pk,
         "partner_id": brand.pk,
         "receipt_id": receipt.pk,
+        "connect_client_id": connected.pk,
         "withdrawal_ref": "",
         "_withdraw": lambda: consent_withdraw(consent=active, customer=victim),
     }
+
+
+def _connected_app(customer, partner, consent):
+    """The customer approved ``partner``'s connect client under ``consent``."""
+    from consent.connect.models import ConnectAuthorization
+    from partners.services.clients import connect_client_create
+
+    app, _secret = connect_client_create(
+        partner=partner,
+        name="Website",
+        scopes={"openid"},
+        redirect_uris=["https://brand.example/cb"],
+        actor=None,
+    )
+    authorization = ConnectAuthorization.objects.create(
+        customer=customer, client=app, outcome="approved", scope="openid"
+    )
+    authorization.consents.set([consent])
+    return app
 
 
 def test_every_portal_object_route_has_a_case():

@@ -136,6 +136,7 @@ def test_production_settings_log_json_by_default():
         FIELD_ENCRYPTION_KEYS=f"k1:{key}",
         BLIND_INDEX_KEY=f"b1:{key}",
         RECEIPT_SIGNING_KEY=f"r1:{key}",
+        OIDC_RSA_PRIVATE_KEY=(ROOT / "ecosystem" / "dev_keys" / "oidc-dev.pem").read_text(),
     )
     code = "import django, logging; django.setup(); logging.getLogger('probe').warning('hello')"
 

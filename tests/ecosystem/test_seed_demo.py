@@ -5,6 +5,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tests.exchanges.rewards.conftest import seed_activity_types
+
+
+@pytest.fixture(autouse=True)
+def migration_data(db, taxonomy):
+    """What the data migrations seed and the demo builds on: the taxonomy and the activity
+    types. A transactional test's closing flush (the browser tests) empties them."""
+    seed_activity_types()
+
 
 def _dump() -> str:
     out = io.StringIO()
@@ -169,3 +178,16 @@ def test_seeded_referrals_leave_who_saw_my_data_entries_as_an_api_referral_does(
     assert page.count("Fresh Basket looked up your name, your email address") == 2
     # The links were made through the services too: each brand was told of her answer.
     assert "Pulse Fitness was notified of whether you linked your account" in page
+
+
+def test_seed_demo_gives_pulse_fitness_a_loopback_connect_client(db, settings):
+    from partners.models import PartnerClient
+
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("seed_demo", "--json", stdout=out)
+    connect = json.loads(out.getvalue())["connect"]
+    client = PartnerClient.objects.get(pk=connect["client_id"])
+    assert client.is_connect and client.partner.slug == "pulse-fitness"
+    assert client.application.redirect_uris == "http://127.0.0.1:8400/callback"
+    assert "openid" in client.scope_set

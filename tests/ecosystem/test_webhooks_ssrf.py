@@ -113,6 +113,9 @@ def test_the_development_allowance_is_for_the_listed_port_only(dns, settings):
     dns["localhost"] = ["127.0.0.1"]
     with pytest.raises(ssrf.WebhookUrlNotAllowed, match="https"):
         ssrf.check_url("http://localhost:8124/hook")
+    with pytest.raises(ssrf.WebhookUrlNotAllowed, match="Port 8124 is not allowed"):
+        ssrf.check_url("https://localhost:8124/hook")
+    settings.WEBHOOK_ALLOWED_PORTS = [443, 8124]
     with pytest.raises(ssrf.WebhookUrlNotAllowed, match="loopback"):
         ssrf.check_url("https://localhost:8124/hook")
 

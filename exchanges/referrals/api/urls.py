@@ -1,9 +1,14 @@
 from django.urls import path
 
+from ecosystem.api.routing import by_method
 from exchanges.referrals.api import views
 
 urlpatterns = [
-    path("referrals", views.ReferralsApi.as_view(), name="referrals"),
+    path(
+        "referrals",
+        by_method(get=views.ReferralListApi, post=views.ReferralCreateApi),
+        name="referrals",
+    ),
     path("referrals/<str:referral_id>", views.ReferralDetailApi.as_view(), name="referral"),
     path(
         "referrals/<str:referral_id>/accept",

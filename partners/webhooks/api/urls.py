@@ -1,12 +1,21 @@
 from django.urls import path
 
+from ecosystem.api.routing import by_method
 from partners.webhooks.api import views
 
 urlpatterns = [
-    path("webhook-endpoints", views.WebhookEndpointsApi.as_view(), name="webhook-endpoints"),
+    path(
+        "webhook-endpoints",
+        by_method(get=views.WebhookEndpointListApi, post=views.WebhookEndpointCreateApi),
+        name="webhook-endpoints",
+    ),
     path(
         "webhook-endpoints/<str:endpoint_id>",
-        views.WebhookEndpointApi.as_view(),
+        by_method(
+            get=views.WebhookEndpointDetailApi,
+            patch=views.WebhookEndpointUpdateApi,
+            delete=views.WebhookEndpointDeleteApi,
+        ),
         name="webhook-endpoint",
     ),
     path(

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -277,6 +278,11 @@ def test_the_recipient_accepts_and_converts_with_a_value(ref):
         {"amount": "12.50", "currency": "EURO"},
         {"amount": "12.50", "currency": "XYZ"},
         {"amount": "abc", "currency": "EUR"},
+        # Decimal reads these, the schema's pattern does not: refused, as documented.
+        {"amount": "1e2", "currency": "EUR"},
+        {"amount": "1_000", "currency": "EUR"},
+        {"amount": "\u0661\u0662", "currency": "EUR"},
+        {"amount": "12345678901", "currency": "EUR"},
     ],
 )
 def test_a_conversion_value_must_be_a_decimal_string_and_an_iso_4217_code(ref, value):
@@ -485,10 +491,14 @@ def test_a_list_row_reads_as_the_detail_does(ref):
 def test_detail_and_create_pin_their_queries(ref, django_assert_max_num_queries):
     ref.gym_api.get(REFERRALS)
     ref.grocer_api.get(REFERRALS)
-    # Sender link, gate (2) and its shared lock on the consent, rate, recipient link (3: read,
-    # insert-or-nothing, read back), referral, audit, outbox (event, payload, endpoints), and
-    # the service's savepoint (2; a transaction in production).
-    with django_assert_max_num_queries(15):
+    # PostgreSQL: one read for every rule (referral_create_facts), the recipient's new link
+    # (insert-or-nothing), referral, audit, outbox (event, payload; the endpoints came with
+    # the read) and the service's savepoint (2; a transaction in production). SQLite, the ORM
+    # path: sender link, gate (2) and its shared lock on the consent, rate, recipient link
+    # (3: read, insert-or-nothing, read back), referral, audit, outbox (event, payload,
+    # endpoints), and the savepoint (2).
+    budget = 8 if connection.vendor == "postgresql" else 15
+    with django_assert_max_num_queries(budget):
         referral_id = send(ref).json()["id"]
     ref.grocer_api.get(f"{REFERRALS}/{referral_id}")  # starts the access chain
 
@@ -578,6 +588,7 @@ def test_every_post_route_of_the_api_takes_an_idempotency_key():
     from django.urls import URLPattern, URLResolver, get_resolver
 
     from ecosystem.api.idempotency import IdempotentMixin
+    from ecosystem.api.routing import operations_of
 
     def views(patterns, prefix=""):
         for pattern in patterns:
@@ -587,9 +598,9 @@ def test_every_post_route_of_the_api_takes_an_idempotency_key():
                 yield prefix + str(pattern.pattern), pattern.callback
 
     posts = {
-        route: callback.view_class
+        route: operations_of(callback)["POST"]
         for route, callback in views(get_resolver().url_patterns)
-        if route.startswith("api/v1/") and hasattr(getattr(callback, "view_class", None), "post")
+        if route.startswith("api/v1/") and "POST" in operations_of(callback)
     }
 
     assert "api/v1/referrals" in posts and "api/v1/customer-links" in posts

@@ -204,3 +204,33 @@ def test_postgresql_refuses_to_update_or_delete_ledger_rows(world):
     entry.refresh_from_db()
     assert entry.amount in (Decimal("5"), Decimal("-5"))
     assert reward.transactions.count() == 1
+
+
+def _pending_rewards(world, count: int) -> list[Reward]:
+    world.rule.cap_per_period = count
+    world.rule.save(update_fields=["cap_per_period"])
+    threshold = world.rule.threshold or 1
+    world.gym_api.post(URL, {"items": visits(world.ada_gym, count * threshold)}, format="json")
+    rewards = list(Reward.objects.filter(status="pending"))
+    assert len(rewards) == count
+    return rewards
+
+
+@pytest.mark.django_db
+def test_the_posting_job_writes_one_ledger_batch_and_pins_its_queries(
+    world, django_assert_max_num_queries
+):
+    """Per reward: its status save and audit row, and its webhook event; the rest is fixed."""
+    rewards = _pending_rewards(world, 4)
+    after = max(reward.lock_at for reward in rewards) + timedelta(seconds=1)
+
+    with django_assert_max_num_queries(POSTING_QUERIES):
+        assert services.rewards_post_due(now=after) == 4
+
+    assert set(Reward.objects.values_list("status", flat=True)) == {"posted"}
+    assert LedgerTransaction.objects.filter(kind="post").count() == 4
+    assert set(sums_per_transaction().values()) == {Decimal(0)}
+
+
+# Four rewards: 29 queries (38 while each reward wrote its own ledger transaction).
+POSTING_QUERIES = 29

@@ -12,7 +12,9 @@ from exchanges.rewards.ledger import ledger_verify
 from exchanges.rewards.models import Reward, RewardRule
 
 
-def test_the_demo_has_both_rules_and_ada_has_rewards_in_several_states(db, settings):
+def test_the_demo_has_both_rules_and_ada_has_rewards_in_several_states(
+    db, activity_types, settings
+):
     settings.DEBUG = True
     call_command("seed_demo", stdout=io.StringIO())
 
