@@ -7,6 +7,12 @@ class EcosystemConfig(AppConfig):
     verbose_name = "Ecosystem"
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self) -> None:
+        from ecosystem import metrics
+        from ecosystem.services.emails import emails_backlog
+
+        metrics.register_outbox("email", emails_backlog)
+
 
 class EcosystemAdminConfig(admin_apps.AdminConfig):
     # Here, not next to the site: the site's module imports forms, which need the apps loaded.

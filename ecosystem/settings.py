@@ -6,6 +6,8 @@ See .env.example for the full list.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
 
 from csp import constants as csp
@@ -77,6 +79,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ecosystem.metrics.MetricsMiddleware",  # outermost: times and counts every answer
     "ecosystem.middleware.RequestIdMiddleware",
     "ecosystem.middleware.RateLimitHeadersMiddleware",
     "ecosystem.middleware.NulInPathMiddleware",
@@ -250,7 +253,7 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     if env.flag("SECURE_PROXY_SSL_HEADER", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Content-Security-Policy (django-csp) on every answer, in development too so that a page
 # breaking it shows up at once: our own static files only, no inline script or style (the
 # templates have none; the few inline <style> elements Django's admin and the dashboard's
@@ -511,24 +514,58 @@ CELERY_BEAT_SCHEDULE["statements-close"] = {
     "schedule": 3600.0,
 }
 
-# --- Logging --------------------------------------------------------------------------------
+# --- Logging (ecosystem/logs.py) -----------------------------------------------------------
 LOG_LEVEL = env.text("LOG_LEVEL", "INFO")
+# json: one object per line (production's default); plain: a readable line (DEBUG's).
+LOG_FORMAT = env.text("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "ecosystem.middleware.RequestIdLogFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "ecosystem.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+        "json": {"()": "ecosystem.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["request_id"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+# Workers log through the same handler (JSON lines with the task's request id), not Celery's.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Metrics (ecosystem/metrics.py, docs/deployment.md) -------------------------------------
+# /metrics answers a scraper that sends this bearer token (at least 32 characters) or comes
+# from one of these networks (CIDR, comma-separated); with neither set it answers 404.
+METRICS_TOKEN = env.text("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters.")
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(network, strict=False)
+        for network in env.csv("METRICS_ALLOWED_NETWORKS", [])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from None
+# prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself, from the environment, at import:
+# set it for every gunicorn and Celery process of a node (one directory per node, emptied
+# before they start). Checked here so a typo fails at start rather than losing the series.
+PROMETHEUS_MULTIPROC_DIR = env.text("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR and not (
+    os.path.isdir(PROMETHEUS_MULTIPROC_DIR) and os.access(PROMETHEUS_MULTIPROC_DIR, os.W_OK)
+):
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR} is not a writable directory."
+    )
 
 # Mounts the no-op views under /bench/ that bench/ scripts measure. Never on in production.
 BENCHMARK_VIEWS = env.flag("BENCHMARK_VIEWS", False)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from django.db import models, transaction
 
+from ecosystem import metrics
 from ecosystem.errors import ConflictError
 from ecosystem.services.audit import audit_record
 
@@ -77,6 +78,7 @@ def transition(
     before = obj.status  # type: ignore[attr-defined]
     obj.status = to  # type: ignore[attr-defined]
     obj.save(update_fields=["status", *fields])
+    metrics.count_transition_on_commit(obj._meta.model_name or "", to)
     if action is not None:
         audit_record(
             actor=actor, action=action, obj=obj, data={"from": before, "to": to, **(data or {})}

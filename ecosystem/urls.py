@@ -14,7 +14,7 @@ from consent import views as consent_views
 from consent.connect import urls as connect_urls
 from consent.connect.views import ConnectDiscoveryView
 from consent.portal import urls as portal_urls
-from ecosystem import health
+from ecosystem import health, metrics_view
 from ecosystem.dashboard import views as dashboard
 from ecosystem.errors import is_api_request, is_outage, outage_response, problem_response
 from exchanges.referrals import views as referral_views
@@ -46,6 +46,7 @@ portal: list = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view.metrics_view, name="metrics"),
     # The dashboard is the admins' landing page; the rest of /admin/ is Django's admin.
     path("admin/", admin.site.admin_view(dashboard.admin_dashboard), name="admin-dashboard"),
     path("admin/", admin.site.urls),

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from smtplib import SMTPException, SMTPResponseException
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from ecosystem import outbox
@@ -153,3 +154,11 @@ def emails_purge(*, data_subject: str) -> int:
         raise ValueError("Name the data subject whose emails to purge.")
     deleted, _ = Email.objects.filter(data_subject=data_subject).delete()
     return deleted
+
+
+def emails_backlog() -> tuple[int, datetime | None]:
+    """Emails not yet sent and the oldest one's queueing time, for the metrics scrape."""
+    row = Email.objects.filter(status__in=[Status.PENDING, Status.SENDING]).aggregate(
+        depth=Count("id"), oldest=Min("created_at")
+    )
+    return row["depth"], row["oldest"]

@@ -22,6 +22,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from ecosystem.middleware import bind_caller
 from ecosystem.ratelimit import client_address, ratelimit_hit
 from partners.oauth import token_cache
 
@@ -42,6 +43,7 @@ class PartnerAuthentication(OAuth2Authentication):
             raise exceptions.AuthenticationFailed(
                 "This partner is not active; its tokens are refused.", code="partner_inactive"
             )
+        bind_caller(partner_id=token.partner.pk, client_id=token.partner_client_id)
         return result
 
     @staticmethod

@@ -46,6 +46,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from oauth2_provider.models import AccessToken, Application
 
+from ecosystem import metrics
 from partners.models import GrantInvalidation, Partner, PartnerClient
 
 logger = logging.getLogger(__name__)
@@ -230,7 +231,9 @@ def _is_current(grant: Grant) -> bool:
 def cached_grant(checksum: str) -> Grant | None:
     """A current, unexpired grant for this token from either tier, or None (a miss)."""
     grant = local_tier.get(checksum)
+    tier = "local_hit"
     if grant is None:
+        tier = "shared_hit"
         grant = cache.get(token_key(checksum))
         if grant is None or not _is_current(grant):
             return None
@@ -239,6 +242,7 @@ def cached_grant(checksum: str) -> Grant | None:
         local_tier.put(checksum, grant)
     if grant.expires <= time.time():
         return None
+    metrics.token_checks.labels(result=tier).inc()
     return grant
 
 
@@ -275,6 +279,7 @@ def load_token(raw_token: str) -> AccessToken | CachedAccessToken | None:
     grant = cached_grant(checksum)
     if grant is not None:
         return grant.as_access_token()
+    metrics.token_checks.labels(result="miss").inc()  # a miss is a read of the database
     token = _load_row(checksum)
     if not _grantable(token):
         return _annotated(token)

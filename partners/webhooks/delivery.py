@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ecosystem import http, outbox, ssrf
+from ecosystem import http, metrics, outbox, ssrf
 from partners.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from partners.webhooks.signing import webhook_headers
 
@@ -182,6 +182,21 @@ def _send_batch(
     return sent
 
 
+_OUTCOMES: dict[str, str] = {
+    Status.SUCCEEDED: "succeeded",
+    Status.PENDING: "retrying",
+    Status.FAILED: "failed",
+}
+
+
+def _count_attempts_on_commit(statuses: list[str]) -> None:
+    def count_delivery_attempts() -> None:
+        for status in statuses:
+            metrics.webhook_delivery_attempts.labels(outcome=_OUTCOMES[status]).inc()
+
+    transaction.on_commit(count_delivery_attempts, robust=True)
+
+
 def _record_batch(endpoint: WebhookEndpoint, batch: list[Delivery], sent: list[_Sent]) -> None:
     from partners.webhooks.services import webhook_endpoint_disable
 
@@ -229,6 +244,7 @@ def _record_batch(endpoint: WebhookEndpoint, batch: list[Delivery], sent: list[_
             )
         Delivery.objects.bulk_update(updated, RECORDED_FIELDS)
         DeliveryAttempt.objects.bulk_create(attempts)
+        _count_attempts_on_commit([d.status for d in updated])
         unsent = [d.pk for d in batch[len(sent) :] if d.pk in ours]
         Delivery.objects.filter(pk__in=unsent).update(status=Status.PENDING, next_attempt_at=now)
         if not sent:
