@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "consent",
     "exchanges.rewards",
     "exchanges.referrals",
+    "exchanges.offers",
 ]
 
 MIDDLEWARE = [
@@ -410,6 +411,17 @@ REWARD_HOLD_DAYS = env.integer("REWARD_HOLD_DAYS", 14, minimum=0)
 ACTIVITY_MAX_AGE_DAYS = env.integer("ACTIVITY_MAX_AGE_DAYS", 60, minimum=1)
 CELERY_BEAT_SCHEDULE["rewards-post-due"] = {
     "task": "exchanges.rewards.tasks.rewards_post_due_task",
+    "schedule": 300.0,
+}
+
+# Offers (exchanges/offers): approved offers are published when their window opens, and
+# retired when it closes (customers stop seeing them at once either way: checked on read).
+CELERY_BEAT_SCHEDULE["offers-publish-due"] = {
+    "task": "exchanges.offers.tasks.offers_publish_due_task",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["offers-retire-ended"] = {
+    "task": "exchanges.offers.tasks.offers_retire_ended_task",
     "schedule": 300.0,
 }
 
