@@ -41,12 +41,6 @@ from ecosystem.errors import NotFoundError
 CustomerAlreadyLinkedProblem = inline_serializer(
     name="CustomerAlreadyLinkedProblem",
     fields={
-        "type": serializers.CharField(),
-        "title": serializers.CharField(),
-        "status": serializers.IntegerField(),
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "instance": serializers.CharField(),
         "customer_id": serializers.CharField(help_text="Your pairwise id for this customer."),
         "external_ref": serializers.CharField(help_text="The reference you linked them under."),
     },
@@ -100,7 +94,15 @@ class CustomerLinkCreateApi(IdempotentMixin, APIView):
 class CustomerLinkDetailApi(APIView):
     required_scopes = ["customers:link"]
 
-    @extend_schema(responses=CustomerLinkOutput, summary="A customer link's status")
+    @extend_schema(
+        responses=CustomerLinkOutput,
+        summary="A customer link's status",
+        description=(
+            "The link under your customer id: pending until the customer confirms the "
+            "invitation in the portal, then active (or refused, expired, ended). Another "
+            "partner's customer id answers 404, like one that does not exist."
+        ),
+    )
     def get(self, request: Request, customer_id: str) -> Response:
         link = customer_link_read(
             partner_id=calling_partner_id(request),
@@ -157,7 +159,12 @@ class ConsentRequestCreateApi(IdempotentMixin, APIView):
 
     @extend_schema(
         request=ConsentRequestCreateInput,
-        responses={201: ConsentOutput},
+        responses={
+            201: ConsentOutput,
+            404: OpenApiResponse(
+                description="not_found: no customer with this customer_id is linked to you."
+            ),
+        },
         summary="Ask a linked customer for consent",
         description=(
             "Creates a consent in the requested state, shown to the customer in the portal "
@@ -188,7 +195,15 @@ class ConsentRequestCreateApi(IdempotentMixin, APIView):
 class ConsentRequestDetailApi(APIView):
     required_scopes = ["consent:request"]
 
-    @extend_schema(responses=ConsentOutput, summary="A consent request you made, as it stands")
+    @extend_schema(
+        responses=ConsentOutput,
+        summary="A consent request you made, as it stands",
+        description=(
+            "Requested until the customer answers in the portal; then active (possibly with "
+            "fewer categories than you asked for), refused or lapsed, and later withdrawn or "
+            "expired. Only requests you made are found; anything else is 404."
+        ),
+    )
     def get(self, request: Request, consent_id: str) -> Response:
         consent = consent_request_read(
             partner_id=calling_partner_id(request),

@@ -58,8 +58,9 @@ def idempotency_begin(
     The claim commits on its own before the work starts, so a concurrent duplicate sees it
     and gets 409 rather than doing the work twice.
     """
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise IdempotencyKeyInvalid(f"Use 1 to {MAX_KEY_LENGTH} printable characters.")
+    # Printable ASCII, as the schema says (the IETF draft's key is a structured-field string).
+    if not key or len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable()):
+        raise IdempotencyKeyInvalid(f"Use 1 to {MAX_KEY_LENGTH} printable ASCII characters.")
     for _attempt in range(2):
         try:
             with transaction.atomic():

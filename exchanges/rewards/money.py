@@ -22,6 +22,11 @@ def is_currency(code: str) -> bool:
     return True
 
 
+def currency_codes() -> list[str]:
+    """Every code ``is_currency`` accepts, sorted."""
+    return sorted(code for code in moneyed.CURRENCIES if is_currency(code))
+
+
 def is_points(code: str) -> bool:
     return bool(POINTS_CODE.match(code))
 

@@ -29,7 +29,7 @@ def test_every_list_documents_its_cursor_and_bounded_limit(schema, path, method)
 
 def test_registrations_answer_202_received(schema):
     operation = schema["paths"]["/api/v1/partner-registrations"]["post"]
-    assert set(operation["responses"]) == {"202"}
+    assert {status for status in operation["responses"] if status < "400"} == {"202"}
     schemas = schema["components"]["schemas"]
     assert "id" not in schemas["RegistrationOutput"]["properties"]
     assert schemas["RegistrationOutputStatusEnum"]["enum"] == ["received"]

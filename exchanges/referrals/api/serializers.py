@@ -5,12 +5,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ecosystem.api import fields as strict
 from exchanges.referrals.models import Referral
 from exchanges.referrals.services import Disclosed
-from exchanges.rewards.money import is_currency
+from exchanges.rewards.money import currency_codes, is_currency
 
 NOTHING = Disclosed()
 
@@ -31,9 +33,24 @@ class ReferralCreateInput(serializers.Serializer):
     )
 
 
+# The wire format of an amount, stated in the schema as well as checked: up to ten digits and
+# two decimals (validate_amount's range), ASCII digits only (Decimal also reads "1e2", "1_0"
+# and other scripts' digits, which the schema cannot promise).
+AMOUNT = RegexValidator(
+    r"^[0-9]{1,10}(\.[0-9]{1,2})?\Z", message="Send a decimal string such as 12.50."
+)
+
+
+@extend_schema_field({"type": "string", "enum": currency_codes()})
+class CurrencyField(strict.CharField):
+    """A code py-moneyed knows: the schema lists them, so a client can too."""
+
+
 class MoneyInput(serializers.Serializer):
-    amount = strict.CharField(max_length=20, help_text='A decimal string, e.g. "12.50".')
-    currency = strict.CharField(max_length=3, help_text="An ISO 4217 code, e.g. EUR.")
+    amount = strict.CharField(
+        max_length=20, validators=[AMOUNT], help_text='A decimal string, e.g. "12.50".'
+    )
+    currency = CurrencyField(max_length=3, help_text="An ISO 4217 code, e.g. EUR.")
 
     def validate_amount(self, value: str) -> Decimal:
         try:

@@ -4,7 +4,7 @@ another partner's referral is a plain 404; each action then checks the caller's 
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -76,6 +76,11 @@ class ReferralsApi(IdempotentMixin, APIView):
         responses=page_of(ReferralOutput),
         summary="Referrals you sent (outbound) or received (inbound)",
         operation_id="referrals_list",
+        description=(
+            "Both directions by default, newest first; filter by direction and status. Each "
+            "shows the customer under your own customer id; the consented data of an inbound "
+            "referral is read one at a time from GET /api/v1/referrals/{referral_id}."
+        ),
     )
     def get(self, request: Request) -> Response:
         query = ReferralListInput(data=query_filters(request))
@@ -88,7 +93,12 @@ class ReferralsApi(IdempotentMixin, APIView):
 
     @extend_schema(
         request=ReferralCreateInput,
-        responses={201: ReferralOutput},
+        responses={
+            201: ReferralOutput,
+            404: OpenApiResponse(
+                description="not_found: no customer with this customer_id is linked to you."
+            ),
+        },
         summary="Refer a customer to another partner",
         operation_id="referrals_create",
         description=(
@@ -140,7 +150,16 @@ class ReferralDetailApi(APIView):
 class ReferralAcceptApi(IdempotentMixin, APIView):
     required_scopes = WRITE
 
-    @extend_schema(request=None, responses=ReferralOutput, summary="Accept a referral sent to you")
+    @extend_schema(
+        request=None,
+        responses=ReferralOutput,
+        summary="Accept a referral sent to you",
+        description=(
+            "The recipient takes the referral on (sent → accepted). 403 invalid_party if you "
+            "sent it; 409 invalid_transition if it is no longer sent (withdrawn, expired, "
+            "already answered)."
+        ),
+    )
     def post(self, request: Request, referral_id: str) -> Response:
         return _act(request, referral_id, services.referral_accept)
 
@@ -148,7 +167,16 @@ class ReferralAcceptApi(IdempotentMixin, APIView):
 class ReferralDeclineApi(IdempotentMixin, APIView):
     required_scopes = WRITE
 
-    @extend_schema(request=ReasonInput, responses=ReferralOutput, summary="Decline a referral")
+    @extend_schema(
+        request=ReasonInput,
+        responses=ReferralOutput,
+        summary="Decline a referral",
+        description=(
+            "The recipient turns the referral down (sent → declined), with an optional reason "
+            "the sender sees. 403 invalid_party if you sent it; 409 invalid_transition if it "
+            "is no longer sent."
+        ),
+    )
     def post(self, request: Request, referral_id: str) -> Response:
         data = ReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -161,7 +189,15 @@ class ReferralConvertApi(IdempotentMixin, APIView):
     required_scopes = WRITE
 
     @extend_schema(
-        request=ReferralConvertInput, responses=ReferralOutput, summary="Record a conversion"
+        request=ReferralConvertInput,
+        responses=ReferralOutput,
+        summary="Record a conversion",
+        description=(
+            "The recipient records that the referred customer became its customer (accepted → "
+            "converted), optionally with the value of the business as a decimal string and an "
+            "ISO 4217 currency; the partnership's reward rules then issue their rewards. 403 "
+            "invalid_party if you sent it; 409 invalid_transition unless it is accepted."
+        ),
     )
     def post(self, request: Request, referral_id: str) -> Response:
         data = ReferralConvertInput(data=request.data)
@@ -179,7 +215,16 @@ class ReferralConvertApi(IdempotentMixin, APIView):
 class ReferralWithdrawApi(IdempotentMixin, APIView):
     required_scopes = WRITE
 
-    @extend_schema(request=ReasonInput, responses=ReferralOutput, summary="Withdraw your referral")
+    @extend_schema(
+        request=ReasonInput,
+        responses=ReferralOutput,
+        summary="Withdraw your referral",
+        description=(
+            "The sender takes the referral back while it is sent or accepted; its snapshot of "
+            "the customer's data is deleted at once. 403 invalid_party if it was sent to you; "
+            "409 invalid_transition once it is converted, declined or expired."
+        ),
+    )
     def post(self, request: Request, referral_id: str) -> Response:
         data = ReasonInput(data=request.data)
         data.is_valid(raise_exception=True)

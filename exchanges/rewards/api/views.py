@@ -8,7 +8,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecosystem.api.common import calling_client_id, calling_partner_id, page_of, paginated
+from ecosystem.api.common import (
+    calling_client_id,
+    calling_partner_id,
+    page_of,
+    paginated,
+    query_filters,
+)
 from ecosystem.api.idempotency import IdempotentMixin
 from ecosystem.errors import NotFoundError
 from exchanges.rewards import services
@@ -59,9 +65,14 @@ class RewardsApi(APIView):
         responses=page_of(RewardOutput),
         summary="Rewards you fund or receive",
         operation_id="rewards_list",
+        description=(
+            "Rewards where you are the funder or the recipient, newest first, filtered by "
+            "status, rule or calendar period (YYYY-MM). Amounts are decimal strings with their "
+            "currency, or points with their programme."
+        ),
     )
     def get(self, request: Request) -> Response:
-        query = RewardListInput(data=request.query_params)
+        query = RewardListInput(data=query_filters(request))
         query.is_valid(raise_exception=True)
         filters = query.validated_data
         rewards = rewards_for(
@@ -76,7 +87,14 @@ class RewardsApi(APIView):
 class RewardDetailApi(APIView):
     required_scopes = ["rewards:read"]
 
-    @extend_schema(responses=RewardOutput, summary="One reward you fund or receive")
+    @extend_schema(
+        responses=RewardOutput,
+        summary="One reward you fund or receive",
+        description=(
+            "A reward is pending until its lock date, then posted to the ledger; it is voided "
+            "if the consent behind it is withdrawn first. Another partner's reward is 404."
+        ),
+    )
     def get(self, request: Request, reward_id: str) -> Response:
         reward = reward_of(partner_id=calling_partner_id(request), reward_id=reward_id)
         if reward is None:

@@ -277,6 +277,11 @@ def test_the_recipient_accepts_and_converts_with_a_value(ref):
         {"amount": "12.50", "currency": "EURO"},
         {"amount": "12.50", "currency": "XYZ"},
         {"amount": "abc", "currency": "EUR"},
+        # Decimal reads these, the schema's pattern does not: refused, as documented.
+        {"amount": "1e2", "currency": "EUR"},
+        {"amount": "1_000", "currency": "EUR"},
+        {"amount": "\u0661\u0662", "currency": "EUR"},
+        {"amount": "12345678901", "currency": "EUR"},
     ],
 )
 def test_a_conversion_value_must_be_a_decimal_string_and_an_iso_4217_code(ref, value):

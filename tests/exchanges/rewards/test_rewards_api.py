@@ -62,6 +62,16 @@ def test_filters_by_status_rule_and_period(world):
     assert api.get(REWARDS, {"period": "1999-13"}).status_code == 400
 
 
+@pytest.mark.parametrize("name", ["status", "rule", "period"])
+def test_an_empty_filter_is_refused_not_ignored(world, name):
+    """The schema says each filter is at least one character (found by schema fuzzing: an
+    empty value was read as no filter, the form semantics of a query string)."""
+    response = world.insurer_api.get(REWARDS, {name: ""})
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert response.json()["errors"][0]["field"] == name
+
+
 def test_the_list_pages_with_a_cursor_and_pins_its_queries(world, django_assert_max_num_queries):
     earn(world, customers=5)
     world.insurer_api.get(REWARDS)  # warm the token cache
