@@ -63,6 +63,10 @@ class OffersApi(IdempotentMixin, APIView):
         responses=page_of(OfferOutput),
         summary="Offers you lead or were named on as a co-sponsor",
         operation_id="offers_list",
+        description=(
+            "Newest first, with each co-sponsor's answer and the redemption count; never who "
+            "can see an offer. Filter with status."
+        ),
     )
     def get(self, request: Request) -> Response:
         query = OfferListInput(data=query_filters(request))
@@ -98,7 +102,11 @@ class OfferDetailApi(APIView):
     def required_scopes(self) -> list[str]:
         return WRITE if self.request.method == "PATCH" else READ
 
-    @extend_schema(responses=OfferOutput, summary="One offer")
+    @extend_schema(
+        responses=OfferOutput,
+        summary="One offer",
+        description="An offer you lead or were named on; anyone else's is 404 not_found.",
+    )
     def get(self, request: Request, offer_id: str) -> Response:
         return Response(OfferOutput(_offer(request, offer_id)).data)
 
@@ -145,7 +153,15 @@ class OfferSubmitApi(IdempotentMixin, APIView):
 class OfferRetireApi(IdempotentMixin, APIView):
     required_scopes = WRITE
 
-    @extend_schema(request=None, responses=OfferOutput, summary="Retire an approved or live offer")
+    @extend_schema(
+        request=None,
+        responses=OfferOutput,
+        summary="Retire an approved or live offer",
+        description=(
+            "The lead only (403 invalid_party). Customers stop seeing it at once; sponsors "
+            "are told offer.retired. 409 invalid_transition from any other state."
+        ),
+    )
     def post(self, request: Request, offer_id: str) -> Response:
         mine = _offer(request, offer_id)
         services.offer_retire(
@@ -168,6 +184,10 @@ class OfferRedemptionsApi(IdempotentMixin, APIView):
         responses=page_of(RedemptionOutput),
         summary="The offer's redemptions, under your own customer ids",
         operation_id="offer_redemptions_list",
+        description=(
+            "Newest first. customer_id is your own id (null where you are not linked to the "
+            "customer); external_id is shown on your own redemptions only."
+        ),
     )
     def get(self, request: Request, offer_id: str) -> Response:
         partner_id = calling_partner_id(request)
