@@ -66,7 +66,7 @@ GENERATOR = "bench.consent_scale v1"
 WARMUP_CALLS = 300
 API_CUSTOMERS = 1000
 CONSENT_CHUNK = 100_000  # rows per INSERT, so deferred foreign-key checks stay small
-SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+SERVER_URL = harness.SERVER_URL  # BENCH_DATABASE_URL's server
 
 SEED_PARTNERS = """
 from datetime import timedelta
@@ -374,10 +374,7 @@ def migrate(ds: Dataset) -> None:
 
 
 def drop_database(ds: Dataset) -> None:
-    subprocess.run(
-        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", ds.name],
-        check=True,
-    )
+    harness.dropdb(ds.name)
 
 
 def partner_arrays(conn: psycopg.Connection) -> dict[str, list]:

@@ -3,8 +3,16 @@ driven from loopback by wrk. Benchmarks report ratios against a baseline measure
 run, because this machine is shared and noisy; absolute numbers are for context only.
 
 Run a benchmark from the repository root, e.g. ``.venv/bin/python -m bench.auth_path``.
-Needs PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres) and Redis on 127.0.0.1:6379;
-installs wrk with apt-get if it is missing.
+Needs PostgreSQL (trust auth) and Redis; installs wrk with apt-get if it is missing. Where they
+are comes from the environment, so engineers sharing a machine each use their own:
+
+  BENCH_DATABASE_URL  the server and database-name prefix benchmarks create, drop and seed
+                      (default postgres://postgres@127.0.0.1:5432/ecosystem_bench)
+  BENCH_CACHE_URL     the Redis db for the cache (default redis://127.0.0.1:6379/5)
+  BENCH_BROKER_URL    the Redis db for the Celery broker (default redis://127.0.0.1:6379/6)
+  BENCH_PORT          gunicorn's port (default 8181); webhooks' receiver: BENCH_RECEIVER_PORT
+
+Only these Redis dbs are ever flushed, never a whole server.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +38,49 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PORT = int(os.environ.get("BENCH_PORT", "8181"))
 BASE_URL = f"http://127.0.0.1:{PORT}"
-DB_NAME = os.environ.get("BENCH_DB", "ecosystem_bench")
+_DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecosystem_bench"
+)
+SERVER_URL, _, DB_NAME = _DATABASE_URL.rpartition("/")  # the server; the name (a prefix)
+CACHE_URL = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/5")
+BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/6")
+
+
+def database_url(name: str) -> str:
+    return f"{SERVER_URL}/{name}"
+
+
+def _server_args() -> list[str]:
+    """-h/-p/-U for dropdb and createdb, from BENCH_DATABASE_URL."""
+    parts = urllib.parse.urlsplit(SERVER_URL)
+    return [
+        "-h",
+        parts.hostname or "127.0.0.1",
+        "-p",
+        str(parts.port or 5432),
+        "-U",
+        parts.username or "postgres",
+    ]
+
+
+def redis_flushdb(url: str) -> None:
+    """Empty one Redis db (the benchmark's own: BENCH_CACHE_URL or BENCH_BROKER_URL)."""
+    parts = urllib.parse.urlsplit(url)
+    db = parts.path.strip("/") or "0"
+    subprocess.run(
+        [
+            "redis-cli",
+            "-h",
+            parts.hostname or "127.0.0.1",
+            "-p",
+            str(parts.port or 6379),
+            "-n",
+            db,
+            "FLUSHDB",
+        ],
+        check=False,
+        capture_output=True,
+    )
 
 
 def _key() -> str:
@@ -48,9 +99,9 @@ def bench_env(**overrides: str) -> dict[str, str]:
         "FIELD_ENCRYPTION_KEYS": "bench:" + _key(),
         "BLIND_INDEX_KEY": "bench:" + _key(),
         "RECEIPT_SIGNING_KEY": "bench:" + _key(),
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-        "CACHE_URL": "redis://127.0.0.1:6379/5",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/6",
+        "DATABASE_URL": database_url(DB_NAME),
+        "CACHE_URL": CACHE_URL,
+        "CELERY_BROKER_URL": BROKER_URL,
         "BENCHMARK_VIEWS": "1",
         "LOG_LEVEL": "WARNING",
         "EMAIL_BACKEND": "locmem",
@@ -75,13 +126,14 @@ def ensure_wrk() -> str:
 
 def prepare_database(env: dict[str, str]) -> None:
     """A fresh benchmark database, migrated."""
-    subprocess.run(
-        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", DB_NAME],
-        check=True,
-    )
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB_NAME], check=True)
+    dropdb(DB_NAME)
+    subprocess.run(["createdb", *_server_args(), DB_NAME], check=True)
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run(["redis-cli", "-n", "5", "FLUSHDB"], check=False, capture_output=True)
+    redis_flushdb(CACHE_URL)
+
+
+def dropdb(name: str) -> None:
+    subprocess.run(["dropdb", *_server_args(), "--if-exists", "--force", name], check=True)
 
 
 def django_script(env: dict[str, str], code: str) -> str:
@@ -100,6 +152,69 @@ def django_script(env: dict[str, str], code: str) -> str:
         text=True,
     )
     return result.stdout.strip()
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+GUNICORN_PGID: int | None = None  # the process group of the gunicorn running now
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def _process_group(pgid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _database_backends(name: str) -> list[int]:
+    """The PostgreSQL server processes serving database ``name`` (this machine's server)."""
+    import psycopg
+
+    with psycopg.connect(database_url(name), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+@dataclass
+class CpuSample:
+    """CPU seconds used so far by the gunicorn processes and by the database's backends."""
+
+    app: dict[int, float]
+    database: dict[int, float]
+
+    @classmethod
+    def take(cls, database: str) -> CpuSample:
+        app = _process_group(GUNICORN_PGID) if GUNICORN_PGID else []
+        return cls(
+            {pid: _cpu_seconds(pid) for pid in app},
+            {pid: _cpu_seconds(pid) for pid in _database_backends(database)},
+        )
+
+    def since(self, earlier: CpuSample) -> tuple[float, float]:
+        """(app, database) CPU seconds between ``earlier`` and this sample; a process that
+        started in between counts from zero."""
+
+        def used(now: dict[int, float], then: dict[int, float]) -> float:
+            return sum(max(0.0, cpu - then.get(pid, 0.0)) for pid, cpu in now.items())
+
+        return used(self.app, earlier.app), used(self.database, earlier.database)
 
 
 @contextlib.contextmanager
@@ -124,6 +239,8 @@ def gunicorn(env: dict[str, str], *, workers: int = 2) -> Iterator[str]:
         env=env,
         start_new_session=True,
     )
+    global GUNICORN_PGID
+    GUNICORN_PGID = process.pid
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -136,6 +253,7 @@ def gunicorn(env: dict[str, str], *, workers: int = 2) -> Iterator[str]:
                 time.sleep(0.2)
         yield BASE_URL
     finally:
+        GUNICORN_PGID = None
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
 

@@ -9,20 +9,29 @@ the rest accepted, declined or converted, with sealed snapshots). Partners go th
 ORM, customers, keys and links through bulk_create, consents through INSERT … SELECT.
 
 Then, under gunicorn (2 sync workers) driven by wrk from loopback, in interleaved rounds
-(the machine is shared and noisy), measures four endpoints:
+(the machine is shared and noisy), measures five endpoints:
   - POST /bench/write, an authenticated one-row insert (the baseline for sending),
+  - POST /bench/referral-floor, the raw-SQL floor of a referral create (bench/floor.py): the
+    same reads and rows as the create, in two round trips of prepared statements,
   - POST /api/v1/referrals as A, each request a fresh (customer, Bi) pair among B2…B10 and
     a unique Idempotency-Key, so the full path runs: consent check, rate check, B's link,
     referral and sealed snapshot, audit row, event and payload, idempotency record,
   - GET /bench/auth-noop, an authenticated no-op (the baseline for reading),
   - GET /api/v1/referrals?direction=inbound as B1 (a page of 50);
-and prints req/s and p50/p99 of each (all rounds pooled), then referral create ÷ one-row
-write and inbound list ÷ authenticated no-op in req/s: the median of the rounds' ratios (each
-round measures the two sides of a ratio back to back). Target: both ≥ 0.5: PASS or MISS, or
-INVALID when any request of the pair failed (failed requests never count in req/s); the exit
-status stays 0.
+and prints req/s, p50/p99 (all rounds pooled) and CPU per request of each: the gunicorn
+processes' and the PostgreSQL backends' (from /proc, so PostgreSQL must run on this
+machine), then the ratios, in req/s, the median of the rounds' ratios (each round measures
+the two sides of a ratio back to back):
+  referral create ÷ floor            target ≥ 0.60
+  referral create ÷ one-row write    target ≥ 0.30
+  inbound list ÷ authenticated no-op target ≥ 0.35
+PASS or MISS, or INVALID when any request of the pair failed (failed requests never count in
+req/s); the exit status stays 0.
 
-    .venv/bin/python -m bench.referrals [--seconds 8] [--rounds 5] [--connections 4] [--keep]
+    .venv/bin/python -m bench.referrals [--seconds 8] [--rounds 3] [--connections 4] [--keep]
+
+Where the database, Redis and gunicorn live comes from BENCH_DATABASE_URL, BENCH_CACHE_URL,
+BENCH_BROKER_URL and BENCH_PORT (bench/harness.py).
 
 --keep keeps the database after the run and reuses it in later runs (the referrals earlier
 runs sent to B2…B10, and the links that created, are deleted first). Without it the database
@@ -54,12 +63,17 @@ from bench.consent_scale import WrkRun, api_samples, percentile, run_wrk_script,
 CUSTOMERS = 10_000
 RECIPIENTS = 10  # consents: CUSTOMERS times RECIPIENTS
 INBOUND_REFERRALS = 3_000  # already received by B1, for the list
-TARGET = 0.5
 GENERATOR = "bench.referrals v2"  # v2: sealed notes
 WARMUP_SECONDS = 2
 REFERRALS = "/api/v1/referrals"
 INBOUND = f"{REFERRALS}?direction=inbound"
-RATIOS = ("referral create ÷ one-row write", "inbound list ÷ authenticated no-op")
+FLOOR = "/bench/referral-floor"
+# (label, baseline, measured, target): measured ÷ baseline in req/s.
+RATIOS = (
+    ("referral create ÷ floor", "floor", "create", 0.60),
+    ("referral create ÷ one-row write", "write", "create", 0.30),
+    ("inbound list ÷ authenticated no-op", "noop", "inbound", 0.35),
+)
 
 
 def _fixed_key(label: str) -> str:
@@ -334,6 +348,7 @@ class Endpoint:
     token: str
     bodies: list[str] | None = None  # a fresh slice of request bodies for every run
     runs: list[WrkRun] = field(default_factory=list)
+    cpu: list[tuple[float, float]] = field(default_factory=list)  # (app, db) s per run
     used: int = 0  # bodies handed out so far
 
     def headers(self) -> dict[str, str]:
@@ -349,6 +364,13 @@ class Endpoint:
     def failed(self) -> int:
         return sum(run.failures for run in self.runs)
 
+    def cpu_ms(self) -> tuple[float, float]:
+        """CPU per answered request over all rounds: (gunicorn, PostgreSQL backends) in ms."""
+        answered = sum(run.requests - run.failures for run in self.runs) or 1
+        app = sum(app for app, _db in self.cpu)
+        db = sum(db for _app, db in self.cpu)
+        return 1000 * app / answered, 1000 * db / answered
+
     def summary(self) -> harness.Result:
         """req/s over all rounds; p50 and p99 of all rounds' requests pooled."""
         samples = api_samples(self.runs)
@@ -362,9 +384,11 @@ class Endpoint:
         )
 
 
-def drive(base: str, endpoint: Endpoint, *, seconds: int, connections: int, block: int) -> WrkRun:
+def drive(
+    base: str, endpoint: Endpoint, *, seconds: int, connections: int, block: int, database: str
+) -> tuple[WrkRun, tuple[float, float]]:
     """Drive ``endpoint`` for ``seconds``; a POST with bodies gets the next ``block`` of them,
-    which no earlier run used."""
+    which no earlier run used. Returns the run and the CPU (gunicorn, PostgreSQL) it cost."""
     threads = min(2, connections)
     bodies_path = None
     if endpoint.bodies is not None:
@@ -384,6 +408,7 @@ def drive(base: str, endpoint: Endpoint, *, seconds: int, connections: int, bloc
     script = "".join(f"local {name} = {lua(value)}\n" for name, value in prelude.items())
     script += WRK_SCRIPT
     try:
+        before = harness.CpuSample.take(database)
         lines = run_wrk_script(
             script,
             base + endpoint.path,
@@ -391,13 +416,14 @@ def drive(base: str, endpoint: Endpoint, *, seconds: int, connections: int, bloc
             connections=connections,
             threads=threads,
         )
+        cpu = harness.CpuSample.take(database).since(before)
     finally:
         if bodies_path:
             os.unlink(bodies_path)
     sent = [int(float(n)) for n in lines["SENT"]]
     if bodies_path and max(sent) > block // threads:
         print(f"  warning: {endpoint.name} reused request bodies (raise the pairs per run)")
-    return wrk_run(lines["RESULT"])
+    return wrk_run(lines["RESULT"]), cpu
 
 
 def seed(db: Database) -> dict[str, float]:
@@ -460,21 +486,30 @@ def prepare(db: Database) -> tuple[dict[str, str], list[str]]:
     return tokens, bodies
 
 
-def smoke_test(base: str, create: Endpoint, inbound: Endpoint, body: str) -> None:
-    """One referral and one page before measuring, so a broken setup fails loudly."""
-    request = urllib.request.Request(
-        base + create.path,
-        data=body.encode(),
-        method="POST",
-        headers={**create.headers(), "Idempotency-Key": f"smoke-{os.urandom(6).hex()}"},
-    )
+def smoke_test(
+    base: str, create: Endpoint, floor: Endpoint, inbound: Endpoint, bodies: list[str]
+) -> None:
+    """One referral, one floor referral and one page before measuring, so a broken setup
+    fails loudly; the floor's answer has the create's shape."""
+
+    def post(endpoint: Endpoint, body: str) -> dict:
+        request = urllib.request.Request(
+            base + endpoint.path,
+            data=body.encode(),
+            method="POST",
+            headers={**endpoint.headers(), "Idempotency-Key": f"smoke-{os.urandom(6).hex()}"},
+        )
+        return json.load(urllib.request.urlopen(request, timeout=10))
+
     page_request = urllib.request.Request(base + inbound.path, headers=inbound.headers())
     try:
-        sent = json.load(urllib.request.urlopen(request, timeout=10))
+        sent = post(create, bodies[0])
+        floored = post(floor, bodies[1])
         page = json.load(urllib.request.urlopen(page_request, timeout=10))
     except urllib.error.HTTPError as error:
         raise SystemExit(f"smoke test failed: {error.code} {error.read().decode()}") from None
     assert sent["status"] == "sent" and sent["data_categories"], sent
+    assert floored.keys() == sent.keys() and floored["data_categories"], floored
     assert len(page["results"]) == 50 and page["results"][0]["customer_id"], page
 
 
@@ -485,17 +520,17 @@ def ratios(baseline: Endpoint, measured: Endpoint) -> list[float]:
     ]
 
 
-def ratio_line(label: str, per_round: list[float], *, failed: int) -> str:
+def ratio_line(label: str, per_round: list[float], *, target: float, failed: int) -> str:
     median = statistics.median(per_round)
-    verdict = "INVALID" if failed else "PASS" if median >= TARGET else "MISS"
+    verdict = "INVALID" if failed else "PASS" if median >= target else "MISS"
     rounds = " ".join(f"{r:.2f}" for r in per_round)
-    return f"{label:<38} {median:>5.2f}  (target ≥ {TARGET:.2f})  {verdict}   rounds: {rounds}"
+    return f"{label:<38} {median:>5.2f}  (target ≥ {target:.2f})  {verdict}   rounds: {rounds}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per endpoint")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections")
     parser.add_argument("--keep", action="store_true", help="keep and reuse the database")
     args = parser.parse_args()
@@ -511,50 +546,58 @@ def main() -> None:
             steps = ", ".join(f"{step} {secs:.1f} s" for step, secs in timings.items())
             print(f"seeded in {sum(timings.values()):.1f} s ({steps})", flush=True)
         tokens, bodies = prepare(db)
-        smoke_body = bodies.pop()  # a pair the measured runs never use
+        smoke_bodies = [bodies.pop(), bodies.pop()]  # pairs the measured runs never use
 
         sender, recipient = tokens["sender"], tokens["recipient"]
+        # Creates and floor creates each get their own pairs (an open referral is unique).
+        half = len(bodies) // 2
         write = Endpoint("POST /bench/write (one row)", "write", "POST", "/bench/write", sender)
-        create = Endpoint("POST /api/v1/referrals", "create", "POST", REFERRALS, sender, bodies)
-        noop = Endpoint("GET /bench/auth-noop", "no-op", "GET", "/bench/auth-noop", recipient)
+        floor = Endpoint(
+            "POST /bench/referral-floor", "floor", "POST", FLOOR, sender, bodies[:half]
+        )
+        create = Endpoint(
+            "POST /api/v1/referrals", "create", "POST", REFERRALS, sender, bodies[half:]
+        )
+        noop = Endpoint("GET /bench/auth-noop", "noop", "GET", "/bench/auth-noop", recipient)
         inbound = Endpoint("GET referrals?direction=inbound", "inbound", "GET", INBOUND, recipient)
-        pairs = ((write, create), (noop, inbound))  # (baseline, measured)
+        endpoints = {e.short: e for e in (write, floor, create, noop, inbound)}
         # Each create run (the warm-up too) gets its own block of never-used pairs.
-        block = len(bodies) // (args.rounds + 1)
-        options = {"connections": args.connections, "block": block}
+        block = half // (args.rounds + 1)
+        options = {"connections": args.connections, "block": block, "database": db.name}
 
         with harness.gunicorn(db.env) as base:
-            smoke_test(base, create, inbound, smoke_body)
-            for endpoint in (write, create, noop, inbound):  # warm the workers
+            smoke_test(base, create, floor, inbound, smoke_bodies)
+            for endpoint in endpoints.values():  # warm the workers
                 drive(base, endpoint, seconds=WARMUP_SECONDS, **options)
+            order = list(endpoints.values())
             for index in range(args.rounds):
-                # Alternate the order, so neither side of a ratio always runs first.
-                order = pairs if index % 2 == 0 else tuple(pair[::-1] for pair in pairs[::-1])
-                for first, second in order:
-                    for endpoint in (first, second):
-                        endpoint.runs.append(drive(base, endpoint, seconds=args.seconds, **options))
+                # Alternate the order, so no endpoint always runs first.
+                for endpoint in order if index % 2 == 0 else order[::-1]:
+                    run, cpu = drive(base, endpoint, seconds=args.seconds, **options)
+                    endpoint.runs.append(run)
+                    endpoint.cpu.append(cpu)
                 print(
                     f"  round {index + 1}: "
-                    + "; ".join(
-                        f"{baseline.short} {baseline.rps(baseline.runs[-1]):.0f}, "
-                        f"{measured.short} {measured.rps(measured.runs[-1]):.0f} req/s "
-                        f"({ratios(baseline, measured)[-1]:.2f})"
-                        for baseline, measured in pairs
-                    ),
+                    + ", ".join(f"{e.short} {e.rps(e.runs[-1]):.0f}" for e in order)
+                    + " req/s",
                     flush=True,
                 )
 
         print(
             f"\n{args.rounds} rounds of {args.seconds} s, {args.connections} connections, "
-            "2 sync gunicorn workers; req/s over all rounds, latency pooled:"
+            "2 sync gunicorn workers; req/s over all rounds, latency pooled; CPU per request "
+            "of the gunicorn processes (app) and the PostgreSQL backends (db):"
         )
-        for endpoint in (write, create, noop, inbound):
-            print(endpoint.summary().line())
-        print("\nreq/s ratios, median of the rounds (each round runs both sides back to back):")
-        for label, (baseline, measured) in zip(RATIOS, pairs, strict=True):
-            failed = baseline.failed() + measured.failed()
-            print(ratio_line(label, ratios(baseline, measured), failed=failed))
-        failures = sum(e.failed() for e in (write, create, noop, inbound))
+        for endpoint in endpoints.values():
+            app_ms, db_ms = endpoint.cpu_ms()
+            print(f"{endpoint.summary().line()}   CPU app {app_ms:5.2f} ms  db {db_ms:5.2f} ms")
+        print("\nreq/s ratios, median of the rounds:")
+        for label, baseline, measured, target in RATIOS:
+            first, second = endpoints[baseline], endpoints[measured]
+            failed = first.failed() + second.failed()
+            per_round = ratios(first, second)
+            print(ratio_line(label, per_round, target=target, failed=failed))
+        failures = sum(e.failed() for e in endpoints.values())
         if failures:
             print(
                 f"INVALID: {failures} requests failed (non-2xx or socket errors); they are left "

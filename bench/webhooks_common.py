@@ -74,7 +74,7 @@ def setup(partners: int = 8, **overrides: str) -> Gateway:
         WEBHOOK_ALLOWED_INSECURE_HOSTS=f"127.0.0.1:{RECEIVER_PORT}", **overrides
     )
     harness.prepare_database(env)
-    subprocess.run(["redis-cli", "-n", "6", "FLUSHDB"], check=False, capture_output=True)
+    harness.redis_flushdb(harness.BROKER_URL)
     code = SEED.replace("PARTNERS", str(partners)).replace("URL", RECEIVER_URL)
     seeded = json.loads(harness.django_script(env, code))
     workdir = Path(tempfile.mkdtemp(prefix="webhooks-bench-"))
@@ -175,7 +175,7 @@ def start_beat(gateway: Gateway) -> subprocess.Popen:
 
 
 def sql(query: str, *params: object) -> list[tuple]:
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{harness.DB_NAME}") as conn:
+    with psycopg.connect(harness.database_url(harness.DB_NAME)) as conn:
         return conn.execute(query, params).fetchall()
 
 

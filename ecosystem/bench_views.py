@@ -1,7 +1,8 @@
 """Views that exist only for the benchmark scripts in bench/ (BENCHMARK_VIEWS=1).
 
 They measure the fixed cost of the stack: an unauthenticated no-op, the same behind partner
-authentication, and an authenticated one-row write. Unthrottled, so the throttle does not
+authentication, an authenticated one-row write, and the raw-SQL floor of a referral create
+(bench/floor.py). Unthrottled, so the throttle does not
 cap what is measured; never mounted unless the setting is on.
 """
 
@@ -10,6 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bench.floor import BenchReferralFloorApi
 from ecosystem.models import AuditEntry
 
 
@@ -45,4 +47,5 @@ urlpatterns = [
     path("noop", BenchNoopApi.as_view()),
     path("auth-noop", BenchAuthNoopApi.as_view()),
     path("write", BenchWriteApi.as_view()),
+    path("referral-floor", BenchReferralFloorApi.as_view()),
 ]

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.models import Application
 
+from consent.connect.demo import connect_demo_seed
 from consent.models import Consent, PartnerLink
 from consent.services.consents import consent_grant, consent_request_create
 from consent.services.customers import customer_create, customer_find_by_email
@@ -358,4 +359,5 @@ def demo_seed() -> dict[str, Any]:
         "customers": [
             {"email": email, "password": DEMO_CUSTOMER_PASSWORD} for email in DEMO_CUSTOMERS
         ],
+        "connect": connect_demo_seed(partner=gym, created=created),
     }

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "partners",
     "partners.webhooks",
     "consent",
+    "consent.connect",
     "exchanges.rewards",
     "exchanges.referrals",
     "exchanges.offers",
@@ -128,6 +129,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DB_CONN_MAX_AGE", 600, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Server-side binding, so psycopg prepares a statement on its connection once it has run
+    # five times there: the hot paths then skip parsing and planning. Behind pgbouncer in
+    # transaction mode this needs pgbouncer 1.21+ with max_prepared_statements > 0; with an
+    # older pgbouncer, or in statement mode, set DB_PREPARED_STATEMENTS=0.
+    if env.flag("DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=5
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
@@ -256,6 +265,36 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+# Connect clients may register `http://127.0.0.1…` redirect URIs only when this is on.
+CONNECT_LOOPBACK_REDIRECTS = env.flag("CONNECT_LOOPBACK_REDIRECTS", DEBUG)
+# How long a connect refresh token lives past its access token (never past its consents).
+CONNECT_REFRESH_TOKEN_SECONDS = env.integer(
+    "CONNECT_REFRESH_TOKEN_SECONDS", 30 * 86_400, minimum=600, maximum=90 * 86_400
+)
+_DEV_OIDC_KEYS = BASE_DIR / "ecosystem" / "dev_keys"
+
+
+def _pems(value: str) -> list[str]:
+    """PEM private keys from one variable: literal \\n allowed, several keys back to back."""
+    text = value.replace("\\n", "\n")
+    end = "-----END PRIVATE KEY-----"
+    return [f"{part.strip()}\n{end}\n" for part in text.split(end) if part.strip()]
+
+
+# The ID-token signing key (RSA, PKCS#8 PEM) and the retired ones still published in the JWKS.
+OIDC_RSA_PRIVATE_KEY = _pems(
+    env.text(
+        "OIDC_RSA_PRIVATE_KEY",
+        (_DEV_OIDC_KEYS / "oidc-dev.pem").read_text() if DEBUG else None,
+        hint=_LOCAL_HINT,
+    )
+)[0]
+OIDC_RSA_PRIVATE_KEYS_INACTIVE = _pems(
+    env.text(
+        "OIDC_RSA_PRIVATE_KEYS_INACTIVE",
+        (_DEV_OIDC_KEYS / "oidc-dev-retired.pem").read_text() if DEBUG else "",
+    )
+)
 OAUTH2_PROVIDER = {
     # At most 10 minutes: a bearer token is refused at once on revocation only where the
     # cache is read; its lifetime bounds every other exposure.
@@ -272,9 +311,27 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    # Connect clients (the authorization-code flow, docs/connect.md): PKCE S256 always, codes
+    # single-use and short, refresh tokens rotated, `http` only for loopback in development.
+    "PKCE_REQUIRED": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": CONNECT_REFRESH_TOKEN_SECONDS,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if CONNECT_LOOPBACK_REDIRECTS else ["https"],
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # OpenID Connect: RS256 ID tokens; retired keys stay in the JWKS until tokens signed with
+    # them have expired.
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": SITE_URL,
+    "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": OIDC_RSA_PRIVATE_KEYS_INACTIVE,
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_SUBJECT_TYPES_SUPPORTED": ["pairwise"],
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "ID_TOKEN_EXPIRE_SECONDS": 600,
     "SCOPES_BACKEND_CLASS": "partners.oauth.scope_backend.PartnerClientScopes",
-    "OAUTH2_VALIDATOR_CLASS": "partners.oauth.validators.PartnerOAuth2Validator",
+    "OAUTH2_VALIDATOR_CLASS": "consent.connect.validators.ConnectOAuth2Validator",
     # Client secrets are 256-bit random: a fast salted hash (see partners/oauth/hashers.py).
     "CLIENT_SECRET_HASHER": "client_secret_sha256",
     "ERROR_RESPONSE_WITH_SCOPES": True,
@@ -322,7 +379,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "OAUTH2_FLOWS": ["clientCredentials"],
+    "OAUTH2_FLOWS": ["clientCredentials", "authorizationCode"],
+    "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
+    "OAUTH2_REFRESH_URL": "/o/token/",
     "OAUTH2_TOKEN_URL": "/o/token/",
     # Several resources have a "status"; name each set so the schema's enums stay stable.
     "ENUM_NAME_OVERRIDES": {

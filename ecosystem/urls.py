@@ -8,12 +8,15 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from consent import views as consent_views
+from consent.connect import urls as connect_urls
+from consent.connect.views import ConnectDiscoveryView
 from consent.portal import urls as portal_urls
 from ecosystem import health
 from ecosystem.dashboard import views as dashboard
 from ecosystem.errors import is_api_request, is_outage, outage_response, problem_response
 from exchanges.referrals import views as referral_views
 from partners.console import console_site
+from partners.oauth import urls as oauth_urls
 from partners.oauth.views import authorization_server_metadata
 
 api_v1: list = [
@@ -25,6 +28,12 @@ api_v1: list = [
     path("", include("partners.webhooks.api.urls")),
 ]
 
+# DOT's endpoints: the connect flow's (consent layer) first, then the directory's.
+oauth: list = [
+    *connect_urls.urlpatterns,
+    *(p for p in oauth_urls.urlpatterns if p.name not in connect_urls.REPLACES),
+]
+
 portal: list = [*portal_urls.urlpatterns, *referral_views.portal_urlpatterns]
 
 urlpatterns = [
@@ -33,7 +42,7 @@ urlpatterns = [
     # The dashboard is the admins' landing page; the rest of /admin/ is Django's admin.
     path("admin/", admin.site.admin_view(dashboard.admin_dashboard), name="admin-dashboard"),
     path("admin/", admin.site.urls),
-    path("o/", include("partners.oauth.urls")),
+    path("o/", include((oauth, "oauth2_provider"))),
     path("", include("partners.urls")),
     # Likewise the partner's overview is the console's landing page.
     path(
@@ -48,6 +57,11 @@ urlpatterns = [
         name="oauth-metadata",
     ),
     path(".well-known/jwks.json", consent_views.jwks, name="jwks"),
+    path(
+        ".well-known/openid-configuration",
+        ConnectDiscoveryView.as_view(),
+        name="openid-configuration",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),

@@ -19,7 +19,9 @@ PURPOSES: dict[str, tuple[str, str, bool, list[str], str]] = {
         "Link",
         "A brand knows the customer is part of the ecosystem.",
         True,
-        [],
+        # What the customer may let the brand see with the link (the connect screen's
+        # profile and email: OpenID Connect claims).
+        ["contact.name", "contact.email"],
         "{partner} will know that you use the ecosystem and will see a private customer id "
         "that only {partner} uses. No other brand learns anything from this link.",
     ),

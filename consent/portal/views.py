@@ -18,6 +18,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from consent.connect.selectors import connected_app_of, connected_apps
+from consent.connect.services import connect_disconnect
 from consent.models import Consent, ConsentEvent, Customer, PartnerLink
 from consent.portal import wording
 from consent.portal.account import ReauthenticateForm, is_customer
@@ -372,3 +374,30 @@ def delete_account(request: HttpRequest) -> HttpResponse:
 def goodbye(request: HttpRequest) -> HttpResponse:
     told = request.session.pop(GOODBYE_SESSION_KEY, None)  # shown once
     return render(request, "portal/goodbye.html", {"told": told})
+
+
+@customer_required
+def apps(request: HttpRequest) -> HttpResponse:
+    """Connected apps: what each connect client may do and under which consents."""
+    names = wording.category_names()
+    found = connected_apps(request.customer.pk)
+    for app in found:
+        app.sentences = [wording.consent_sentence(c, names) for c in app.consents]
+    return render(request, "portal/apps.html", {"nav": "apps", "apps": found})
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def app_disconnect(request: HttpRequest, client_id: str) -> HttpResponse:
+    customer = request.customer
+    app = connected_app_of(customer.pk, client_id)
+    if app is None:
+        raise Http404("No such connected app.")
+    if request.method == "POST":
+        connect_disconnect(customer=customer, client_id=app.client.pk)
+        messages.success(request, f"{app.partner.name} is disconnected: its access has ended.")
+        return redirect("portal:apps")
+    names = wording.category_names()
+    sentences = [wording.consent_sentence(c, names) for c in app.consents]
+    context = {"nav": "apps", "app": app, "sentences": sentences}
+    return render(request, "portal/app_disconnect.html", context)

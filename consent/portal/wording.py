@@ -78,6 +78,8 @@ def event_sentence(event: ConsentEvent) -> str:
     )
     if event.method == ConsentEvent.Method.WRITTEN_REQUEST:
         text += " (recorded by our staff on your written request)"
+    elif event.to_status == "active" and event.consent.method == "connect":
+        text += f" on {event.consent.source.name}'s connect screen"
     return text
 
 

@@ -247,7 +247,7 @@ def _tell_partners(consent: Consent, event: ConsentEvent, pairwise: dict[str, st
     )
 
 
-def _notice_for(purpose: Purpose, partnership: Any, language: str) -> Notice:
+def notice_for(purpose: Purpose, partnership: Any, language: str) -> Notice:
     """The newest notice for the purpose: the partnership's own if it has one, else the
     general one; English when the language has none."""
     candidates = Notice.objects.filter(purpose=purpose).order_by("-version")
@@ -286,7 +286,9 @@ def notice_shown(notice: Notice, source_id: str, recipient_id: str) -> str:
 
 def _categories(purpose: Purpose, requested: Iterable[str], allowed: set[str]) -> list[str]:
     chosen = sorted(set(requested))
-    if not chosen and allowed:  # purposes that carry no data (link, offers) need none
+    # Purposes that carry no data (offers) need none; a link may carry none (the pairwise id
+    # alone) or the contact details the customer chose on the connect screen.
+    if not chosen and allowed and not purpose.single_partner:
         raise ConsentError("Name at least one data category.", code="categories_required")
     outside = [code for code in chosen if code not in allowed]
     if outside:
@@ -327,7 +329,7 @@ def _new_record(
         source_id=source_id, recipient_id=recipient_id, purpose=purpose, at=now
     )
     chosen = _categories(purpose, categories, allowed)
-    notice = _notice_for(purpose, partnership, language)
+    notice = notice_for(purpose, partnership, language)
     consent = Consent(
         customer=customer,
         purpose=purpose,
@@ -524,8 +526,10 @@ def consent_grant(
     data_categories: list[str],
     days: int | None = None,
     language: str = "en",
+    method: str = Consent.Method.PORTAL,
 ) -> Consent:
-    """The customer consents without being asked (in the portal)."""
+    """The customer consents without being asked (in the portal, or on the connect screen
+    with ``method=connect``)."""
     now = timezone.now()
     consent = _new_record(
         customer=customer,
@@ -534,7 +538,7 @@ def consent_grant(
         recipient_id=recipient_id,
         categories=data_categories,
         status=S.REQUESTED,  # born requested for a moment, so the grant is a transition
-        method=Consent.Method.PORTAL,
+        method=method,
         language=language,
         now=now,
     )
@@ -544,7 +548,12 @@ def consent_grant(
 
 
 def consent_amend(
-    *, consent: Consent, customer: Customer, data_categories: list[str], days: int | None = None
+    *,
+    consent: Consent,
+    customer: Customer,
+    data_categories: list[str],
+    days: int | None = None,
+    method: str | None = None,
 ) -> Consent:
     """Change an active consent's categories: a new active record replaces it, and the old
     one becomes ``superseded`` (its receipt still proves what was agreed before). A consent
@@ -554,12 +563,18 @@ def consent_amend(
         _check_owner(old, customer)
         now = timezone.now()
         if consent_settle(old, now=now) == S.ACTIVE:
-            return _amend(old, customer, data_categories, days, now)
+            return _amend(old, customer, data_categories, days, now, method=method)
     raise ConsentTransitionError("Only an active consent can be amended.")
 
 
 def _amend(
-    old: Consent, customer: Customer, data_categories: list[str], days: int | None, now: datetime
+    old: Consent,
+    customer: Customer,
+    data_categories: list[str],
+    days: int | None,
+    now: datetime,
+    *,
+    method: str | None = None,
 ) -> Consent:
     by = Actor.customer(customer)
     consent_transition(old, to=S.SUPERSEDED, by=by, reason="Amended by the customer.", now=now)
@@ -570,7 +585,7 @@ def _amend(
         recipient_id=old.recipient_id,
         categories=data_categories,
         status=S.REQUESTED,
-        method=old.method,
+        method=method or old.method,
         language=old.notice_language,
         now=now,
         supersedes=old,

@@ -223,3 +223,29 @@ def invitation_accept(*, link: PartnerLink, password: str | None = None) -> Part
 @transaction.atomic
 def customer_link_refuse(*, link: PartnerLink, customer: Customer) -> PartnerLink:
     return _answer(link, customer, L.REFUSED)
+
+
+@transaction.atomic
+def customer_link_connect(*, customer: Customer, partner: Partner) -> PartnerLink:
+    """The customer approved a partner's connect screen: the link is created active (method
+    ``connect``), or a pending invitation confirmed. A link the customer refused before is
+    confirmed now (they have just said yes); one that ended stays ended."""
+    link = (
+        PartnerLink.objects.select_for_update(no_key=True)
+        .filter(partner=partner, customer=customer)
+        .first()
+    )
+    if link is None:
+        link = PartnerLink.objects.create(
+            customer=customer, partner=partner, method=PartnerLink.Method.CONNECT
+        )
+        audit_record(actor=f"customer:{customer.pk}", action="link.connect", obj=link)
+    elif link.status == L.ACTIVE:
+        return link
+    elif link.status == L.ENDED:
+        raise LinkTransitionError("This link has ended and cannot be used again.")
+    elif link.status == L.REFUSED:  # they refused an invitation before and say yes now
+        link.status, link.ended_at = L.PENDING, None
+        link.save(update_fields=["status", "ended_at"])
+    # Confirmed as an invitation is: the partner hears customer.link_confirmed.
+    return _answer(link, customer, L.ACTIVE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpResponse
 from django.utils.crypto import salted_hmac
 from rest_framework.request import Request
@@ -12,6 +13,7 @@ from rest_framework.response import Response
 
 from ecosystem.services.idempotency import (
     StoredResponse,
+    claims_in_transaction,
     idempotency_begin,
     idempotency_complete,
     idempotency_release,
@@ -41,7 +43,23 @@ def body_fingerprint(request: Request) -> str:
 
 
 class IdempotentMixin:
-    """Claims the key after authentication and throttling, replays or stores the response."""
+    """Claims the key after authentication and throttling, replays or stores the response.
+
+    On PostgreSQL a keyed POST runs in one transaction: the claim, the work (the service's
+    own transaction becomes a savepoint in it) and the stored response commit together, or,
+    on a server error, not at all (``claims_in_transaction``)."""
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self._idempotency_atomic = (
+            request.method == "POST" and HEADER in request.headers and claims_in_transaction()
+        )
+        if not self._idempotency_atomic:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+            if response.status_code >= 500:
+                transaction.set_rollback(True)  # the work too, and the key stays free
+            return response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
@@ -74,10 +92,16 @@ class IdempotentMixin:
             self._release_claim()
             raise
 
-    def _release_claim(self) -> None:
+    def _release_claim(self, *, failing: bool = True) -> None:
+        """Free the key. A request failing inside its own transaction (PostgreSQL) frees it by
+        rolling back, claim and work together; otherwise the claim row is deleted."""
         record = getattr(self, "_idempotency_record", None)
         self._idempotency_record = None
-        if record is not None:
+        if record is None:
+            return
+        if failing and getattr(self, "_idempotency_atomic", False):
+            transaction.set_rollback(True)
+        else:
             idempotency_release(record=record)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -89,7 +113,7 @@ class IdempotentMixin:
             if isinstance(response, Response):
                 response.render()
             if getattr(response, "streaming", False):
-                self._release_claim()
+                self._release_claim(failing=False)
                 return response
             idempotency_complete(
                 record=record,

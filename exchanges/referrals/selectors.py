@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from consent.models import PartnerLink
@@ -95,3 +98,106 @@ def referral_funnel(*, since: datetime, partner_id: str | None = None) -> list[d
         }
         for row in map(dict, rows)
     ]
+
+
+@dataclass(frozen=True)
+class CreateFacts:
+    """Everything the rules of a referral create read, as of one statement (PostgreSQL)."""
+
+    customer_id: str
+    link_status: str  # A's link, by the id A knows the customer by
+    sealed: dict[str, str]  # name, email, phone
+    wrapped_key: str | None
+    consent_id: str | None  # the live consent A→B for referral, share-locked
+    consent_categories: list[str]
+    consent_granted_at: datetime | None
+    partnership_id: str | None
+    partnership_current: bool
+    partners_active: bool  # A and B
+    flow_categories: set[str]
+    sent_in_window: int
+    recipient_link: tuple[str, str] | None  # B's link (id, status), locked FOR NO KEY UPDATE
+    subscribers: list[tuple[str, list[str]]]  # B's enabled endpoints: (id, event types)
+
+
+# One statement for every read of a create: A's link with the customer and the wrapped data
+# key, the live consent share-locked as consent_hold locks it (the LATERAL's FOR SHARE waits
+# for a withdrawal in flight and then re-checks the row), both partners' states, the
+# partnership's window, the flow's categories, the sender's count in the rate window, B's
+# link (locked after the consent: docs/consent.md's order) and B's endpoints. Prepared on
+# its connection like every statement once it has run five times (DB_PREPARED_STATEMENTS).
+_CREATE_FACTS = """
+SELECT c.id, l.status, c.name_sealed, c.email_sealed, c.phone_sealed, k.wrapped,
+       con.id, con.data_categories, con.granted_at, con.partnership_id,
+       coalesce(p.status = 'active' AND p.valid_from <= %(at)s
+                AND (p.valid_until IS NULL OR p.valid_until > %(at)s), false),
+       (SELECT count(*) = 2 FROM partners_partner pp
+         WHERE pp.id IN (%(a)s, %(b)s) AND pp.status = 'active'),
+       (SELECT array_agg(fc.datacategory_id)
+          FROM partners_partnershipflow f
+          JOIN partners_partnershipflow_data_categories fc ON fc.partnershipflow_id = f.id
+         WHERE f.partnership_id = con.partnership_id AND f.source_id = %(a)s
+           AND f.recipient_id = %(b)s AND f.purpose_id = %(purpose)s),
+       (SELECT count(*) FROM partners_referral r
+         WHERE r.from_partner_id = %(a)s AND r.customer_id = c.id
+           AND r.created_at >= %(since)s),
+       (SELECT ARRAY[bl.id, bl.status] FROM consent_partnerlink bl
+         WHERE bl.partner_id = %(b)s AND bl.customer_id = c.id FOR NO KEY UPDATE),
+       (SELECT coalesce(json_agg(json_build_array(e.id, e.event_types)), '[]')::text
+          FROM ecosystem_webhookendpoint e WHERE e.partner_id = %(b)s AND e.enabled)
+  FROM consent_partnerlink l
+  JOIN consent_customer c ON c.id = l.customer_id
+  LEFT JOIN consent_customerkey k ON k.customer_id = c.id
+  LEFT JOIN LATERAL (
+        SELECT s.id, s.data_categories, s.granted_at, s.partnership_id
+          FROM consent_consent s
+         WHERE s.customer_id = c.id AND s.source_id = %(a)s AND s.recipient_id = %(b)s
+           AND s.purpose_id = %(purpose)s AND s.status = 'active' AND s.expires_at > %(at)s
+         LIMIT 1 FOR SHARE) con ON true
+  LEFT JOIN partners_partnership p ON p.id = con.partnership_id
+ WHERE l.id = %(link)s AND l.partner_id = %(a)s
+"""
+
+
+def referral_create_facts(
+    *, from_partner_id: str, customer_id: str, to_partner_id: str, at: datetime, since: datetime
+) -> CreateFacts | None:
+    """The facts for a create in one round trip on PostgreSQL; None for a customer id that is
+    not the sender's. Inside the create's transaction (the locks last until it commits).
+    Other databases have no such statement: the service takes its ORM path there."""
+    params = {
+        "a": from_partner_id,
+        "b": to_partner_id,
+        "link": customer_id,
+        "purpose": "referral",
+        "at": at,
+        "since": since,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CREATE_FACTS, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (customer, link_status, name, email, phone, wrapped, consent, categories, granted) = row[:9]
+    partnership, current, partners_active, flow, sent, recipient_link, subscribers = row[9:]
+    return CreateFacts(
+        customer_id=customer,
+        link_status=link_status,
+        sealed={"name": name, "email": email, "phone": phone},
+        wrapped_key=wrapped,
+        consent_id=consent,
+        consent_categories=_json(categories) or [],
+        consent_granted_at=granted,
+        partnership_id=partnership,
+        partnership_current=current,
+        partners_active=partners_active,
+        flow_categories=set(flow or ()),
+        sent_in_window=sent,
+        recipient_link=tuple(recipient_link) if recipient_link else None,
+        subscribers=[(pk, types) for pk, types in json.loads(subscribers)],
+    )
+
+
+def _json(value: Any) -> Any:
+    """jsonb as Django's connection loads it (text), or already decoded."""
+    return json.loads(value) if isinstance(value, str) else value

@@ -10,10 +10,10 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from consent.models import Consent, Customer, PartnerLink
+from consent.models import Consent, Customer, CustomerKey, PartnerLink
 from consent.selectors import consent_allowance, flow_allowance, link_of_partner, pairwise_ids
 from consent.services.access import access_record_api
 from ecosystem import transitions
@@ -26,9 +26,11 @@ from ecosystem.errors import (
 )
 from ecosystem.services.audit import audit_record
 from exchanges.referrals.models import Referral
+from exchanges.referrals.selectors import CreateFacts, referral_create_facts
 from exchanges.rewards.services import rewards_for_conversion
 from partners.models import Partner, Purpose
 from partners.webhooks.events import event_publish
+from partners.webhooks.models import WebhookEndpoint
 
 R = Referral.Status
 L = PartnerLink.Status
@@ -131,12 +133,16 @@ def _check_rate(partner_id: str, customer_id: str) -> None:
         from_partner_id=partner_id, customer_id=customer_id, created_at__gte=since
     ).count()
     if sent >= settings.REFERRAL_LIMIT_PER_CUSTOMER:
-        raise RateLimitedError(
-            f"You may refer one customer {settings.REFERRAL_LIMIT_PER_CUSTOMER} times per "
-            f"{settings.REFERRAL_LIMIT_WINDOW_HOURS} hours.",
-            code="referral_limit_reached",
-            extra={"retry_after": settings.REFERRAL_LIMIT_WINDOW_HOURS * 3600},
-        )
+        _rate_limited()
+
+
+def _rate_limited() -> NoReturn:
+    raise RateLimitedError(
+        f"You may refer one customer {settings.REFERRAL_LIMIT_PER_CUSTOMER} times per "
+        f"{settings.REFERRAL_LIMIT_WINDOW_HOURS} hours.",
+        code="referral_limit_reached",
+        extra={"retry_after": settings.REFERRAL_LIMIT_WINDOW_HOURS * 3600},
+    )
 
 
 class LinkPending(ConflictError):
@@ -157,7 +163,155 @@ def referral_create(
 ) -> Referral:
     """A refers the customer it knows as ``customer_id`` to B. Allowed only under an active
     partnership flow A→B for ``referral`` and an active ``referral`` consent A→B; the data
-    B will see is snapshotted now, limited to the categories the consent allows."""
+    B will see is snapshotted now, limited to the categories the consent allows.
+
+    On PostgreSQL one statement reads (and locks) everything the rules need
+    (``referral_create_facts``); when the facts allow the referral it is written from them,
+    and otherwise, or on SQLite, the step-by-step ORM path below decides and explains the
+    refusal (it reads the same rows again, so its answer is the same)."""
+    now = timezone.now()
+    if connection.vendor == "postgresql" and to_partner_id != from_partner_id:
+        facts = referral_create_facts(
+            from_partner_id=from_partner_id,
+            customer_id=customer_id,
+            to_partner_id=to_partner_id,
+            at=now,
+            since=now - timedelta(hours=settings.REFERRAL_LIMIT_WINDOW_HOURS),
+        )
+        if facts is not None:
+            referral = _create_from_facts(
+                facts,
+                from_partner_id=from_partner_id,
+                client_id=client_id,
+                customer_ref=customer_id,
+                to_partner_id=to_partner_id,
+                note=note,
+                now=now,
+            )
+            if referral is not None:
+                return referral
+    return _create_checked(
+        from_partner_id=from_partner_id,
+        client_id=client_id,
+        customer_id=customer_id,
+        to_partner_id=to_partner_id,
+        note=note,
+        now=now,
+    )
+
+
+def _create_from_facts(
+    facts: CreateFacts,
+    *,
+    from_partner_id: str,
+    client_id: str,
+    customer_ref: str,
+    to_partner_id: str,
+    note: str,
+    now: datetime,
+) -> Referral | None:
+    """The referral, written from one read's facts; None when the rules need the ORM path
+    (a refusal to explain, or B's link in a state only ``_recipient_link`` handles)."""
+    allowed = set(facts.consent_categories) & facts.flow_categories
+    if (
+        facts.link_status != L.ACTIVE
+        or facts.consent_id is None
+        or facts.wrapped_key is None
+        or not facts.partners_active
+        or not facts.partnership_current
+        or not allowed
+        or (facts.recipient_link is not None and facts.recipient_link[1] != L.ACTIVE)
+    ):
+        return None
+    customer = Customer(
+        id=facts.customer_id,
+        name_sealed=facts.sealed["name"],
+        email_sealed=facts.sealed["email"],
+        phone_sealed=facts.sealed["phone"],
+    )
+    customer.key = CustomerKey(customer_id=customer.pk, wrapped=facts.wrapped_key)
+    pii = customer.pii()
+    available = {"contact.name": pii.name, "contact.email": pii.email, "contact.phone": pii.phone}
+    note = note.strip()
+    _check_note(note, available, allowed)
+    if facts.sent_in_window >= settings.REFERRAL_LIMIT_PER_CUSTOMER:
+        _rate_limited()
+    if facts.recipient_link is not None:
+        recipient_link_id = facts.recipient_link[0]
+    else:
+        recipient_link_id = _recipient_link_insert(customer.pk, to_partner_id, now)
+        if recipient_link_id is None:  # created meanwhile: its state decides (ORM path)
+            return None
+    referral = Referral(
+        from_partner_id=from_partner_id,
+        to_partner_id=to_partner_id,
+        partnership_id=facts.partnership_id,
+        customer=customer,
+        consent_id=facts.consent_id,
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.REFERRAL_EXPIRY_HOURS),
+    )
+    referral.seal_snapshot(
+        {code: value for code, value in available.items() if code in allowed and value},
+        note=note,
+        data_key=customer.data_key(),
+    )
+    _insert(referral)
+    audit_record(actor=f"client:{client_id}", action="referral.create", obj=referral)
+    subscribers = [
+        WebhookEndpoint(pk=pk, partner_id=to_partner_id, event_types=types)
+        for pk, types in facts.subscribers
+    ]
+    event_publish(
+        type="referral.received",
+        payloads={to_partner_id: _payload(referral, recipient_link_id)},
+        subscribers=subscribers,
+    )
+    return referral
+
+
+_LINK_INSERT = """
+INSERT INTO consent_partnerlink (id, customer_id, partner_id, status, method, created_at,
+                                 confirmed_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (partner_id, customer_id) DO NOTHING
+RETURNING id
+"""
+
+
+def _recipient_link_insert(customer_id: str, partner_id: str, now: datetime) -> str | None:
+    """B's new link, confirmed by the referral consent; None if another transaction made
+    one first (ON CONFLICT waits for it to commit, so two first referrals never fail)."""
+    link_id = PartnerLink._meta.pk.get_default()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LINK_INSERT,
+            [link_id, customer_id, partner_id, L.ACTIVE, PartnerLink.Method.REFERRAL, now, now],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _insert(referral: Referral) -> None:
+    try:  # no savepoint: the refusal rolls the whole transaction back
+        referral.save(force_insert=True)
+    except IntegrityError:
+        raise ConflictError(
+            "An open referral of this customer to this partner already exists.",
+            code="duplicate_referral",
+        ) from None
+
+
+def _create_checked(
+    *,
+    from_partner_id: str,
+    client_id: str,
+    customer_id: str,
+    to_partner_id: str,
+    note: str,
+    now: datetime,
+) -> Referral:
+    """The create step by step through the ORM: each rule with its own refusal."""
     link = link_of_partner(partner_id=from_partner_id, customer_id=customer_id)
     if link is not None and link.status == PartnerLink.Status.PENDING:
         raise LinkPending()
@@ -166,7 +320,6 @@ def referral_create(
     if to_partner_id == from_partner_id:
         raise ApplicationError("A partner cannot refer a customer to itself.", code="referral_self")
     customer = link.customer
-    now = timezone.now()
     # A write under a consent: the consent row is share-locked until this commits, so a
     # withdrawal either waits and then ends this referral, or came first and refuses it.
     found = consent_allowance(
@@ -202,13 +355,7 @@ def referral_create(
         note=note,
         data_key=customer.data_key(),
     )
-    try:  # no savepoint: the refusal rolls the whole transaction back
-        referral.save(force_insert=True)
-    except IntegrityError:
-        raise ConflictError(
-            "An open referral of this customer to this partner already exists.",
-            code="duplicate_referral",
-        ) from None
+    _insert(referral)
     audit_record(actor=f"client:{client_id}", action="referral.create", obj=referral)
     _tell(
         referral, "referral.received", {to_partner_id}, pairwise={to_partner_id: recipient_link.pk}

@@ -20,12 +20,15 @@ from ecosystem.errors import ApplicationError
 from ecosystem.models import User
 from partners.console.webhooks import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
 from partners.models import Partner, PartnerClient
-from partners.scopes import SCOPES
+from partners.scopes import IDENTITY_SCOPES, SCOPES
 from partners.services.clients import (
     client_create,
     client_revoke,
     client_rotate_secret,
+    client_set_redirect_uris,
     client_set_scopes,
+    connect_client_create,
+    redirect_uris_check,
 )
 from partners.webhooks.models import Delivery, WebhookEndpoint
 
@@ -167,7 +170,30 @@ def _to_secret_page(request: HttpRequest, client: PartnerClient, secret: str) ->
     return HttpResponseRedirect(reverse("partner_console:partner-client-secret", args=[client.pk]))
 
 
+CLIENT_KINDS = [
+    ("server", "Server to server: your backend calls the API (client credentials)"),
+    (
+        "connect",
+        "Connect: customers sign in and consent on the gateway (authorization code + PKCE)",
+    ),
+]
+
+
 class ClientForm(forms.ModelForm):
+    kind = forms.ChoiceField(
+        choices=CLIENT_KINDS,
+        initial="server",
+        required=False,
+        widget=forms.RadioSelect,
+        label="Kind",
+    )
+    redirect_uris = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Redirect URIs",
+        help_text="Connect clients only: one per line, matched exactly. https only (http to "
+        "127.0.0.1 in local development).",
+    )
     scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
 
     class Meta:
@@ -176,10 +202,11 @@ class ClientForm(forms.ModelForm):
 
     def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["scopes"].choices = [
-            (s, f"{s} — {SCOPES[s]}") for s in SCOPES if s in partner.scope_ceiling_set
+        api_scopes = [(s, f"{s} — {SCOPES[s]}") for s in SCOPES if s in partner.scope_ceiling_set]
+        self.fields["scopes"].choices = api_scopes + [
+            (s, f"{s} — {text} (connect clients only)") for s, text in IDENTITY_SCOPES.items()
         ]
-        if not self.fields["scopes"].choices:
+        if not api_scopes:
             self.fields["scopes"].help_text = (
                 "Your brand has no API scopes yet: an ecosystem admin sets which scopes its "
                 "clients may hold. Ask them, then come back."
@@ -188,6 +215,28 @@ class ClientForm(forms.ModelForm):
         if not self.instance._state.adding:
             self.initial["scopes"] = sorted(self.instance.scope_set)
             self.fields["name"].disabled = True
+            connect = self.instance.is_connect
+            self.initial["kind"] = "connect" if connect else "server"
+            self.fields["kind"].disabled = True
+            self.initial["redirect_uris"] = "\n".join(
+                self.instance.application.redirect_uris.split()
+            )
+            self.fields["redirect_uris"].disabled = not connect
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        data["kind"] = kind = data.get("kind") or "server"
+        scopes = set(data.get("scopes") or ())
+        if kind == "server" and scopes & set(IDENTITY_SCOPES):
+            self.add_error("scopes", "openid, profile and email are for connect clients only.")
+        if kind == "server" and (data.get("redirect_uris") or "").strip():
+            self.add_error("redirect_uris", "Only connect clients have redirect URIs.")
+        if kind == "connect" and "redirect_uris" not in self.errors:
+            try:
+                redirect_uris_check((data.get("redirect_uris") or "").split())
+            except ApplicationError as refused:
+                self.add_error("redirect_uris", refused.detail)
+        return data
 
 
 @admin.register(PartnerClient, site=console_site)
@@ -196,7 +245,7 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
     readonly_fields = ("id", "created_at", "secret_rotated_at", "revoked_at", "actions_links")
 
     def get_fields(self, request: HttpRequest, obj: Any = None):
-        return ("name", "scopes") + (self.readonly_fields if obj else ())
+        return ("name", "kind", "redirect_uris", "scopes") + (self.readonly_fields if obj else ())
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
         partner = staff_partner(request)
@@ -226,12 +275,26 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: PartnerClient, form: Any, change: bool) -> None:
         scopes = set(form.cleaned_data["scopes"])
+        redirect_uris = form.cleaned_data.get("redirect_uris", "").split()
         if change:
             client_set_scopes(client=obj, scopes=scopes, actor=request.user)
+            if obj.is_connect and "redirect_uris" in form.changed_data:
+                client_set_redirect_uris(
+                    client=obj, redirect_uris=redirect_uris, actor=request.user
+                )
             return
-        created, secret = client_create(
-            partner=staff_partner(request), name=obj.name, scopes=scopes, actor=request.user
-        )
+        if form.cleaned_data["kind"] == "connect":
+            created, secret = connect_client_create(
+                partner=staff_partner(request),
+                name=obj.name,
+                scopes=scopes,
+                redirect_uris=redirect_uris,
+                actor=request.user,
+            )
+        else:
+            created, secret = client_create(
+                partner=staff_partner(request), name=obj.name, scopes=scopes, actor=request.user
+            )
         obj.pk = created.pk
         request._new_client_secret = secret  # type: ignore[attr-defined]
 

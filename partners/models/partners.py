@@ -163,6 +163,11 @@ class PartnerClient(models.Model):
     def scope_set(self) -> set[str]:
         return parse_scopes(self.scopes)
 
+    @property
+    def is_connect(self) -> bool:
+        """A connect client (authorization code for customers), not a server-to-server one."""
+        return self.application.authorization_grant_type == "authorization-code"
+
 
 class GrantInvalidation(models.Model):
     """A change that withdraws cached token grants (a client revoked or changed, a partner's

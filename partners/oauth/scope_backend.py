@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from oauth2_provider.models import Application
 from oauth2_provider.scopes import BaseScopes
 
-from partners.scopes import SCOPES
+from partners.scopes import IDENTITY_SCOPES, SCOPES, share_scope
 
 
 class PartnerClientScopes(BaseScopes):
@@ -15,7 +16,7 @@ class PartnerClientScopes(BaseScopes):
     those."""
 
     def get_all_scopes(self) -> dict[str, str]:
-        return dict(SCOPES)
+        return {**SCOPES, **IDENTITY_SCOPES}
 
     def get_available_scopes(
         self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
@@ -24,9 +25,18 @@ class PartnerClientScopes(BaseScopes):
         if client is None:
             return []
         allowed = client.scope_set & client.partner.scope_ceiling_set
-        return [scope for scope in SCOPES if scope in allowed]
+        available = [scope for scope in SCOPES if scope in allowed]
+        if application.authorization_grant_type != Application.GRANT_AUTHORIZATION_CODE:
+            return available
+        # A connect client: its identity scopes, and any well-formed share scope the request
+        # names (the consent screen checks those against the partnerships, in front of the
+        # customer, rather than failing them here as unknown).
+        available += [scope for scope in IDENTITY_SCOPES if scope in client.scope_set]
+        requested = getattr(request, "scopes", None) or []
+        return available + [scope for scope in requested if share_scope(scope)]
 
     def get_default_scopes(
         self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
     ) -> list[str]:
-        return self.get_available_scopes(application, request)
+        available = self.get_available_scopes(application, request)
+        return [scope for scope in available if not share_scope(scope)]

@@ -37,12 +37,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
-from oauth2_provider.models import AccessToken
+from django.utils.functional import cached_property
+from oauth2_provider.models import AccessToken, Application
 
 from partners.models import GrantInvalidation, Partner, PartnerClient
 
@@ -87,6 +89,7 @@ class Grant:
     expires: float  # epoch seconds
     client_gen: int
     partner_gen: int
+    user_id: int | None = None  # the customer's user, for a token from the connect flow
 
     def as_access_token(self) -> CachedAccessToken:
         return CachedAccessToken(self)
@@ -114,13 +117,12 @@ class CachedAccessToken:
     is_expired = AccessToken.is_expired
     allow_scopes = AccessToken.allow_scopes
     scopes = AccessToken.scopes
-    user = None
-    user_id = None
     resource = ()
     client_revoked = False
 
     def __init__(self, grant: Grant) -> None:
         self.id = self.pk = grant.token_id
+        self.user_id = grant.user_id
         self.scope = grant.scope
         self.expires = datetime.fromtimestamp(grant.expires, tz=UTC)
         self.application = CachedApplication(grant.application_id, grant.client_id)
@@ -130,6 +132,13 @@ class CachedAccessToken:
             ["id", "slug", "name", "status"],
             [grant.partner_id, grant.partner_slug, grant.partner_name, Partner.Status.ACTIVE],
         )
+
+    @cached_property
+    def user(self) -> Any:
+        """The customer's user behind a connect token (UserInfo reads it); None otherwise."""
+        if self.user_id is None:
+            return None
+        return get_user_model().objects.filter(pk=self.user_id).first()
 
 
 class _LocalTier:
@@ -244,7 +253,13 @@ def _load_row(checksum: str) -> AccessToken | None:
 
 
 def _grantable(token: AccessToken | None) -> TypeGuard[AccessToken]:
-    if token is None or token.is_expired() or token.user_id is not None:
+    if token is None or token.is_expired():
+        return False
+    # A token on behalf of a customer comes only from a connect client (authorization code);
+    # it is deleted, through the receivers below, when a consent it is bound to ends.
+    if token.user_id is not None and (
+        token.application.authorization_grant_type != Application.GRANT_AUTHORIZATION_CODE
+    ):
         return False
     client = getattr(token.application, "partner_client", None)
     return bool(client and not client.is_revoked and client.partner.is_active)
@@ -281,6 +296,7 @@ def load_token(raw_token: str) -> AccessToken | CachedAccessToken | None:
         expires=token.expires.timestamp(),
         client_gen=client_gen,
         partner_gen=partner_gen,
+        user_id=token.user_id,
     )
     timeout = min(settings.TOKEN_CACHE_SECONDS, max(1, int(grant.expires - time.time())))
     cache.set(token_key(checksum), grant, timeout=timeout)

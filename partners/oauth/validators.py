@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from oauth2_provider.models import Application
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from partners.oauth import token_cache
+
+# One grant type per client, as DOT models it: what each kind may ask /o/token/ for.
+TOKEN_GRANT_TYPES = {
+    Application.GRANT_CLIENT_CREDENTIALS: {"client_credentials"},
+    Application.GRANT_AUTHORIZATION_CODE: {"authorization_code", "refresh_token"},
+}
 
 
 def client_is_usable(application: Any) -> bool:
@@ -47,7 +54,8 @@ class PartnerOAuth2Validator(OAuth2Validator):
         # gets no token, instead of an `invalid_client` that reads as bad credentials.
         if not client_is_usable(client):
             raise PartnerInactive(request=request)
-        return grant_type == "client_credentials" and super().validate_grant_type(
+        allowed = TOKEN_GRANT_TYPES.get(client.authorization_grant_type, set())
+        return grant_type in allowed and super().validate_grant_type(
             client_id, grant_type, client, request, *args, **kwargs
         )
 

@@ -187,10 +187,11 @@ def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/o/authorize/",
             "token_endpoint": f"{issuer}/o/token/",
             "introspection_endpoint": f"{issuer}/o/introspect/",
             "revocation_endpoint": f"{issuer}/o/revoke_token/",
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "introspection_endpoint_auth_methods_supported": [
                 "client_secret_basic",
@@ -201,10 +202,13 @@ def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
                 "client_secret_post",
             ],
             "scopes_supported": list(SCOPES),
-            # REQUIRED and non-empty (RFC 8414 §2). No authorization endpoint is mounted, so no
-            # response type returns a code or token: "none" (OAuth 2.0 Multiple Response Type
-            # Encoding Practices §4) is the registered value that says exactly that.
-            "response_types_supported": ["none"],
+            # The connect flow (docs/connect.md): authorization code with PKCE S256 only, the
+            # RFC 9207 `iss` in every authorization response.
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
+            "jwks_uri": f"{issuer}/o/jwks/",
             "service_documentation": f"{issuer}/api/docs/",
         }
     )

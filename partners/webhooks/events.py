@@ -33,6 +33,7 @@ def event_publish(
     type: str,
     payloads: Mapping[str, Mapping[str, Any]],
     endpoint: WebhookEndpoint | None = None,
+    subscribers: list[WebhookEndpoint] | None = None,
 ) -> Event:
     """Write an event, each entitled partner's own payload, and a delivery to every enabled
     endpoint of those partners that subscribes to ``type``; queue the deliveries once the
@@ -43,6 +44,9 @@ def event_publish(
     objects the partners already share (a referral or consent between them). Each partner
     gets its own random event id (``event.public_ids``), its ``webhook-id``. ``endpoint``
     sends the event to that one endpoint instead of to the subscribers (test pings).
+    ``subscribers``: the enabled endpoints of the payloads' partners, with their ids, partner
+    ids and event types, when the caller read them already in its own transaction (a
+    referral create reads them with its facts), to save the query.
     """
     if type not in EVENT_TYPES:
         raise ValueError(f"Unknown event type {type!r}; add it to EVENT_TYPES and the docs.")
@@ -65,6 +69,12 @@ def event_publish(
         by_partner = {row.partner_id: row for row in rows}
         if endpoint is not None:
             endpoints = [endpoint]
+        elif subscribers is not None:
+            endpoints = [
+                candidate
+                for candidate in subscribers
+                if candidate.partner_id in by_partner and type in candidate.event_types
+            ]
         else:
             candidates = WebhookEndpoint.objects.filter(partner_id__in=by_partner, enabled=True)
             # Filtered here rather than in SQL: SQLite has no JSON containment lookup.

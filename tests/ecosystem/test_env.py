@@ -109,6 +109,7 @@ def test_production_settings_pass_check_deploy():
             FIELD_ENCRYPTION_KEYS=GOOD_KEY,
             BLIND_INDEX_KEY="b1:" + "C" * 43,
             RECEIPT_SIGNING_KEY="r1:" + "D" * 43,
+            OIDC_RSA_PRIVATE_KEY=(ROOT / "ecosystem" / "dev_keys" / "oidc-dev.pem").read_text(),
         ),
         capture_output=True,
         text=True,
@@ -157,3 +158,17 @@ def test_access_tokens_live_at_most_ten_minutes(value, refused):
     assert (result.returncode != 0) is refused, result.stderr
     if refused:
         assert "OAUTH_ACCESS_TOKEN_SECONDS must be at most 600" in result.stderr
+
+
+def test_production_needs_an_id_token_signing_key():
+    result = _import_settings(
+        DEBUG="0",
+        SECRET_KEY="x" * 60,
+        ALLOWED_HOSTS="gateway.example.com",
+        SITE_URL="https://gateway.example.com",
+        FIELD_ENCRYPTION_KEYS=GOOD_KEY,
+        BLIND_INDEX_KEY="b1:" + "C" * 43,
+        RECEIPT_SIGNING_KEY="r1:" + "D" * 43,
+    )
+    assert result.returncode != 0
+    assert "OIDC_RSA_PRIVATE_KEY must be set" in result.stderr

@@ -85,6 +85,11 @@ def test_concurrent_duplicate_gets_409_and_the_work_happens_once():
         with ThreadPoolExecutor(max_workers=2) as pool:
             first = pool.submit(call)
             assert entered.wait(timeout=10), "the first request never started"
+            # On PostgreSQL the claim is part of the request's one transaction: nobody else
+            # sees it before the work commits with it; elsewhere it committed on its own.
+            assert IdempotencyRecord.objects.filter(key="race").exists() == (
+                connection.vendor != "postgresql"
+            )
             second = pool.submit(call).result(timeout=20)
             release.set()
             assert (first.result(timeout=20), second) == (201, 409)
@@ -135,3 +140,29 @@ def test_a_claim_left_in_flight_by_a_dead_request_is_taken_over_after_its_lease(
 
     assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
     assert AuditEntry.objects.filter(action="thing.create").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_server_error_rolls_back_the_work_and_the_claim(postgresql):
+    client = Client(raise_request_exception=False)
+    response = _post(client, {"name": "boom", "count": 1}, key="k-boom")
+    assert response.status_code == 500
+    assert not AuditEntry.objects.exists()  # the work went with the request's transaction
+    assert not IdempotencyRecord.objects.exists()  # and the key is free for a retry
+    urls_ok = _post(Client(), {"name": "fine", "count": 1}, key="k-boom")
+    assert urls_ok.status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_one_commit_holds_the_claim_the_work_and_the_response(postgresql):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = _post(Client(), {"name": "a", "count": 1}, key="k-one")
+    assert response.status_code == 201
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    assert statements.count("INSERT") == 2  # the claim and the audit row
+    assert statements.count("UPDATE") == 1  # the stored response
+    assert "SAVEPOINT" not in statements  # nothing nested: one transaction, one commit
+    record = IdempotencyRecord.objects.get(key="k-one")
+    assert record.state == "completed" and AuditEntry.objects.count() == 1

@@ -474,6 +474,7 @@ PORTAL_CASES: dict[str, dict[str, str]] = {
     "portal:brand-stop": {"partner_id": "partner_id"},
     "portal:withdrawn": {"ref": "withdrawal_ref"},
     "portal:receipt": {"receipt_id": "receipt_id"},
+    "portal:app-disconnect": {"client_id": "connect_client_id"},
 }
 PORTAL_NOT_OBJECTS = {
     "portal:invitation": "a one-time invitation token (tests/consent/test_portal_account.py)",
@@ -507,6 +508,7 @@ def portal_world(db, client):
     requested = make_consent(victim, brand, purpose="offers", status="requested")
     receipt = ConsentReceipt.objects.filter(consent=active, partner__isnull=True).first()
     assert receipt is not None
+    connected = _connected_app(victim, brand, active)
     client.force_login(stranger.user, backend="consent.auth.CustomerEmailBackend")
     return {
         "link_id": pending.pk,
@@ -514,9 +516,29 @@ def portal_world(db, client):
         "consent_id": active.pk,
         "partner_id": brand.pk,
         "receipt_id": receipt.pk,
+        "connect_client_id": connected.pk,
         "withdrawal_ref": "",
         "_withdraw": lambda: consent_withdraw(consent=active, customer=victim),
     }
+
+
+def _connected_app(customer, partner, consent):
+    """The customer approved ``partner``'s connect client under ``consent``."""
+    from consent.connect.models import ConnectAuthorization
+    from partners.services.clients import connect_client_create
+
+    app, _secret = connect_client_create(
+        partner=partner,
+        name="Website",
+        scopes={"openid"},
+        redirect_uris=["https://brand.example/cb"],
+        actor=None,
+    )
+    authorization = ConnectAuthorization.objects.create(
+        customer=customer, client=app, outcome="approved", scope="openid"
+    )
+    authorization.consents.set([consent])
+    return app
 
 
 def test_every_portal_object_route_has_a_case():

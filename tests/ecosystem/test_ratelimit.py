@@ -53,3 +53,42 @@ def test_reaching_the_limit_locks_the_key_for_a_whole_period():
 
     assert 599 <= lockout_wait(key) <= 600
     assert lockout_wait(f"test:{uuid.uuid4()}") == 0
+
+
+@pytest.mark.skipif(
+    "redis" not in settings.CACHES["default"]["BACKEND"].lower(),
+    reason="the one-round-trip counter is Redis's (CI's second pass)",
+)
+def test_on_redis_a_hit_is_one_round_trip_and_the_count_reads_back_through_the_cache():
+    from django.core.cache import cache, caches
+
+    from ecosystem import ratelimit
+
+    key = f"test:{uuid.uuid4()}"
+    ratelimit_hit(key, limit=5, period=60)  # makes the kept client
+    client = caches["default"].__dict__["_ratelimit_client"]
+    sent: list[int] = []
+    original = client.pipeline
+
+    def counted_pipeline(*args, **kwargs):
+        pipeline = original(*args, **kwargs)
+        execute = pipeline.execute
+
+        def run(*a, **k):
+            sent.append(len(pipeline.command_stack))
+            return execute(*a, **k)
+
+        pipeline.execute = run
+        return pipeline
+
+    client.pipeline = counted_pipeline
+    try:
+        window = ratelimit_hit(key, limit=5, period=60)
+    finally:
+        client.pipeline = original
+    assert sent == [2]  # SET NX EX and INCR, one execute: one round trip
+    assert window.remaining == 3
+    bucket = f"ratelimit:{key}:{int(__import__('time').time() // 60)}"
+    assert cache.get(bucket) == 2  # stored as Django's serializer stores an int
+    assert 0 < caches["default"]._cache.get_client().ttl(cache.make_key(bucket)) <= 61
+    assert ratelimit.ratelimit_hit(f"test:{uuid.uuid4()}", limit=5, period=60).remaining == 4

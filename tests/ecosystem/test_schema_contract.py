@@ -262,6 +262,10 @@ def _bench_routes_under_production_settings(**extra: str) -> dict:
         FIELD_ENCRYPTION_KEYS=f"k1:{key()}",
         BLIND_INDEX_KEY=f"b1:{key()}",
         RECEIPT_SIGNING_KEY=f"r1:{key()}",
+        # The connect flow's ID-token key (docs/connect.md), required without DEBUG.
+        OIDC_RSA_PRIVATE_KEY=(
+            Path(__file__).resolve().parents[2] / "ecosystem" / "dev_keys" / "oidc-dev.pem"
+        ).read_text(),
         **extra,
     )
     answer = subprocess.run(

@@ -169,3 +169,16 @@ def test_seeded_referrals_leave_who_saw_my_data_entries_as_an_api_referral_does(
     assert page.count("Fresh Basket looked up your name, your email address") == 2
     # The links were made through the services too: each brand was told of her answer.
     assert "Pulse Fitness was notified of whether you linked your account" in page
+
+
+def test_seed_demo_gives_pulse_fitness_a_loopback_connect_client(db, settings):
+    from partners.models import PartnerClient
+
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("seed_demo", "--json", stdout=out)
+    connect = json.loads(out.getvalue())["connect"]
+    client = PartnerClient.objects.get(pk=connect["client_id"])
+    assert client.is_connect and client.partner.slug == "pulse-fitness"
+    assert client.application.redirect_uris == "http://127.0.0.1:8400/callback"
+    assert "openid" in client.scope_set

@@ -62,6 +62,8 @@ class CreateThingApi(IdempotentMixin, APIView):
             object_type="thing",
             object_id=data.validated_data["name"],
         )
+        if entry.object_id == "boom":
+            raise RuntimeError("a server error after the work")
         return Response({"id": entry.pk, "name": entry.object_id}, status=201)
 
 

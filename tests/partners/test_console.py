@@ -302,3 +302,40 @@ def test_the_console_of_a_suspended_partner_says_so_on_every_page(db, client):
 
 def test_the_console_of_an_active_partner_has_no_banner(staff_client):
     assert b"console-banner" not in staff_client.get("/partner-admin/").content
+
+
+def test_staff_create_a_connect_client_with_exact_redirect_uris(staff_client):
+    response = staff_client.post(
+        "/partner-admin/partners/partnerclient/add/",
+        {
+            "name": "Website sign-in",
+            "kind": "connect",
+            "redirect_uris": "https://gym.example/callback\nhttps://gym.example/app/cb",
+            "scopes": ["openid", "email", "partner:read"],
+        },
+    )
+    assert response.status_code == 302, response.content
+    client = PartnerClient.objects.get(partner=staff_client.partner)
+    assert client.is_connect and client.scope_set == {"openid", "email", "partner:read"}
+    assert client.application.redirect_uris.split() == [
+        "https://gym.example/callback",
+        "https://gym.example/app/cb",
+    ]
+    assert client.application.algorithm == "RS256"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field_error"),
+    [
+        ({"kind": "connect", "redirect_uris": "http://gym.example/cb"}, "must use https"),
+        ({"kind": "connect", "redirect_uris": ""}, "at least one redirect URI"),
+        ({"kind": "server", "redirect_uris": "https://gym.example/cb"}, "Only connect clients"),
+        ({"kind": "server", "scopes": ["openid"]}, "connect clients only"),
+    ],
+)
+def test_a_bad_connect_client_is_an_error_next_to_the_field(staff_client, fields, field_error):
+    data = {"name": "Website", "scopes": ["partner:read"], **fields}
+    response = staff_client.post("/partner-admin/partners/partnerclient/add/", data)
+    assert response.status_code == 200
+    assert field_error in response.content.decode()
+    assert not PartnerClient.objects.exists()

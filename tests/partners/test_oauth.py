@@ -195,10 +195,16 @@ def test_metadata_lists_the_endpoints_and_scopes(db, client, settings):
     body = client.get("/.well-known/oauth-authorization-server").json()
     assert body["issuer"] == settings.SITE_URL
     assert body["token_endpoint"].endswith("/o/token/")
-    assert body["grant_types_supported"] == ["client_credentials"]
+    assert body["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    ]
+    assert body["authorization_endpoint"] == f"{settings.SITE_URL}/o/authorize/"
+    assert body["code_challenge_methods_supported"] == ["S256"]
     assert "referrals:write" in body["scopes_supported"]
 
 
-def test_dots_registration_and_authorize_views_are_not_mounted(db, client):
+def test_dots_registration_views_are_not_mounted(db, client):
+    # /o/authorize/ is the connect flow's (tests/consent/connect); DOT's management is not.
     assert client.get("/o/applications/").status_code == 404
-    assert client.get("/o/authorize/").status_code == 404

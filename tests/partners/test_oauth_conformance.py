@@ -40,7 +40,7 @@ def session(client, *, secret: str | None = None, method: str = "client_secret_b
 def test_the_metadata_passes_authlibs_rfc8414_validator(metadata, server):
     AuthorizationServerMetadata(metadata).validate()
     assert metadata["issuer"] == server
-    assert metadata["response_types_supported"] == ["none"]
+    assert metadata["response_types_supported"] == ["code"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -41,6 +41,12 @@ class Command(BaseCommand):
                 f"  console    {settings.SITE_URL}/partner-admin/  "
                 f"user {console['username']}  password {console['password']}"
             )
+        connect = report["connect"]
+        self.stdout.write(
+            f"Pulse Fitness connect client {connect['client_id']}  secret "
+            f"{connect['client_secret']}  redirect {connect['redirect_uri']}\n"
+            f"  try it: {connect['try_it']} (docs/connect.md)"
+        )
         for customer in report["customers"]:
             self.stdout.write(
                 f"Customer   sign in with {customer['email']}  password {customer['password']}"

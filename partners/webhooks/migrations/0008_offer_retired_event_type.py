@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("webhooks", "0006_merge_event_ids_and_reward_types"),
+        ("webhooks", "0007_drop_like_twins"),
     ]
 
     operations = [
