@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "consent.connect",
     "exchanges.rewards",
     "exchanges.referrals",
+    "exchanges.offers",
 ]
 
 MIDDLEWARE = [
@@ -512,6 +513,17 @@ CELERY_BEAT_SCHEDULE["rewards-post-due"] = {
 CELERY_BEAT_SCHEDULE["statements-close"] = {
     "task": "exchanges.rewards.tasks.statements_close_task",
     "schedule": 3600.0,
+}
+
+# Offers (exchanges/offers): approved offers are published when their window opens, and
+# retired when it closes (customers stop seeing them at once either way: checked on read).
+CELERY_BEAT_SCHEDULE["offers-publish-due"] = {
+    "task": "exchanges.offers.tasks.offers_publish_due_task",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["offers-retire-ended"] = {
+    "task": "exchanges.offers.tasks.offers_retire_ended_task",
+    "schedule": 300.0,
 }
 
 # --- Logging (ecosystem/logs.py) -----------------------------------------------------------

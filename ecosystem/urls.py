@@ -28,6 +28,7 @@ api_v1: list = [
     path("", include("consent.api.urls")),
     path("", include("exchanges.referrals.api.urls")),
     path("", include("exchanges.rewards.api.urls")),
+    path("", include("exchanges.offers.api.urls")),
     path("", include("partners.webhooks.api.urls")),
 ]
 

@@ -15,6 +15,7 @@ FIELD_WORDS = {
     "contact.phone": "your phone number",
     "link.status": "whether you linked your account with them",
     "referral.note": "the note the referring brand wrote about you",
+    "offer.redemption": "that you redeemed one of their offers",
 }
 TRANSITIONS = {
     "requested": "{source} asked for your consent",

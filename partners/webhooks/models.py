@@ -36,6 +36,7 @@ EVENT_TYPES: dict[str, str] = {
     "reward.posted": "A reward this partner funds or receives reached its lock date",
     "reward.voided": "A reward this partner funds or receives was voided or reversed",
     "offer.published": "An offer this partner sponsors was published",
+    "offer.retired": "An offer this partner sponsors was retired",
     "offer.redeemed": "An offer this partner sponsors was redeemed",
 }
 SUBSCRIBABLE_EVENT_TYPES = [name for name in EVENT_TYPES if name != "ping"]

@@ -19,7 +19,7 @@ import pytest
 from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from consent.models import Consent
+from consent.models import Consent, PartnerLink
 from ecosystem import ssrf
 from ecosystem.api.routing import operations_of
 from ecosystem.ids import new_id
@@ -92,6 +92,7 @@ OUR_APPS = (
     "consent",
     "referrals",
     "rewards",
+    "offers",
     "webhooks",
     "oauth2_provider",
 )
@@ -190,7 +191,9 @@ def api_world(db, monkeypatch) -> ApiWorld:
     Delivery.objects.filter(pk=delivery.pk).update(status="failed")
     world = ApiWorld(stranger=make_api(stranger))
     reward = _a_fee(gym, grocer, customer)
+    offer = _an_offer(gym, customer)
     world.ids = {
+        "offer_id": offer.pk,
         "reward_id": reward.pk,
         "statement_id": _a_statement(reward).pk,
         "customer_id": gym_link.pk,
@@ -205,8 +208,42 @@ def api_world(db, monkeypatch) -> ApiWorld:
         ("v1:referral-withdraw", "post"): {"reason": "Sent by mistake"},
         ("v1:referral-convert", "post"): {"value": {"amount": "10.00", "currency": "EUR"}},
         ("v1:webhook-endpoint", "patch"): {"enabled": False},
+        ("v1:offer", "patch"): {"title": "Renamed"},
+        ("v1:offer-redemptions", "post"): {
+            "customer_id": PartnerLink.objects.get(customer=customer, partner=stranger).pk,
+            "external_id": "till-1",
+        },
     }
     return world
+
+
+def _an_offer(gym, customer):
+    """A published offer of the gym's, redeemed once, for a customer with its offers consent."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from exchanges.offers import services
+    from tests.builders import make_consent
+
+    make_consent(customer, gym, purpose="offers", categories=())
+    now = timezone.now()
+    offer = services.offer_create(
+        partner_id=gym.pk,
+        actor="test",
+        title="A free class",
+        body="For members",
+        starts_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(days=7),
+        cap_per_customer=5,
+    )
+    services.offer_submit(offer_id=offer.pk, partner_id=gym.pk, actor="test")
+    offer = services.offer_approve(offer_id=offer.pk, actor="admin")
+    link = PartnerLink.objects.get(customer=customer, partner=gym)
+    services.redemption_create(
+        offer=offer, partner_id=gym.pk, client_id="test", customer_id=link.pk, external_id="t"
+    )
+    return offer
 
 
 def _a_fee(gym, grocer, customer):
@@ -285,6 +322,10 @@ API_CASES: dict[str, dict[str, str]] = {
     "v1:webhook-delivery-retry": {"delivery_id": "delivery_id"},
     "v1:reward": {"reward_id": "reward_id"},
     "v1:statement": {"statement_id": "statement_id"},
+    "v1:offer": {"offer_id": "offer_id"},
+    "v1:offer-submit": {"offer_id": "offer_id"},
+    "v1:offer-retire": {"offer_id": "offer_id"},
+    "v1:offer-redemptions": {"offer_id": "offer_id"},
 }
 
 API_ROUTES = routes("api/v1/")
