@@ -12,6 +12,7 @@ from consent.portal import urls as portal_urls
 from ecosystem import health
 from ecosystem.dashboard import views as dashboard
 from ecosystem.errors import is_api_request, is_outage, outage_response, problem_response
+from exchanges.offers import views as offer_views
 from exchanges.referrals import views as referral_views
 from partners.console import console_site
 from partners.oauth.views import authorization_server_metadata
@@ -25,7 +26,11 @@ api_v1: list = [
     path("", include("partners.webhooks.api.urls")),
 ]
 
-portal: list = [*portal_urls.urlpatterns, *referral_views.portal_urlpatterns]
+portal: list = [
+    *portal_urls.urlpatterns,
+    *referral_views.portal_urlpatterns,
+    *offer_views.portal_urlpatterns,
+]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
