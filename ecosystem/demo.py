@@ -22,6 +22,7 @@ from consent.services.consents import consent_grant, consent_request_create
 from consent.services.customers import customer_create, customer_find_by_email
 from consent.services.links import customer_link_confirm, customer_link_create
 from ecosystem.models import User
+from exchanges.offers.demo import offers_seed
 from exchanges.referrals.services import (
     referral_accept,
     referral_convert,
@@ -342,6 +343,7 @@ def demo_seed() -> dict[str, Any]:
     customers = [_customer(email, partners, created) for email in DEMO_CUSTOMERS]
     _consents(customers, partners, created)
     _reward_history(customers, partners, created)
+    offers_seed(partners, customers, created)
     return {
         "created": created,
         "admin": {"username": DEMO_ADMIN_USERNAME, "password": DEMO_ADMIN_PASSWORD},

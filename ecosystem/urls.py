@@ -17,6 +17,7 @@ from consent.portal import urls as portal_urls
 from ecosystem import health, metrics_view
 from ecosystem.dashboard import views as dashboard
 from ecosystem.errors import is_api_request, is_outage, outage_response, problem_response
+from exchanges.offers import views as offer_views
 from exchanges.referrals import views as referral_views
 from exchanges.rewards import views as reward_views
 from partners.console import console_site
@@ -42,6 +43,7 @@ portal: list = [
     *portal_urls.urlpatterns,
     *referral_views.portal_urlpatterns,
     *reward_views.portal_urlpatterns,
+    *offer_views.portal_urlpatterns,
 ]
 
 urlpatterns = [

@@ -172,3 +172,20 @@ def review_queue() -> QuerySet[Offer]:
         .prefetch_related(_named_sponsors())
         .order_by("submitted_at", "id")
     )
+
+
+def customer_has_offer_consent(*, customer_id: str) -> bool:
+    """Whether the customer lets any brand show them offers now (an empty page then means
+    "nothing live", not "you never asked")."""
+    return bool(offer_reasons(customer_id=customer_id, at=timezone.now()))
+
+
+def offer_requests_of(*, customer_id: str) -> QuerySet[Consent]:
+    """Brands' requests to show the customer offers, waiting for an answer."""
+    return (
+        Consent.objects.filter(
+            customer_id=customer_id, purpose_id="offers", status=Consent.Status.REQUESTED
+        )
+        .select_related("source")
+        .order_by("source__name", "pk")
+    )

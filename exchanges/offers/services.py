@@ -85,6 +85,26 @@ def _check_cosponsors(lead_id: str, cosponsor_ids: list[str], at: datetime) -> N
         )
 
 
+def offer_check(
+    *,
+    partner_id: str,
+    title: str,
+    body: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    cap_total: int | None,
+    cap_per_customer: int,
+    co_sponsors: list[str],
+) -> None:
+    """The rules a draft must meet, checked without writing (forms show each refusal next to
+    its field; create and update check them again)."""
+    if not title.strip() or not body_text(body_clean(body)):
+        raise OfferInvalid("An offer needs a title and a body.", code="offer_incomplete")
+    _check_window(starts_at, ends_at)
+    _check_caps(cap_total, cap_per_customer)
+    _check_cosponsors(partner_id, list(co_sponsors), timezone.now())
+
+
 def _payload(offer: Offer) -> dict[str, Any]:
     """What every sponsor is told of an offer: no audience, no customer."""
     return {
@@ -588,4 +608,7 @@ def offer_save(*, customer: Customer, offer_id: str) -> None:
 
 @transaction.atomic
 def offer_unsave(*, customer: Customer, offer_id: str) -> None:
-    SavedOffer.objects.filter(customer=customer, offer_id=offer_id).delete()
+    """Forget a saved offer; an offer the customer never saved, or cannot see, is 404."""
+    deleted, _ = SavedOffer.objects.filter(customer=customer, offer_id=offer_id).delete()
+    if not deleted:
+        raise NotFoundError("No such offer for you.")

@@ -217,7 +217,7 @@ def api_world(db, monkeypatch) -> ApiWorld:
     return world
 
 
-def _an_offer(gym, customer):
+def _an_offer(gym, customer, *, consent: bool = True):
     """A published offer of the gym's, redeemed once, for a customer with its offers consent."""
     from datetime import timedelta
 
@@ -226,7 +226,8 @@ def _an_offer(gym, customer):
     from exchanges.offers import services
     from tests.builders import make_consent
 
-    make_consent(customer, gym, purpose="offers", categories=())
+    if consent:
+        make_consent(customer, gym, purpose="offers", categories=())
     now = timezone.now()
     offer = services.offer_create(
         partner_id=gym.pk,
@@ -422,6 +423,11 @@ CONSOLE_CASES: dict[str, dict[str, str]] = {
     **_model_admin_routes("referrals/referral", "referral_id"),
     **_model_admin_routes("rewards/reward", "reward_id"),
     **_model_admin_routes("rewards/statement", "statement_id", ("rewards-statement-csv",)),
+    **_model_admin_routes(
+        "offers/offer",
+        "offer_id",
+        ("offer-submit", "offer-accept", "offer-decline", "offer-retire"),
+    ),
     **_model_admin_routes("webhooks/delivery", "delivery_id"),
     **_model_admin_routes("webhooks/webhookendpoint", "endpoint_id"),
     "partner_console:view_on_site": {
@@ -499,6 +505,8 @@ PORTAL_CASES: dict[str, dict[str, str]] = {
     "portal:withdrawn": {"ref": "withdrawal_ref"},
     "portal:receipt": {"receipt_id": "receipt_id"},
     "portal:app-disconnect": {"client_id": "connect_client_id"},
+    "portal:offer-save": {"offer_id": "offer_id"},
+    "portal:offer-unsave": {"offer_id": "offer_id"},
 }
 PORTAL_NOT_OBJECTS = {
     "portal:invitation": "a one-time invitation token (tests/consent/test_portal_account.py)",
@@ -533,6 +541,11 @@ def portal_world(db, client):
     receipt = ConsentReceipt.objects.filter(consent=active, partner__isnull=True).first()
     assert receipt is not None
     connected = _connected_app(victim, brand, active)
+    make_consent(victim, recipient, purpose="offers", categories=())
+    offer = _an_offer(recipient, victim, consent=False)
+    from exchanges.offers.services import offer_save
+
+    offer_save(customer=victim, offer_id=offer.pk)
     client.force_login(stranger.user, backend="consent.auth.CustomerEmailBackend")
     return {
         "link_id": pending.pk,
@@ -541,6 +554,7 @@ def portal_world(db, client):
         "partner_id": brand.pk,
         "receipt_id": receipt.pk,
         "connect_client_id": connected.pk,
+        "offer_id": offer.pk,
         "withdrawal_ref": "",
         "_withdraw": lambda: consent_withdraw(consent=active, customer=victim),
     }
