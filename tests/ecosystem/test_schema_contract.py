@@ -190,6 +190,8 @@ NON_API_ROUTES = {
     ".well-known/": "discovery documents (RFC 8414 metadata, the receipt-signing JWKS)",
     "healthz": "liveness probe for the load balancer",
     "readyz": "readiness probe for the load balancer",
+    "metrics": "Prometheus scrape endpoint for operators (METRICS_TOKEN or an allow-listed "
+    "network), not a partner API",
     "api/schema/": "the schema itself",
     "api/docs/": "the schema's documentation page",
     "partners/apply/": "the public HTML application form (the API's twin is "
