@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.db import transaction
@@ -95,6 +96,11 @@ class ConnectForm(forms.Form):
         return data
 
 
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 @method_decorator(never_cache, name="dispatch")
 class ConnectAuthorizationView(AuthorizationView):
     """/o/authorize/: DOT's authorization endpoint with the gateway's consent screen."""
@@ -140,6 +146,7 @@ class ConnectAuthorizationView(AuthorizationView):
         application = Application.objects.select_related("partner_client__partner").get(
             client_id=credentials["client_id"]
         )
+        self.redirect_origin = _origin(credentials["redirect_uri"])  # registered: DOT checked
         refused = self._refusal(credentials)
         if refused is not None:
             return self.error_response(refused, application)
@@ -254,7 +261,11 @@ class ConnectAuthorizationView(AuthorizationView):
             "customer_email": customer.pii().email,
             "title": f"Connect {client.partner.name}",
         }
-        return render(request, self.template_name, context, status=400 if form.errors else 200)
+        response = render(request, self.template_name, context, status=400 if form.errors else 200)
+        # The answer redirects to the client's registered URI: the page's CSP form-action must
+        # allow that origin, or browsers stop the redirect (django-csp's per-response update).
+        response._csp_update = {"form-action": [self.redirect_origin]}  # type: ignore[attr-defined]
+        return response
 
 
 class ConnectDiscoveryView(ConnectDiscoveryInfoView):

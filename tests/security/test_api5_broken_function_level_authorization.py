@@ -12,6 +12,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from ecosystem.api.routing import operations_of
 from tests.builders import make_admin, make_api, make_customer, make_partner, make_staff
 
 
@@ -25,19 +26,15 @@ def _api_routes() -> list[tuple[str, str, list[str]]]:
             if isinstance(entry, URLResolver):
                 walk(entry.url_patterns, pattern)
             elif isinstance(entry, URLPattern) and pattern.startswith("api/v1/"):
-                view = getattr(entry.callback, "view_class", None) or getattr(
-                    entry.callback, "cls", None
-                )
-                declared = getattr(view, "required_scopes", None)
-                # A property (scopes per method): known only per request; "*" stands for it.
-                scopes = list(declared) if isinstance(declared, list | tuple) else ["*"]
-                if declared is None:
-                    scopes = []
                 path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", "x_000000000000000000000000", pattern)
                 path = path.replace("^", "").replace("$", "")
-                for method in ("get", "post", "patch", "delete"):
-                    if view is not None and hasattr(view, method):
-                        routes.append((method, path, scopes))
+                for method, view in operations_of(entry.callback).items():
+                    declared = getattr(view, "required_scopes", None)
+                    # A property (scopes per method): known only per request; "*" stands for it.
+                    scopes = list(declared) if isinstance(declared, list | tuple) else ["*"]
+                    if declared is None:
+                        scopes = []
+                    routes.append((method.lower(), path, scopes))
 
     walk(get_resolver().url_patterns, "")
     return routes

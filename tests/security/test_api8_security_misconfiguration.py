@@ -104,6 +104,9 @@ def production():
         "FIELD_ENCRYPTION_KEYS": f"k1:{key()}",
         "BLIND_INDEX_KEY": f"b1:{key()}",
         "RECEIPT_SIGNING_KEY": f"r1:{key()}",
+        "OIDC_RSA_PRIVATE_KEY": (
+            Path(__file__).resolve().parents[2] / "ecosystem" / "dev_keys" / "oidc-dev.pem"
+        ).read_text(),
     }
     probe = Path(__file__).with_name("production_probe.py")
     root = Path(__file__).resolve().parents[2]
