@@ -194,10 +194,12 @@ def private_broker(monkeypatch) -> Iterator[PrivateRedis]:
     """This process and its workers use a private redis-server as broker (stopped by the
     drill); the configured broker is restored afterwards."""
     server = PrivateRedis()
+    conf = celery_app.conf
+    # Read before the environment changes: conf.broker_url answers CELERY_BROKER_URL from the
+    # environment first, so reading it afterwards would "restore" the private broker.
+    saved = conf.broker_url, conf.broker_transport_options
     # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
     monkeypatch.setenv("CELERY_BROKER_URL", server.url(1))
-    conf = celery_app.conf
-    saved = conf.broker_url, conf.broker_transport_options
 
     def use(url: str, options) -> None:
         conf.broker_url, conf.broker_transport_options = url, options
