@@ -3,7 +3,7 @@ anyone else's offer is a plain 404; each action then checks the caller's part in
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -112,12 +112,18 @@ class OfferDetailApi(APIView):
 
     @extend_schema(
         request=OfferPatchInput,
-        responses=OfferOutput,
+        responses={
+            200: OfferOutput,
+            409: OpenApiResponse(
+                description="offer_not_editable: the offer's state allows no such edit (a "
+                "published offer takes only a later ends_at); invalid_transition."
+            ),
+        },
         summary="Edit a draft, or extend a published offer",
         description=(
             "The lead edits drafts (a rejected offer becomes a draft again; co-sponsors are "
-            "asked again). Approved and published offers take only a later ends_at. 409 "
-            "offer_not_editable, invalid_transition; 403 invalid_party."
+            "asked again). Approved and published offers take only a later ends_at. 403 "
+            "invalid_party when you are not the lead."
         ),
     )
     def patch(self, request: Request, offer_id: str) -> Response:
