@@ -3,7 +3,7 @@ their own pages to it (exchanges/referrals/views.py); ecosystem/urls.py puts the
 
 from django.urls import path
 
-from consent.portal import account, views
+from consent.portal import account, signup, views
 
 app_name = "portal"
 
@@ -20,6 +20,10 @@ urlpatterns = [
     ),
     path("account/reset/done/", account.password_reset_complete, name="password-reset-complete"),
     path("invitations/<str:token>/", account.invitation, name="invitation"),
+    # signup.py: creating an account (from the connect flow's sign-in step)
+    path("account/signup/", signup.signup, name="signup"),
+    path("account/signup/sent/", signup.signup_sent, name="signup-sent"),
+    path("account/signup/<str:token>/", signup.signup_confirm, name="signup-confirm"),
     # views.py: what the customer sees and decides once signed in
     path("", views.home, name="home"),
     path("links/<str:link_id>/", views.link_answer, name="link-answer"),

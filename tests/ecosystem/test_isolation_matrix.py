@@ -511,6 +511,7 @@ PORTAL_CASES: dict[str, dict[str, str]] = {
 PORTAL_NOT_OBJECTS = {
     "portal:invitation": "a one-time invitation token (tests/consent/test_portal_account.py)",
     "portal:password-reset-confirm": "Django's signed reset token",
+    "portal:signup-confirm": "a signed one-time sign-up token (connect/test_signup.py)",
 }
 PORTAL_ROUTES = [r for r in routes("") if r.name.startswith("portal:")]
 PORTAL_POSTS = {"portal:link-answer": {"decision": "confirm"}, "portal:request": {"approve": "1"}}
