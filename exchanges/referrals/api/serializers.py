@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,7 @@ from rest_framework import serializers
 
 from ecosystem.api import fields as strict
 from exchanges.referrals.models import Referral
+from exchanges.referrals.selectors import LIST_COLUMNS
 from exchanges.referrals.services import Disclosed
 from exchanges.rewards.money import currency_codes, is_currency
 
@@ -89,21 +91,7 @@ class ReferralOutput(serializers.Serializer):
     # The fields below are the schema; to_representation builds the same shape directly from
     # the row (a model instance or a values() dict) because DRF's per-field machinery cost most
     # of a page of 50. COLUMNS are the columns it reads.
-    COLUMNS = (
-        "id",
-        "from_partner_id",
-        "to_partner_id",
-        "pairwise_id",
-        "status",
-        "snapshot_categories",
-        "value_amount",
-        "value_currency",
-        "reason",
-        "created_at",
-        "expires_at",
-        "answered_at",
-        "ended_at",
-    )
+    COLUMNS = LIST_COLUMNS
 
     id = serializers.CharField()
     direction = serializers.ChoiceField(choices=["inbound", "outbound"])
@@ -150,6 +138,20 @@ class ReferralOutput(serializers.Serializer):
             "answered_at": _iso(row["answered_at"]),
             "ended_at": _iso(row["ended_at"]),
         }
+
+
+def referral_row_json(partner_id: str) -> Callable[[Mapping[str, Any]], str]:
+    """How a row of ``referral_list_rows`` becomes JSON for ``partner_id``: PostgreSQL's rows
+    come rendered (``json``); the others are rendered here, as ReferralOutput shows them."""
+    output = ReferralOutput(context={"partner_id": partner_id})
+
+    def row_json(row: Mapping[str, Any]) -> str:
+        rendered = row.get("json")
+        if rendered is not None:
+            return rendered
+        return json.dumps(output.to_representation(row), ensure_ascii=False, separators=(",", ":"))
+
+    return row_json
 
 
 def _columns(referral: Referral, columns: tuple[str, ...]) -> dict[str, Any]:

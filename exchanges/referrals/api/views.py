@@ -3,7 +3,7 @@ another partner's referral is a plain 404; each action then checks the caller's 
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -16,7 +16,7 @@ from ecosystem.api.common import (
     calling_client_id,
     calling_partner_id,
     page_of,
-    paginated,
+    paginated_json,
     query_filters,
 )
 from ecosystem.api.idempotency import IdempotentMixin
@@ -27,9 +27,10 @@ from exchanges.referrals.api.serializers import (
     ReferralConvertInput,
     ReferralCreateInput,
     ReferralOutput,
+    referral_row_json,
 )
 from exchanges.referrals.models import Referral
-from exchanges.referrals.selectors import referral_of, referrals_for
+from exchanges.referrals.selectors import referral_list_rows, referral_of
 
 READ, WRITE = ["referrals:read"], ["referrals:write"]
 
@@ -80,14 +81,12 @@ class ReferralListApi(APIView):
             "referral is read one at a time from GET /api/v1/referrals/{referral_id}."
         ),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         query = ReferralListInput(data=query_filters(request))
         query.is_valid(raise_exception=True)
-        referrals: QuerySet = referrals_for(
-            partner_id=calling_partner_id(request), **query.validated_data
-        ).values(*ReferralOutput.COLUMNS)
-        context = {"partner_id": calling_partner_id(request)}
-        return paginated(self, referrals, ReferralOutput, context=context)
+        partner_id = calling_partner_id(request)
+        rows = referral_list_rows(partner_id=partner_id, **query.validated_data)
+        return paginated_json(self, rows, referral_row_json(partner_id))
 
 
 class ReferralCreateApi(IdempotentMixin, APIView):
