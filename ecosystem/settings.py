@@ -372,6 +372,9 @@ PARTNER_SET_PASSWORD_SECONDS = env.integer("PARTNER_SET_PASSWORD_SECONDS", 3 * 8
 PARTNER_APPLY_RATE_PER_MINUTE = env.integer("PARTNER_APPLY_RATE_PER_MINUTE", 5, minimum=1)
 # Token requests a minute, per client id and per address, counted before the secret is checked.
 OAUTH_TOKEN_RATE_PER_MINUTE = env.integer("OAUTH_TOKEN_RATE_PER_MINUTE", 60, minimum=1)
+# Connect requests a minute: /o/authorize/ per address and per signed-in customer,
+# /o/userinfo/ per address and per presented token.
+OAUTH_CONNECT_RATE_PER_MINUTE = env.integer("OAUTH_CONNECT_RATE_PER_MINUTE", 60, minimum=1)
 # API requests a minute per client.
 API_RATE_LIMIT_PER_MINUTE = env.integer("API_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 

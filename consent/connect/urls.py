@@ -2,14 +2,18 @@
 merges them with partners/oauth/urls.py, these first)."""
 
 from django.urls import path
-from oauth2_provider.views import JwksInfoView, RPInitiatedLogoutView, UserInfoView
+from oauth2_provider.views import JwksInfoView, RPInitiatedLogoutView
 
-from consent.connect.views import ConnectAuthorizationView, ConnectIntrospectView
+from consent.connect.views import (
+    ConnectAuthorizationView,
+    ConnectIntrospectView,
+    ConnectUserInfoView,
+)
 
 urlpatterns = [
     path("authorize/", ConnectAuthorizationView.as_view(), name="authorize"),
     path("introspect/", ConnectIntrospectView.as_view(), name="introspect"),
-    path("userinfo/", UserInfoView.as_view(), name="user-info"),
+    path("userinfo/", ConnectUserInfoView.as_view(), name="user-info"),
     path("logout/", RPInitiatedLogoutView.as_view(), name="rp-initiated-logout"),
     path("jwks/", JwksInfoView.as_view(), name="jwks-info"),
 ]

@@ -16,17 +16,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse_lazy
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import Application
 from oauth2_provider.settings import oauth2_settings
-from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView
+from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView, UserInfoView
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
@@ -41,8 +44,9 @@ from consent.connect.services import (
 )
 from consent.models import Customer
 from consent.services.consents import consent_expiry
-from ecosystem.errors import ApplicationError
+from ecosystem.errors import ApplicationError, problem_response
 from ecosystem.models import User
+from ecosystem.ratelimit import Window, client_address, ratelimit_hit, wait_text
 from partners.models import DataCategory
 from partners.oauth.token_cache import checksum_of
 from partners.oauth.views import PartnerIntrospectView
@@ -96,6 +100,14 @@ class ConnectForm(forms.Form):
         return data
 
 
+def _over_limit(keys: list[str]) -> Window | None:
+    """Count one request against each key (all of them, so a refused one counts too); the
+    first window it went over, or None."""
+    limit = settings.OAUTH_CONNECT_RATE_PER_MINUTE
+    windows = [ratelimit_hit(key, limit=limit, period=60) for key in keys]
+    return next((window for window in windows if not window.allowed), None)
+
+
 def _origin(uri: str) -> str:
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc}"
@@ -107,6 +119,19 @@ class ConnectAuthorizationView(AuthorizationView):
 
     template_name = "connect/authorize.html"
     login_url = reverse_lazy("portal:login")
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Counted before anything is validated or the sign-in step is reached: per network
+        # address, and per signed-in account (never per client id, which anyone can name).
+        keys = [f"authorize:ip:{client_address(request.META)}"]
+        if request.user.is_authenticated:
+            keys.append(f"authorize:user:{request.user.pk}")
+        if window := _over_limit(keys):
+            context = {"title": "Too many requests", "wait": wait_text(window.reset)}
+            response = render(request, "connect/too_many.html", context, status=429)
+            response["Retry-After"] = str(window.reset)
+            return response
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.screen(request)
@@ -265,6 +290,36 @@ class ConnectAuthorizationView(AuthorizationView):
         # The answer redirects to the client's registered URI: the page's CSP form-action must
         # allow that origin, or browsers stop the redirect (django-csp's per-response update).
         response._csp_update = {"form-action": [self.redirect_origin]}  # type: ignore[attr-defined]
+        return response
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # DOT's view is exempt: keep it so
+class ConnectUserInfoView(UserInfoView):
+    """DOT's UserInfo behind per-address and per-token limits, counted before the token is
+    looked up (an unknown token counts too); 429 problem+json with ``Retry-After``."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        bearer = request.META.get("HTTP_AUTHORIZATION", "")
+        digest = salted_hmac("consent.connect.userinfo-throttle", bearer, algorithm="sha256")
+        window = _over_limit(
+            [
+                f"userinfo:ip:{client_address(request.META)}",
+                f"userinfo:token:{digest.hexdigest()[:32]}",
+            ]
+        )
+        if window is None:
+            return super().dispatch(request, *args, **kwargs)
+        limit = settings.OAUTH_CONNECT_RATE_PER_MINUTE
+        response = problem_response(
+            request,
+            status=429,
+            code="rate_limited",
+            title="Too many requests.",
+            detail=f"At most {limit} UserInfo requests a minute; retry after the reset.",
+        )
+        response["Retry-After"] = str(window.reset)
+        for name, value in window.headers().items():
+            response[name] = value
         return response
 
 

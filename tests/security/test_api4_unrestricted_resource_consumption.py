@@ -86,3 +86,17 @@ def test_the_token_endpoint_is_throttled(db, settings):
     answers = [http.post("/o/token/", {"grant_type": "client_credentials"}) for _ in range(3)]
 
     assert answers[-1].status_code == 429
+
+
+def test_the_connect_endpoints_are_throttled(db, settings):
+    # The authorization endpoint (a page for people) and UserInfo (problem+json); their
+    # per-customer and per-token limits are in tests/consent/connect/test_throttles.py.
+    settings.OAUTH_CONNECT_RATE_PER_MINUTE = 2
+    http = Client(REMOTE_ADDR="198.51.100.10")
+    authorize = [http.get("/o/authorize/?client_id=nobody") for _ in range(3)]
+    userinfo = [http.get("/o/userinfo/", HTTP_AUTHORIZATION="Bearer x") for _ in range(3)]
+
+    assert (
+        authorize[-1].status_code == 429 and "Too many requests" in authorize[-1].content.decode()
+    )
+    assert userinfo[-1].status_code == 429 and userinfo[-1].json()["code"] == "rate_limited"

@@ -23,3 +23,11 @@ def world(db):
     w.password = "ben-password-1234"
     w.ben = make_customer(email="ben@customers.example", name="Ben Okafor", password=w.password)
     return w
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """/o/authorize/ and /o/userinfo/ count per address: every test starts with none used."""
+    from django.core.cache import cache
+
+    cache.clear()
