@@ -35,12 +35,19 @@ class ConnectAuthorization(models.Model):
     grant = models.OneToOneField(
         Grant, on_delete=models.SET_NULL, null=True, blank=True, related_name="connect"
     )
+    # SHA-256 of the authorization code issued for this approval, kept after DOT deletes the
+    # code on its exchange: a second exchange of it is recognised (and revokes the tokens).
+    code_checksum = models.CharField(max_length=64, blank=True, default="")
+    code_exchanged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "id")
-        indexes = [models.Index(fields=["customer", "client"], name="connect_auth_customer_idx")]
+        indexes = [
+            models.Index(fields=["customer", "client"], name="connect_auth_customer_idx"),
+            models.Index(fields=["code_checksum"], name="connect_auth_code_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(outcome__in=["approved", "refused"]),

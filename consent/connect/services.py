@@ -27,6 +27,7 @@ from consent.services.notices import notice_hash
 from ecosystem.errors import ApplicationError
 from ecosystem.services.audit import audit_record
 from partners.models import Partner, PartnerClient, Purpose
+from partners.oauth.token_cache import checksum_of
 from partners.scopes import IDENTITY_CATEGORIES, share_scope
 
 S = Consent.Status
@@ -196,10 +197,46 @@ def connect_refuse(
 
 
 def connect_authorization_bind_grant(*, authorization_id: str, grant: Grant) -> None:
-    """The authorization code issued for an approval carries its consents."""
+    """The authorization code issued for an approval carries its consents (and the approval
+    keeps the code's checksum, to recognise it once DOT has deleted it)."""
     ConnectAuthorization.objects.filter(
         pk=authorization_id, outcome=ConnectAuthorization.Outcome.APPROVED
-    ).update(grant=grant)
+    ).update(grant=grant, code_checksum=checksum_of(grant.code))
+
+
+def connect_code_exchanged(*, client_id: str, code: str) -> None:
+    """The code was exchanged for tokens (DOT has just deleted it): from now on, presenting it
+    again is a reuse."""
+    ConnectAuthorization.objects.filter(
+        client_id=client_id, code_checksum=checksum_of(code), code_exchanged_at__isnull=True
+    ).update(code_exchanged_at=timezone.now())
+
+
+@transaction.atomic
+def connect_code_reuse_revoke(*, client_id: str, code: str) -> int:
+    """An authorization code that no longer exists was presented (RFC 6749 §4.1.2, RFC 9700
+    §4.2.4): the exchange is refused by the caller, and if the code was one of ours that was
+    exchanged (by an earlier request, or by one racing this one), every access and refresh
+    token issued from it, refreshed ones included, ends here, through DOT's models so the
+    token cache drops them for the very next request. The test is the grant being gone
+    (DOT's delete of the code nulls it in the same statement), not ``code_exchanged_at``,
+    which a racing exchange may not have written yet. Returns how many access tokens ended."""
+    authorization = ConnectAuthorization.objects.filter(
+        client_id=client_id, code_checksum=checksum_of(code), grant__isnull=True
+    ).first()
+    if authorization is None or not authorization.tokens.exists():
+        return 0  # unknown, or expired unexchanged: nothing was issued from it
+    RefreshToken.objects.filter(connect__authorization=authorization, revoked__isnull=True).update(
+        revoked=timezone.now()
+    )
+    ended, _ = AccessToken.objects.filter(connect__authorization=authorization).delete()
+    audit_record(
+        actor=f"client:{client_id}",
+        action="connect.code_reuse",
+        obj=authorization,
+        data={"access_tokens_ended": ended},
+    )
+    return ended
 
 
 def _consents_of(authorization: ConnectAuthorization) -> list[Consent]:

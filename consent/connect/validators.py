@@ -16,6 +16,8 @@ from consent.connect.services import (
     ConsentEnded,
     connect_authorization_bind_grant,
     connect_authorization_holds,
+    connect_code_exchanged,
+    connect_code_reuse_revoke,
     connect_consents_hold,
 )
 from consent.models import Customer, PartnerLink
@@ -44,6 +46,8 @@ class ConnectOAuth2Validator(PartnerOAuth2Validator):
         self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
         if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            # Already exchanged: refused, and what it was exchanged for ends (RFC 9700 §4.2.4).
+            connect_code_reuse_revoke(client_id=client.client_id, code=code)
             return False
         authorization = (
             ConnectAuthorization.objects.filter(grant__code=code, grant__application=client)
@@ -57,6 +61,18 @@ class ConnectOAuth2Validator(PartnerOAuth2Validator):
             return False
         request.connect_authorization = authorization
         return True
+
+    def invalidate_authorization_code(
+        self, client_id: str, code: str, request: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        try:
+            super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+        except InvalidGrantError:
+            # Another exchange of this code deleted it between our validation and now: both
+            # exchanges' tokens end, and this one is refused.
+            connect_code_reuse_revoke(client_id=request.client.client_id, code=code)
+            raise
+        connect_code_exchanged(client_id=request.client.client_id, code=code)
 
     # --- refresh ---------------------------------------------------------------------------
     def validate_refresh_token(
