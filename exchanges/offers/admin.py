@@ -25,6 +25,7 @@ from exchanges.offers import (
     services,
 )
 from exchanges.offers.models import Offer, OfferSponsor
+from exchanges.offers.text import reward_words
 from partners.models import Partnership
 
 
@@ -88,6 +89,7 @@ class OfferAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "ends_at",
         "cap_total",
         "cap_per_customer",
+        "reward_display",
         "redemption_count",
         "partnerships",
         "rejection_reason",
@@ -117,6 +119,10 @@ class OfferAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def preview(self, obj: Offer) -> SafeString:
         sponsors = [obj.lead, *(s.partner for s in obj.sponsors.select_related("partner"))]
         return render_to_string("offers/_preview.html", {"offer": obj, "sponsors": sponsors})
+
+    @admin.display(description="Reward on redemption")
+    def reward_display(self, obj: Offer) -> str:
+        return reward_words(obj) or "None"
 
     @admin.display(description="Sponsors' partnerships with the lead")
     def partnerships(self, obj: Offer) -> SafeString | str:

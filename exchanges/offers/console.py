@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import CharField, Value
+from django.db.models import CharField, Q, Value
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -21,6 +21,7 @@ from ecosystem.admin_helpers import status_badge
 from ecosystem.errors import ApplicationError
 from exchanges.offers import selectors, services
 from exchanges.offers.models import Offer, OfferSponsor
+from exchanges.offers.text import reward_words
 from partners.console import console_site, staff_partner
 from partners.models import Partner, Partnership
 
@@ -31,7 +32,11 @@ FIELD_OF = {
     "invalid_caps": "cap_total",
     "invalid_sponsor": "co_sponsors",
     "partnership_required": "co_sponsors",
+    "reward_funder_not_sponsor": "reward_funder",
+    "invalid_reward_amount": "reward_amount",
+    "invalid_reward_unit": "reward_unit",
 }
+REWARD_FIELDS = ("reward_funder", "reward_amount", "reward_unit")
 
 
 def _partnered_with(partner: Partner) -> Any:
@@ -65,17 +70,32 @@ class OfferForm(forms.ModelForm):
             "ends_at",
             "cap_total",
             "cap_per_customer",
+            *REWARD_FIELDS,
         ]
+        labels = {
+            "reward_funder": "Reward funded by",
+            "reward_amount": "Reward amount",
+            "reward_unit": "Reward unit",
+        }
         help_texts = {
             "body": "Plain text; you may use <p>, <br>, <strong>, <em>, <ul>, <ol> and <li>. "
             "Anything else (links, images, scripts) is removed.",
             "cap_total": "Redemptions in all; empty for no total cap.",
+            "reward_funder": "Optional: each redemption earns the customer a reward in the "
+            "rewards ledger, funded by this sponsor (you or a co-sponsor). Leave the three "
+            "reward fields empty for none.",
+            "reward_amount": "Above zero: e.g. 5.00 for a currency, 100 for points.",
+            "reward_unit": "An ISO 4217 currency (EUR) or a points programme code (pulse-points).",
         }
 
     def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.partner = partner
         self.fields["co_sponsors"].queryset = _partnered_with(partner)
+        if "reward_funder" in self.fields:  # absent where the offer is only shown
+            self.fields["reward_funder"].queryset = Partner.objects.filter(
+                Q(pk=partner.pk) | Q(pk__in=_partnered_with(partner).values("pk"))
+            ).order_by("name")
         if not self.instance._state.adding:
             self.initial["co_sponsors"] = list(
                 self.instance.sponsors.values_list("partner_id", flat=True)
@@ -83,8 +103,19 @@ class OfferForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        given = [name for name in REWARD_FIELDS if data.get(name) not in (None, "")]
+        for name in REWARD_FIELDS:
+            if given and name not in given and name not in self.errors:
+                self.add_error(name, "Give the reward's funder, amount and unit, or none of them.")
         if self.errors:
             return data
+        data["reward"] = (
+            services.OfferReward(
+                data["reward_funder"].pk, data["reward_amount"], data["reward_unit"].strip()
+            )
+            if given
+            else None
+        )
         try:
             services.offer_check(
                 partner_id=self.partner.pk,
@@ -95,6 +126,7 @@ class OfferForm(forms.ModelForm):
                 cap_total=data.get("cap_total"),
                 cap_per_customer=data["cap_per_customer"],
                 co_sponsors=[p.pk for p in data.get("co_sponsors") or []],
+                reward=data["reward"],
             )
         except ApplicationError as refused:
             self.add_error(FIELD_OF.get(refused.code), refused.detail)
@@ -118,6 +150,7 @@ class OfferConsoleAdmin(admin.ModelAdmin):
         "role",
         "sponsors_display",
         "redemption_count",
+        "reward_display",
         "rejection_reason",
         "preview",
         "actions_links",
@@ -185,7 +218,7 @@ class OfferConsoleAdmin(admin.ModelAdmin):
         return Bound
 
     def save_model(self, request: HttpRequest, obj: Offer, form: Any, change: bool) -> None:
-        data = dict(form.cleaned_data)
+        data = {k: v for k, v in form.cleaned_data.items() if k not in REWARD_FIELDS}
         data["co_sponsors"] = [p.pk for p in data.get("co_sponsors") or []]
         partner = staff_partner(request)
         if change:
@@ -223,6 +256,10 @@ class OfferConsoleAdmin(admin.ModelAdmin):
         if not rows:
             return "None"
         return format_html_join(format_html("<br>"), "{} — {}", rows)
+
+    @admin.display(description="Reward on redemption")
+    def reward_display(self, obj: Offer) -> str:
+        return reward_words(obj) or "None"
 
     @admin.display(description="Window")
     def window(self, obj: Offer) -> str:

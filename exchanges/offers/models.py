@@ -22,6 +22,7 @@ class Offer(models.Model):
     sanitised again wherever it is rendered. The audience is never stored: who may see an
     offer is computed when a customer reads (selectors.offers_for_customer).
     ``redemption_count`` is kept under the offer's row lock, which is what holds the caps.
+    A redemption of an offer with a reward issues it to the customer (exchanges.rewards).
     """
 
     class Status(models.TextChoices):
@@ -56,6 +57,22 @@ class Offer(models.Model):
     cap_total = models.PositiveIntegerField(null=True, blank=True)
     cap_per_customer = models.PositiveIntegerField(default=1)
     redemption_count = models.PositiveIntegerField(default=0)
+    # The reward on redemption (optional): ``reward_amount`` of ``reward_unit`` to the
+    # customer, funded by ``reward_funder`` (the lead or a co-sponsor), in the rewards ledger.
+    reward_funder = models.ForeignKey(
+        "partners.Partner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The sponsor that funds the reward (the lead or a co-sponsor).",
+    )
+    reward_amount = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    reward_unit = models.CharField(
+        max_length=30,
+        blank=True,
+        help_text="An ISO 4217 currency (EUR) or a points programme code (pulse-points).",
+    )
     rejection_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -92,6 +109,11 @@ class Offer(models.Model):
                 condition=Q(cap_total__isnull=True) | Q(redemption_count__lte=F("cap_total")),
                 name="offer_within_total_cap",
             ),
+            models.CheckConstraint(
+                condition=Q(reward_funder__isnull=True, reward_amount__isnull=True, reward_unit="")
+                | (Q(reward_funder__isnull=False, reward_amount__gt=0) & ~Q(reward_unit="")),
+                name="offer_reward_complete",
+            ),
         ]
         indexes = [
             models.Index(fields=["lead", "-created_at"], name="offer_lead_idx"),
@@ -100,6 +122,10 @@ class Offer(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def has_reward(self) -> bool:
+        return self.reward_funder_id is not None
 
     def is_live(self, at: datetime) -> bool:
         return self.status == self.Status.PUBLISHED and self.starts_at <= at < self.ends_at
@@ -151,6 +177,14 @@ class Redemption(models.Model):
         "consent.Customer", on_delete=models.PROTECT, related_name="offer_redemptions"
     )
     consent = models.ForeignKey("consent.Consent", on_delete=models.PROTECT, related_name="+")
+    reward = models.OneToOneField(
+        "rewards.Reward",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The reward the redemption earned, when the offer carries one.",
+    )
     external_id = models.CharField(max_length=100)
     created_at = models.DateTimeField(default=timezone.now)
 

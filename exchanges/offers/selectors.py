@@ -31,7 +31,7 @@ def offers_for_partner(*, partner_id: str, status: str | None = None) -> QuerySe
     queryset = Offer.objects.filter(Q(lead_id=partner_id) | Q(Exists(named)))
     if status:
         queryset = queryset.filter(status=status)
-    return queryset.select_related("lead").prefetch_related(_named_sponsors())
+    return queryset.select_related("lead", "reward_funder").prefetch_related(_named_sponsors())
 
 
 def offer_of(*, partner_id: str, offer_id: str) -> Offer | None:
@@ -118,7 +118,7 @@ def offers_for_customer(*, customer_id: str, at: datetime | None = None) -> list
     offers = list(
         live_offers(at)
         .filter(Q(lead_id__in=list(reasons)) | Q(Exists(by_consent)))
-        .select_related("lead")
+        .select_related("lead", "reward_funder")
         .prefetch_related(_named_sponsors())
         .order_by("ends_at", "id")
     )
@@ -168,7 +168,7 @@ def review_queue() -> QuerySet[Offer]:
     """Submitted offers, oldest first (the admin's review queue)."""
     return (
         Offer.objects.filter(status=Offer.Status.SUBMITTED)
-        .select_related("lead")
+        .select_related("lead", "reward_funder")
         .prefetch_related(_named_sponsors())
         .order_by("submitted_at", "id")
     )

@@ -5,7 +5,9 @@ and tells the sponsors through the outbox in the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -22,12 +24,51 @@ from ecosystem.services.emails import email_queue
 from exchanges.offers import selectors
 from exchanges.offers.models import Offer, OfferSponsor, Redemption, SavedOffer
 from exchanges.offers.text import body_clean, body_text
+from exchanges.rewards.models import Reward
+from exchanges.rewards.services import reward_grant, reward_value_check
 from partners.models import Partner, Partnership
 from partners.webhooks.events import event_publish
 
 ST = Offer.Status
 S = OfferSponsor.Status
-EDITABLE = ("title", "body", "terms", "starts_at", "ends_at", "cap_total", "cap_per_customer")
+EDITABLE = (
+    "title",
+    "body",
+    "terms",
+    "starts_at",
+    "ends_at",
+    "cap_total",
+    "cap_per_customer",
+    "reward",
+)
+
+
+@dataclass(frozen=True)
+class OfferReward:
+    """The reward a redemption earns the customer: ``amount`` of ``unit`` (an ISO 4217
+    currency or a points programme code), funded by ``funder``, one of the offer's sponsors."""
+
+    funder: str
+    amount: Decimal
+    unit: str
+
+
+def _reward_of(offer: Offer) -> OfferReward | None:
+    if offer.reward_funder_id is None or offer.reward_amount is None:
+        return None
+    return OfferReward(offer.reward_funder_id, offer.reward_amount, offer.reward_unit)
+
+
+def _reward_audit(reward: OfferReward | None) -> dict[str, str] | None:
+    if reward is None:
+        return None
+    return {"funder": reward.funder, "amount": str(reward.amount), "unit": reward.unit}
+
+
+def _set_reward(offer: Offer, reward: OfferReward | None) -> None:
+    offer.reward_funder_id = reward.funder if reward else None
+    offer.reward_amount = reward.amount if reward else None
+    offer.reward_unit = reward.unit if reward else ""
 
 
 class OfferTransitionError(ConflictError):
@@ -52,6 +93,19 @@ def _check_window(starts_at: datetime, ends_at: datetime) -> None:
 def _check_caps(cap_total: int | None, cap_per_customer: int) -> None:
     if cap_total is not None and cap_total < cap_per_customer:
         raise OfferInvalid("cap_total cannot be below cap_per_customer.", code="invalid_caps")
+
+
+def _check_reward(lead_id: str, cosponsor_ids: Iterable[str], reward: OfferReward | None) -> None:
+    """The funder is one of the offer's sponsors; the value one the ledger can hold
+    (rewards' ``reward_value_check``: invalid_reward_amount, invalid_reward_unit)."""
+    if reward is None:
+        return
+    if reward.funder not in {lead_id, *cosponsor_ids}:
+        raise OfferInvalid(
+            "The reward's funder must be one of the offer's sponsors: you or a co-sponsor.",
+            code="reward_funder_not_sponsor",
+        )
+    reward_value_check(amount=reward.amount, unit=reward.unit)
 
 
 def _partnered(lead_id: str, partner_ids: Iterable[str], at: datetime) -> set[str]:
@@ -95,6 +149,7 @@ def offer_check(
     cap_total: int | None,
     cap_per_customer: int,
     co_sponsors: list[str],
+    reward: OfferReward | None = None,
 ) -> None:
     """The rules a draft must meet, checked without writing (forms show each refusal next to
     its field; create and update check them again)."""
@@ -103,6 +158,7 @@ def offer_check(
     _check_window(starts_at, ends_at)
     _check_caps(cap_total, cap_per_customer)
     _check_cosponsors(partner_id, list(co_sponsors), timezone.now())
+    _check_reward(partner_id, co_sponsors, reward)
 
 
 def _payload(offer: Offer) -> dict[str, Any]:
@@ -145,6 +201,7 @@ def offer_create(
     cap_total: int | None = None,
     cap_per_customer: int = 1,
     co_sponsors: list[str] | None = None,
+    reward: OfferReward | None = None,
 ) -> Offer:
     """A draft led by ``partner_id``; every co-sponsor is invited to accept being named."""
     co_sponsors = list(co_sponsors or [])
@@ -152,6 +209,7 @@ def offer_create(
     _check_window(starts_at, ends_at)
     _check_caps(cap_total, cap_per_customer)
     _check_cosponsors(partner_id, co_sponsors, now)
+    _check_reward(partner_id, co_sponsors, reward)
     offer = Offer(
         lead_id=partner_id,
         title=title.strip(),
@@ -164,11 +222,17 @@ def offer_create(
         created_at=now,
         updated_at=now,
     )
+    _set_reward(offer, reward)
     if not offer.title or not body_text(offer.body):
         raise OfferInvalid("An offer needs a title and a body.", code="offer_incomplete")
     offer.save(force_insert=True)
     OfferSponsor.objects.bulk_create(OfferSponsor(offer=offer, partner_id=p) for p in co_sponsors)
-    audit_record(actor=actor, action="offer.create", obj=offer, data={"co_sponsors": co_sponsors})
+    audit_record(
+        actor=actor,
+        action="offer.create",
+        obj=offer,
+        data={"co_sponsors": co_sponsors, "reward": _reward_audit(reward)},
+    )
     return offer
 
 
@@ -197,12 +261,22 @@ def offer_update(*, offer_id: str, partner_id: str, actor: Any, **changes: Any) 
     for name in ("title", "terms"):
         if name in changes:
             changes[name] = changes[name].strip()
+    fields = sorted(changes)
+    if "reward" in changes:
+        _set_reward(offer, changes.pop("reward"))
+        fields = [*changes, "reward_funder", "reward_amount", "reward_unit"]
     for name, value in changes.items():
         setattr(offer, name, value)
     _check_window(offer.starts_at, offer.ends_at)
     _check_caps(offer.cap_total, offer.cap_per_customer)
     if not offer.title or not body_text(offer.body):
         raise OfferInvalid("An offer needs a title and a body.", code="offer_incomplete")
+    named = (
+        list(co_sponsors)
+        if co_sponsors is not None
+        else list(offer.sponsors.values_list("partner_id", flat=True))
+    )
+    _check_reward(offer.lead_id, named, _reward_of(offer))
     if co_sponsors is not None:
         co_sponsors = list(co_sponsors)
         _check_cosponsors(partner_id, co_sponsors, now)
@@ -213,8 +287,13 @@ def offer_update(*, offer_id: str, partner_id: str, actor: Any, **changes: Any) 
         )
     offer.sponsors.exclude(status=S.INVITED).update(status=S.INVITED, answered_at=None)
     offer.updated_at = now
-    offer.save(update_fields=[*changes, "updated_at"])
-    audit_record(actor=actor, action="offer.update", obj=offer, data={"fields": sorted(changes)})
+    offer.save(update_fields=[*fields, "updated_at"])
+    audit_record(
+        actor=actor,
+        action="offer.update",
+        obj=offer,
+        data={"fields": sorted(fields), "reward": _reward_audit(_reward_of(offer))},
+    )
     return offer
 
 
@@ -535,7 +614,7 @@ def redemption_create(
             code="customer_cap_reached",
         )
     consent = by_partner.get(partner_id) or next(iter(by_partner.values()))
-    redemption = Redemption.objects.create(
+    redemption = Redemption(
         offer=offer,
         partner_id=partner_id,
         customer_id=customer_pk,
@@ -543,6 +622,9 @@ def redemption_create(
         external_id=external_id,
         created_at=now,
     )
+    if offer.has_reward:
+        redemption.reward = _reward_issue(offer, redemption, by_partner)
+    redemption.save(force_insert=True)
     offer.redemption_count += 1
     offer.save(update_fields=["redemption_count"])
     audit_record(
@@ -550,6 +632,27 @@ def redemption_create(
     )
     _tell_redeemed(offer, redemption, by_partner, partner_id, link.pk)
     return redemption, True
+
+
+def _reward_issue(offer: Offer, redemption: Redemption, by_partner: dict[str, Consent]) -> Reward:
+    """The offer's reward to the customer, in the redemption's transaction and under the
+    consent it was recorded under (held): withdrawn before its lock date, it is voided as any
+    reward is. The funder learns which of its customers earned it only where the customer
+    lets it show them offers, or it recorded the redemption itself."""
+    funder = offer.reward_funder_id
+    assert funder is not None and offer.reward_amount is not None
+    where = Partner.objects.only("name").get(pk=redemption.partner_id).name
+    return reward_grant(
+        funder_id=funder,
+        receiver_id=redemption.partner_id,
+        customer_id=redemption.customer_id,
+        consent=redemption.consent,
+        amount=offer.reward_amount,
+        unit=offer.reward_unit,
+        trigger_ref=redemption.pk,
+        title=f"You redeemed the offer “{offer.title}” at {where}",
+        funder_knows_customer=funder in by_partner or funder == redemption.partner_id,
+    )
 
 
 def _tell_redeemed(
@@ -574,6 +677,7 @@ def _tell_redeemed(
             "redeemed_by": redeemer_id,
             "redeemed_at": redemption.created_at,
             "redemption_count": offer.redemption_count,
+            "reward_id": redemption.reward_id,
         }
     published = event_publish(type="offer.redeemed", payloads=payloads)
     # Each payload naming the customer tells that sponsor they redeemed: a disclosure.

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import nh3
 from django.utils.safestring import SafeString, mark_safe
+
+from exchanges.rewards.wording import value_words
 
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "ul", "ol", "li"}
 
@@ -25,3 +28,11 @@ def body_html(value: str) -> SafeString:
 def body_text(value: str) -> str:
     """The body as plain text (emails, list columns): no markup at all."""
     return html.unescape(nh3.clean(value, tags=set(), attributes={})).strip()
+
+
+def reward_words(offer: Any) -> str:
+    """'EUR 5 from Pulse Fitness': what a redemption earns the customer ('' for nothing).
+    Plain text: templates escape it."""
+    if offer.reward_funder_id is None or offer.reward_amount is None:
+        return ""
+    return f"{value_words(offer.reward_amount, offer.reward_unit)} from {offer.reward_funder.name}"

@@ -82,7 +82,7 @@ class RewardConsoleAdmin(_Scoped):
 
     @admin.display(description="Rule")
     def rule_name(self, obj: Reward) -> str:
-        return obj.rule.name
+        return obj.rule.name if obj.rule else obj.title
 
     @admin.display(description="Your role")
     def your_role(self, obj: Reward) -> str:

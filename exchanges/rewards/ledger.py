@@ -189,7 +189,9 @@ def plan(reward: Reward, kind: str, *, memo: str = "", reverses=None) -> Planned
     legs = steps[kind](reward)
     row = LedgerTransaction(
         kind=kind,
-        key=f"{kind}:{reward.rule_id}:{reward.customer_id}:{reward.trigger_ref}:{reward.sequence}",
+        # A reward without a rule is keyed by its trigger alone (an offer's redemption id).
+        key=f"{kind}:{reward.rule_id or 'grant'}:{reward.customer_id}:{reward.trigger_ref}:"
+        f"{reward.sequence}",
         reward=reward,
         rule_id=reward.rule_id,
         trigger_ref=reward.trigger_ref,

@@ -152,8 +152,10 @@ class Reward(models.Model):
     reward is corrected by a reversing transaction (``reversed``), never edited.
 
     ``funder`` pays; ``receiver`` is the partner credited with a fee, or, for a reward to
-    the customer, the partner whose reported activity earned it. The status always matches
-    the ledger transactions (``manage.py ledger_verify`` checks it).
+    the customer, the partner whose reported activity (or recorded redemption) earned it. A
+    reward comes from a partnership's ``rule`` or, without one, from an exchange above that
+    grants it itself (``reward_grant``: an offer's reward on redemption). The status always
+    matches the ledger transactions (``manage.py ledger_verify`` checks it).
     """
 
     class Status(models.TextChoices):
@@ -167,7 +169,25 @@ class Reward(models.Model):
     id = models.CharField(
         primary_key=True, max_length=40, default=PrefixedId("rwd"), editable=False
     )
-    rule = models.ForeignKey(RewardRule, on_delete=models.PROTECT, related_name="rewards")
+    rule = models.ForeignKey(
+        RewardRule,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rewards",
+        help_text="The partnership's rule; empty for a reward an exchange grants itself "
+        "(an offer's redemption), which says what earned it in ``title``.",
+    )
+    title = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What earned a reward without a rule, in the customer's words.",
+    )
+    funder_knows_customer = models.BooleanField(
+        default=True,
+        help_text="Whether the funder sees which of its customers this is (an offer's "
+        "sponsor only where the customer lets it show them offers).",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     funder = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
     receiver = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
@@ -194,6 +214,15 @@ class Reward(models.Model):
             models.UniqueConstraint(
                 fields=["rule", "customer", "trigger_ref", "sequence"],
                 name="reward_once_per_trigger",
+            ),
+            # Without a rule, the trigger (a redemption id) is what happens once.
+            models.UniqueConstraint(
+                fields=["customer", "trigger_ref"],
+                condition=Q(rule__isnull=True),
+                name="reward_once_per_granted_trigger",
+            ),
+            models.CheckConstraint(
+                condition=Q(rule__isnull=False) | ~Q(title=""), name="reward_says_what_earned_it"
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "posted", "voided", "reversed"]),
@@ -273,7 +302,9 @@ class LedgerTransaction(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     key = models.CharField(max_length=200, unique=True)
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="transactions")
-    rule = models.ForeignKey(RewardRule, on_delete=models.PROTECT, related_name="+")
+    rule = models.ForeignKey(
+        RewardRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     trigger_ref = models.CharField(max_length=60)
     consent = models.ForeignKey("consent.Consent", on_delete=models.PROTECT, related_name="+")
     reverses = models.ForeignKey(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Case, OuterRef, Prefetch, Q, QuerySet, Subquery, When
 
 from consent.models import PartnerLink
 from exchanges.rewards import ledger
@@ -29,7 +29,16 @@ def rewards_for(
     if period:
         rewards = rewards.filter(period=period)
     mine = PartnerLink.objects.filter(partner_id=partner_id, customer_id=OuterRef("customer_id"))
-    return rewards.annotate(pairwise_id=Subquery(mine.values("id")[:1]))
+    # A funder the customer did not let know them (an offer's sponsor) sees no id.
+    return rewards.annotate(
+        pairwise_id=Case(
+            When(
+                Q(receiver_id=partner_id) | Q(funder_knows_customer=True),
+                then=Subquery(mine.values("id")[:1]),
+            ),
+            default=None,
+        )
+    )
 
 
 def reward_of(*, partner_id: str, reward_id: str) -> Reward | None:

@@ -461,9 +461,83 @@ def rewards_issue(rewards: list[Reward]) -> list[Reward]:
     for reward in rewards:
         reward.amount = quantize(reward.amount, reward.unit)
     Reward.objects.bulk_create(rewards)
-    ledger.ledger_write([ledger.plan(reward, T.ISSUE, memo=reward.rule.name) for reward in rewards])
+    ledger.ledger_write(
+        [
+            ledger.plan(reward, T.ISSUE, memo=reward.rule.name if reward.rule else reward.title)
+            for reward in rewards
+        ]
+    )
     _tell(rewards, "reward.issued")
     return rewards
+
+
+# --- rewards an exchange grants itself (an offer's reward on redemption) -------------------
+
+
+class RewardValueInvalid(ApplicationError):
+    code = "invalid_reward_amount"
+    title = "The reward's value is not valid."
+
+
+def reward_value_check(*, amount: Decimal, unit: str) -> Decimal:
+    """A value a sponsor may give a customer: a unit the ledger counts in (an ISO 4217
+    currency, or a points programme code such as ``harbor-points``) and an amount above zero
+    that the unit can hold exactly (cents for EUR, whole points). Returns the amount."""
+    if not (is_currency(unit) or is_points(unit)):
+        raise RewardValueInvalid(
+            f"{unit!r} is not an ISO 4217 currency (EUR) or a points programme code "
+            "(lower case, e.g. harbor-points).",
+            code="invalid_reward_unit",
+        )
+    if not amount.is_finite() or amount <= 0:
+        raise RewardValueInvalid("The reward's amount must be above zero.")
+    if quantize(amount, unit) != amount or amount.adjusted() >= 14:
+        raise RewardValueInvalid(
+            f"{amount} cannot be given in {unit}: "
+            + ("whole points only." if is_points(unit) else "too many decimal places.")
+        )
+    return amount
+
+
+def reward_grant(
+    *,
+    funder_id: str,
+    receiver_id: str,
+    customer_id: str,
+    consent: Consent,
+    amount: Decimal,
+    unit: str,
+    trigger_ref: str,
+    title: str,
+    funder_knows_customer: bool,
+) -> Reward:
+    """A reward to the customer that an exchange above grants for its own trigger (an
+    offer's redemption, ``trigger_ref`` its id), without a partnership's rule: funded by
+    ``funder_id``, credited to the customer, pending like any other until its lock date, and
+    voided if ``consent`` (which the caller holds, share-locked) ends first. Written in the
+    caller's transaction; the same trigger cannot be rewarded twice (a UNIQUE constraint
+    and the ledger's key). ``funder_knows_customer``: whether the funder may learn, in its
+    webhooks, which of its customers it is (the receiver always may)."""
+    now = timezone.now()
+    reward = Reward(
+        rule=None,
+        title=title[:200],
+        funder_id=funder_id,
+        receiver_id=receiver_id,
+        to_customer=True,
+        customer_id=customer_id,
+        consent=consent,
+        amount=reward_value_check(amount=amount, unit=unit),
+        unit=unit,
+        trigger_ref=trigger_ref,
+        period=period_of(now),
+        sequence=1,
+        funder_knows_customer=funder_knows_customer,
+        issued_at=now,
+        lock_at=now + timedelta(days=settings.REWARD_HOLD_DAYS),
+    )
+    rewards_issue([reward])
+    return reward
 
 
 # --- referral fees --------------------------------------------------------------------------
@@ -640,7 +714,8 @@ def reward_payload(reward: Reward, customer_id: str | None) -> dict[str, Any]:
 
 def _tell(rewards: list[Reward], event_type: str) -> None:
     """The funder and the receiver each hear under their own pairwise id for the customer
-    (None where it has no active link), never the other's. One event per reward."""
+    (None where it has no active link, or where the funder may not know the customer:
+    ``Reward.funder_knows_customer``), never the other's. One event per reward."""
     if not rewards:
         return
     parties = {p for r in rewards for p in (r.funder_id, r.receiver_id)}
@@ -656,7 +731,12 @@ def _tell(rewards: list[Reward], event_type: str) -> None:
         event_publish(
             type=event_type,
             payloads={
-                pid: reward_payload(reward, pairwise.get((reward.customer_id, pid)))
+                pid: reward_payload(
+                    reward,
+                    pairwise.get((reward.customer_id, pid))
+                    if pid == reward.receiver_id or reward.funder_knows_customer
+                    else None,
+                )
                 for pid in {reward.funder_id, reward.receiver_id}
             },
         )

@@ -32,6 +32,8 @@ def reward_sentence(reward: Reward) -> str:
     premium'."""
     rule = reward.rule
     month = datetime.strptime(reward.period, "%Y-%m").strftime("%B %Y")
+    if rule is None:  # granted by an exchange, which said what earned it
+        return f"{reward.title} → {value_words(reward.amount, reward.unit)} from {reward.funder}"
     what = rule.description or f"{value_words(reward.amount, reward.unit)} from {reward.funder}"
     if rule.activity_type is None:
         return f"{reward.receiver} in {month} → {what}"

@@ -7,6 +7,8 @@ from rest_framework import serializers
 
 from ecosystem.api import fields as strict
 from exchanges.offers.models import Offer, OfferSponsor
+from exchanges.offers.services import OfferReward
+from exchanges.rewards.money import quantize
 
 
 class StrictInteger(serializers.IntegerField):
@@ -18,6 +20,34 @@ class StrictInteger(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("not_an_integer")
         return super().to_internal_value(data)
+
+
+class OfferRewardInput(serializers.Serializer):
+    """The reward a redemption earns the customer, in the rewards ledger."""
+
+    funder = strict.CharField(
+        max_length=40, help_text="The sponsor (par_…) that funds it: you or a co-sponsor."
+    )
+    amount = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        help_text='A decimal string above zero, e.g. "5.00" (cents for a currency, whole '
+        "points for a programme).",
+    )
+    unit = strict.CharField(
+        max_length=30,
+        help_text="An ISO 4217 currency (EUR) or a points programme code (pulse-points).",
+    )
+
+    def to_internal_value(self, data: Any) -> OfferReward:
+        values = super().to_internal_value(data)
+        return OfferReward(values["funder"], values["amount"], values["unit"])
+
+
+class OfferRewardOutput(serializers.Serializer):
+    funder = serializers.CharField()
+    amount = serializers.CharField(help_text='A decimal string, e.g. "5.00".')
+    unit = serializers.CharField()
 
 
 class OfferInput(serializers.Serializer):
@@ -49,6 +79,16 @@ class OfferInput(serializers.Serializer):
         help_text=(
             "Partners (par_…) in an active partnership with you, each asked to accept being "
             "named in its partner console before you can submit."
+        ),
+    )
+    reward = OfferRewardInput(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "Optional: each redemption earns the customer this reward, funded by the named "
+            "sponsor, pending in the rewards ledger until its lock date (voided if the "
+            "customer withdraws the offers consent first). null for none."
         ),
     )
 
@@ -96,12 +136,20 @@ class OfferOutput(serializers.Serializer):
     cap_total = serializers.IntegerField(allow_null=True)
     cap_per_customer = serializers.IntegerField()
     redemption_count = serializers.IntegerField()
+    reward = serializers.SerializerMethodField()
     rejection_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     submitted_at = serializers.DateTimeField(allow_null=True)
     published_at = serializers.DateTimeField(allow_null=True)
     retired_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(OfferRewardOutput(allow_null=True))
+    def get_reward(self, offer: Offer) -> dict[str, str] | None:
+        if offer.reward_funder_id is None or offer.reward_amount is None:
+            return None
+        amount = quantize(offer.reward_amount, offer.reward_unit)
+        return {"funder": offer.reward_funder_id, "amount": str(amount), "unit": offer.reward_unit}
 
     @extend_schema_field(CoSponsorOutput(many=True))
     def get_co_sponsors(self, offer: Offer) -> list[dict[str, str]]:
@@ -118,6 +166,9 @@ class RedemptionOutput(serializers.Serializer):
     )
     external_id = serializers.SerializerMethodField()
     redeemed_by = serializers.CharField(source="partner_id")
+    reward_id = serializers.CharField(
+        allow_null=True, help_text="The reward it earned the customer (GET /api/v1/rewards/{id})."
+    )
     created_at = serializers.DateTimeField()
 
     @extend_schema_field(serializers.CharField(allow_null=True))

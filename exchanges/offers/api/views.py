@@ -82,8 +82,13 @@ class OffersApi(IdempotentMixin, APIView):
         summary="Draft an offer (you are its lead sponsor)",
         operation_id="offers_create",
         description=(
-            "Refusals: 403 partnership_required (a co-sponsor is not in an active partnership "
-            "with you); 400 invalid_window, invalid_caps, invalid_sponsor, offer_incomplete."
+            "An optional reward: each redemption earns the customer reward.amount of "
+            "reward.unit, funded by reward.funder (you or a co-sponsor), in the rewards "
+            "ledger. Refusals: 403 partnership_required (a co-sponsor is not in an active "
+            "partnership with you); 400 invalid_window, invalid_caps, invalid_sponsor, "
+            "offer_incomplete, reward_funder_not_sponsor, invalid_reward_amount (not above "
+            "zero, or finer than the unit allows), invalid_reward_unit (neither an ISO 4217 "
+            "currency nor a points programme code)."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -122,7 +127,8 @@ class OfferDetailApi(APIView):
         summary="Edit a draft, or extend a published offer",
         description=(
             "The lead edits drafts (a rejected offer becomes a draft again; co-sponsors are "
-            "asked again). Approved and published offers take only a later ends_at. 403 "
+            "asked again), the reward included (null removes it; the same 400 refusals as "
+            "creating one). Approved and published offers take only a later ends_at. 403 "
             "invalid_party when you are not the lead."
         ),
     )
@@ -213,6 +219,8 @@ class OfferRedemptionsApi(IdempotentMixin, APIView):
         operation_id="offer_redemptions_create",
         description=(
             "Idempotent per external_id: the same one again answers 200 with the first "
+            "redemption. An offer with a reward issues it to the customer in the same "
+            "transaction (reward_id; reward.issued to its funder and to you), once per "
             "redemption. Refusals: 403 customer_not_eligible (no active offers consent to a "
             "sponsor), invalid_party; 409 offer_not_live, cap_reached, customer_cap_reached, "
             "external_id_reused; 404 for a customer id that is not yours."

@@ -48,7 +48,11 @@ class ValueOutput(serializers.Serializer):
 
 class RewardOutput(serializers.Serializer):
     id = serializers.CharField()
-    rule_id = serializers.CharField()
+    rule_id = serializers.CharField(
+        allow_null=True,
+        help_text="The partnership's rule; null for an offer's reward on redemption (the "
+        "offer.redeemed webhook names it as reward_id).",
+    )
     status = serializers.ChoiceField(choices=Reward.Status.choices)
     customer_id = serializers.CharField(
         source="pairwise_id", allow_null=True, help_text="Your own id for the customer."

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 
 from consent.models import AccessEvent
 from consent.services.consents import consent_withdraw
 from exchanges.offers.models import Offer, Redemption
+from exchanges.offers.services import OfferReward
+from exchanges.rewards.ledger import ledger_verify
+from exchanges.rewards.models import Reward
 from tests.builders import api_client_for, make_client, make_token
 from tests.exchanges.offers.support import make_world, published
 from tests.exchanges.referrals.test_referral_races import answer, run_together
@@ -52,9 +56,10 @@ def _tally(outcomes) -> Counter:
     return tally
 
 
-def test_the_total_cap_holds_under_50_concurrent_redemptions():
+def test_the_total_cap_holds_under_50_concurrent_redemptions_each_with_one_reward():
     world = make_world()
-    offer = published(world, cap_total=10, cap_per_customer=10)
+    reward = OfferReward(world.gym.pk, Decimal("5.00"), "EUR")
+    offer = published(world, cap_total=10, cap_per_customer=10, reward=reward)
     link = world.links["ada", "grocer"]
     apis = _apis(world.grocer, THREADS)
 
@@ -64,6 +69,8 @@ def test_the_total_cap_holds_under_50_concurrent_redemptions():
     assert tally == {(201, ""): 10, (409, "cap_reached"): 40}, tally
     offer.refresh_from_db()
     assert offer.redemption_count == Redemption.objects.filter(offer=offer).count() == 10
+    assert Reward.objects.count() == 10 == Redemption.objects.filter(reward__isnull=False).count()
+    assert ledger_verify() == []
 
 
 def test_the_per_customer_cap_holds_under_50_concurrent_redemptions():
@@ -79,9 +86,10 @@ def test_the_per_customer_cap_holds_under_50_concurrent_redemptions():
     assert Redemption.objects.filter(offer=offer, customer=world.ada).count() == 2
 
 
-def test_50_concurrent_retries_of_one_external_id_record_it_once():
+def test_50_concurrent_retries_of_one_external_id_record_it_and_its_reward_once():
     world = make_world()
-    offer = published(world, cap_per_customer=5)
+    reward = OfferReward(world.grocer.pk, Decimal("100"), "fresh-points")
+    offer = published(world, cap_per_customer=5, reward=reward)
     apis = _apis(world.grocer, THREADS)
     link = world.links["ada", "grocer"]
 
@@ -91,11 +99,13 @@ def test_50_concurrent_retries_of_one_external_id_record_it_once():
     assert tally[(201, "")] == 1 and tally[(200, "")] == THREADS - 1, tally
     assert Redemption.objects.filter(offer=offer).count() == 1
     assert Offer.objects.get(pk=offer.pk).redemption_count == 1
+    assert Reward.objects.count() == 1 and ledger_verify() == []
 
 
 def test_a_withdrawal_racing_redemptions_never_lets_one_commit_after_it():
     world = make_world()
-    offer = published(world, cap_per_customer=1000)
+    reward = OfferReward(world.gym.pk, Decimal("1.00"), "EUR")
+    offer = published(world, cap_per_customer=1000, reward=reward)
     apis = _apis(world.grocer, THREADS - 1)
     link = world.links["ada", "grocer"]
     calls = [_redeem(api, offer, link, f"till-{n}") for n, api in enumerate(apis)]
@@ -116,3 +126,7 @@ def test_a_withdrawal_racing_redemptions_never_lets_one_commit_after_it():
     assert not late.exists()
     # every redemption that committed was told, and logged, exactly once per sponsor told
     assert AccessEvent.objects.filter(purpose="offers").count() == 2 * tally[(201, "")]
+    # and every reward they earned was voided with the consent, as any pending reward is
+    assert Reward.objects.count() == tally[(201, "")]
+    assert set(Reward.objects.values_list("status", flat=True)) <= {"voided"}
+    assert ledger_verify() == []
