@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import URLResolver, get_resolver
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecosystem.api.routing import by_method
+from ecosystem.api.routing import by_method, operations_of
 from exchanges.referrals.models import Referral
 from partners.webhooks.models import WebhookEndpoint
 from tests.builders import api_client_for, make_api
@@ -105,6 +106,17 @@ ROUTED = [
     ("/api/v1/webhook-endpoints/{endpoint_id}", "get", "webhook_endpoints_retrieve", None),
     ("/api/v1/webhook-endpoints/{endpoint_id}", "patch", "webhook_endpoints_update", None),
     ("/api/v1/webhook-endpoints/{endpoint_id}", "delete", "webhook_endpoints_delete", None),
+    ("/api/v1/offers", "get", "offers_list", ["offers:read"]),
+    ("/api/v1/offers", "post", "offers_create", ["offers:write"]),
+    ("/api/v1/offers/{offer_id}", "get", "offers_retrieve", ["offers:read"]),
+    ("/api/v1/offers/{offer_id}", "patch", "offers_partial_update", ["offers:write"]),
+    ("/api/v1/offers/{offer_id}/redemptions", "get", "offer_redemptions_list", ["offers:read"]),
+    (
+        "/api/v1/offers/{offer_id}/redemptions",
+        "post",
+        "offer_redemptions_create",
+        ["offers:redeem"],
+    ),
 ]
 
 
@@ -122,6 +134,30 @@ def test_each_routed_operation_is_documented_by_its_own_view(
     assert operation["security"] == [{"oauth2": scopes or ["webhooks:manage"]}]
     if method == "get":  # a read no longer shows the idempotency mixin's docstring
         assert "Claims the key" not in operation.get("description", "")
+
+
+def _api_callbacks(patterns, prefix=""):
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from _api_callbacks(entry.url_patterns, route)
+        elif route.startswith("api/v1/"):
+            yield route, entry.callback
+
+
+def test_every_api_view_answers_exactly_one_operation():
+    views = {}
+    for route, callback in _api_callbacks(get_resolver().url_patterns):
+        for method, view in operations_of(callback).items():
+            answered = sorted(
+                m
+                for m in view.http_method_names
+                if m not in {"options", "head"} and hasattr(view, m)
+            )
+            views[f"{method} {route}"] = (view.__name__, answered)
+    assert views, "no API route found"
+    several = {op: found for op, found in views.items() if len(found[1]) != 1}
+    assert several == {}, "route them with ecosystem.api.routing.by_method, one view each"
 
 
 def test_the_routed_paths_document_exactly_their_operations(schema):

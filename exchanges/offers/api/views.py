@@ -1,5 +1,7 @@
-"""The offers API. Lookups start from the caller's own offers (led or co-sponsored), so
-anyone else's offer is a plain 404; each action then checks the caller's part in it."""
+"""The offers API, one view per operation (operations sharing a path are routed by method in
+urls.py with ``ecosystem.api.routing.by_method``). Lookups start from the caller's own offers
+(led or co-sponsored), so anyone else's offer is a plain 404; each action then checks the
+caller's part in it."""
 
 from __future__ import annotations
 
@@ -53,10 +55,8 @@ def _shown(request: Request, offer_id: str, code: int = status.HTTP_200_OK) -> R
     return Response(OfferOutput(_offer(request, offer_id)).data, status=code)
 
 
-class OffersApi(IdempotentMixin, APIView):
-    @property
-    def required_scopes(self) -> list[str]:
-        return WRITE if self.request.method == "POST" else READ
+class OfferListApi(APIView):
+    required_scopes = READ
 
     @extend_schema(
         parameters=[OfferListInput, *PAGE_PARAMETERS],
@@ -75,6 +75,10 @@ class OffersApi(IdempotentMixin, APIView):
             partner_id=calling_partner_id(request), **query.validated_data
         )
         return paginated(self, offers, OfferOutput, pagination=OfferPagination)
+
+
+class OfferCreateApi(IdempotentMixin, APIView):
+    required_scopes = WRITE
 
     @extend_schema(
         request=OfferInput,
@@ -103,9 +107,7 @@ class OffersApi(IdempotentMixin, APIView):
 
 
 class OfferDetailApi(APIView):
-    @property
-    def required_scopes(self) -> list[str]:
-        return WRITE if self.request.method == "PATCH" else READ
+    required_scopes = READ
 
     @extend_schema(
         responses=OfferOutput,
@@ -114,6 +116,10 @@ class OfferDetailApi(APIView):
     )
     def get(self, request: Request, offer_id: str) -> Response:
         return Response(OfferOutput(_offer(request, offer_id)).data)
+
+
+class OfferUpdateApi(APIView):
+    required_scopes = WRITE
 
     @extend_schema(
         request=OfferPatchInput,
@@ -186,10 +192,8 @@ class RedemptionPagination(CursorPagination):
     ordering = ("-created_at", "id")
 
 
-class OfferRedemptionsApi(IdempotentMixin, APIView):
-    @property
-    def required_scopes(self) -> list[str]:
-        return REDEEM if self.request.method == "POST" else READ
+class OfferRedemptionListApi(APIView):
+    required_scopes = READ
 
     @extend_schema(
         parameters=PAGE_PARAMETERS,
@@ -211,6 +215,10 @@ class OfferRedemptionsApi(IdempotentMixin, APIView):
             context={"partner_id": partner_id},
             pagination=RedemptionPagination,
         )
+
+
+class OfferRedemptionCreateApi(IdempotentMixin, APIView):
+    required_scopes = REDEEM
 
     @extend_schema(
         request=RedemptionInput,
