@@ -502,12 +502,17 @@ def offers_publish_due(*, now: datetime | None = None) -> int:
 
 
 def offers_retire_ended(*, now: datetime | None = None) -> int:
-    """Published offers whose window has closed are retired and the sponsors told (beat).
-    Until this runs they are already hidden: liveness is checked when read."""
+    """Offers whose window has closed are retired (beat); until this runs they are already
+    hidden, as liveness is checked when read. A published offer's sponsors are told
+    ``offer.retired``, as ``offer_retire`` tells them. An approved offer whose window closed
+    before it was ever published is retired too (the one move ``Offer.TRANSITIONS`` leaves
+    it: publishing an ended offer would show nothing to anyone), without ``offer.retired``:
+    no sponsor was told it was published, so there is nothing to take back."""
     now = now or timezone.now()
 
     def retire(batch: list[Offer]) -> None:
         for offer in batch:
+            was = offer.status
             offer.retired_at = now
             transitions.transition(
                 offer,
@@ -515,8 +520,10 @@ def offers_retire_ended(*, now: datetime | None = None) -> int:
                 error=OfferTransitionError,
                 fields=["retired_at"],
                 action="offer.retire",
+                data={"window_ended": True},
             )
-            _tell(offer, "offer.retired")
+            if was == ST.PUBLISHED:
+                _tell(offer, "offer.retired")
 
     due = Offer.objects.filter(status__in=[ST.PUBLISHED, ST.APPROVED], ends_at__lte=now)
     return transitions.sweep(due, retire, order=("ends_at",))

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from consent.models import AccessEvent
 from consent.services.consents import consent_withdraw
+from ecosystem.models.audit import AuditEntry
 from exchanges.offers import services
 from exchanges.offers.models import Offer, Redemption
 from partners.models import Partner
@@ -203,6 +204,51 @@ def test_an_approval_before_the_window_waits_for_the_beat(world):
     assert services.offers_publish_due(now=now + timedelta(days=1, minutes=1)) == 1
     offer.refresh_from_db()
     assert offer.status == "published"
+
+
+def test_the_sweep_retires_an_ended_published_offer_and_tells_its_sponsors(world):
+    offer = published(world)
+    ended = offer.ends_at + timedelta(minutes=1)
+    assert services.offers_retire_ended(now=offer.ends_at - timedelta(minutes=1)) == 0
+
+    assert services.offers_retire_ended(now=ended) == 1
+
+    offer.refresh_from_db()
+    assert offer.status == "retired" and offer.retired_at == ended
+    told = EventPayload.objects.filter(event__type="offer.retired")
+    assert sorted(told.values_list("partner_id", flat=True)) == sorted(
+        [world.grocer.pk, world.gym.pk]
+    )
+    assert services.offers_retire_ended(now=ended) == 0  # safe to run twice
+    assert told.count() == 2
+
+
+def test_the_sweep_retires_an_approved_never_published_offer_without_telling(world):
+    now = timezone.now()
+    offer = published(world, starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2))
+    assert offer.status == "approved"
+    ended = offer.ends_at + timedelta(minutes=1)
+
+    assert services.offers_retire_ended(now=ended) == 1
+
+    offer.refresh_from_db()
+    assert offer.status == "retired" and offer.published_at is None
+    assert not EventPayload.objects.filter(
+        event__type__in=["offer.retired", "offer.published"]
+    ).exists()
+    row = AuditEntry.objects.filter(action="offer.retire", object_id=offer.pk).get()
+    assert row.data == {"from": "approved", "to": "retired", "window_ended": True}
+    assert services.offers_publish_due(now=ended) == 0  # and it is never published later
+
+
+def test_the_sweep_leaves_drafts_and_submitted_offers_whose_window_ended(world):
+    offer = draft(world, co_sponsors=[])
+    waiting = draft(world, co_sponsors=[], title="Waiting")
+    services.offer_submit(offer_id=waiting.pk, partner_id=world.grocer.pk, actor="t")
+
+    assert services.offers_retire_ended(now=offer.ends_at + timedelta(minutes=1)) == 0
+
+    assert set(Offer.objects.values_list("status", flat=True)) == {"draft", "submitted"}
 
 
 def test_rejection_needs_a_reason_and_the_lead_can_redraft(world, mailbox):
