@@ -3,9 +3,11 @@ admin's review queue; stored XSS in every free-text field on each, and in the em
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -356,3 +358,25 @@ def test_the_admin_approves_and_retires_from_the_offer_page(world, client, ecosy
     offer.refresh_from_db()
     assert offer.status == "retired"
     assert mail.outbox is not None
+
+
+# --- the Content-Security-Policy allows no inline style or script ---------------------------
+
+TEMPLATES = settings.BASE_DIR / "templates"
+OFFER_TEMPLATES = sorted([*(TEMPLATES / "offers").glob("*.html"), TEMPLATES / "portal/offers.html"])
+
+
+@pytest.mark.parametrize("template", OFFER_TEMPLATES, ids=lambda path: path.name)
+def test_the_offer_templates_carry_no_inline_style_or_script(template):
+    source = template.read_text()
+    assert not re.search(r"\sstyle\s*=|<style|<script|\son[a-z]+\s*=", source, re.I), template
+
+
+def test_the_preview_is_styled_from_the_stylesheet(world, client, ecosystem_admin):
+    offer = published(world)
+    page = client.get(f"/admin/offers/offer/{offer.pk}/change/").content.decode()
+    preview = page[page.index('<div class="offer-preview">') :]
+    preview = preview[: preview.index("</div>\n")]
+    assert " style=" not in preview and 'class="offer-preview-title"' in preview
+    css = (settings.BASE_DIR / "static" / "css" / "admin.css").read_text()
+    assert ".offer-preview {" in css and ".offer-preview-aside {" in css
