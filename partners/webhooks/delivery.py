@@ -29,7 +29,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ecosystem import http, metrics, outbox, ssrf
-from partners.webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from partners.webhooks.models import Delivery, DeliveryAttempt, EventPayload, WebhookEndpoint
 from partners.webhooks.signing import webhook_headers
 
 logger = logging.getLogger(__name__)
@@ -131,14 +131,28 @@ def _due(endpoint_id: str, now: datetime) -> QuerySet[Delivery]:
     )
 
 
+# PostgreSQL claims a batch in one statement: lock up to %(n)s due rows of the endpoint that
+# no other slot holds (SKIP LOCKED), lease them, and return them with their payloads.
+_CLAIM = """
+UPDATE ecosystem_delivery AS d
+   SET status = 'sending', next_attempt_at = %(until)s
+  FROM ecosystem_eventpayload AS p
+ WHERE d.id IN (SELECT due.id FROM ecosystem_delivery AS due
+                 WHERE due.endpoint_id = %(endpoint)s AND due.status = 'pending'
+                   AND due.next_attempt_at <= %(now)s
+                 ORDER BY due.next_attempt_at LIMIT %(n)s FOR UPDATE SKIP LOCKED)
+   AND p.id = d.payload_id
+RETURNING d.id, d.attempts, d.created_at, p.id, p.public_id, p.body
+"""
+
+
 def _claim_batch(endpoint_id: str) -> tuple[datetime, list[Delivery]]:
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        return now, _claim_batch_in_one_statement(endpoint_id, now)
     with transaction.atomic():
+        # On SQLite the write lock taken at BEGIN (IMMEDIATE) serialises the slots.
         due = _due(endpoint_id, now).order_by("next_attempt_at")
-        if connection.features.has_select_for_update_skip_locked:
-            # Two slots of one endpoint never take the same rows; on SQLite the write lock
-            # taken at BEGIN (IMMEDIATE) already serialises them.
-            due = due.select_for_update(skip_locked=True)
         ids = list(due.values_list("id", flat=True)[:BATCH_SIZE])
         if not ids:
             return now, []
@@ -152,6 +166,26 @@ def _claim_batch(endpoint_id: str) -> tuple[datetime, list[Delivery]]:
         .order_by("created_at", "payload_id")
     )
     return now, list(batch)
+
+
+def _claim_batch_in_one_statement(endpoint_id: str, now: datetime) -> list[Delivery]:
+    params = {"endpoint": endpoint_id, "now": now, "until": now + lease(), "n": BATCH_SIZE}
+    with connection.cursor() as cursor:  # one statement: atomic without a transaction
+        cursor.execute(_CLAIM, params)
+        rows = cursor.fetchall()
+    batch = [
+        Delivery(
+            id=pk,
+            endpoint_id=endpoint_id,
+            status=Status.SENDING,
+            attempts=attempts,
+            created_at=created_at,
+            payload=EventPayload(id=payload_id, public_id=public_id, body=body),
+        )
+        for pk, attempts, created_at, payload_id, public_id, body in rows
+    ]
+    # In publishing order: deliveries of one second keep the order their payloads were made.
+    return sorted(batch, key=lambda delivery: (delivery.created_at, delivery.payload.pk))
 
 
 def _send_batch(
@@ -197,6 +231,56 @@ def _count_attempts_on_commit(statuses: list[str]) -> None:
     transaction.on_commit(count_delivery_attempts, robust=True)
 
 
+def _apply_outcome(item: _Sent) -> None:
+    """Set the delivery's fields from its attempt (in memory; _write_outcomes stores them)."""
+    delivery = item.delivery
+    succeeded, error = _outcome(item.result)
+    delivery.attempts += 1
+    gone = item.result.status_code == 410
+    delay = None if succeeded or gone else next_delay(delivery.attempts)
+    delivery.status = Status.SUCCEEDED if succeeded else Status.PENDING if delay else Status.FAILED
+    # The schedule counts from the attempt, not from when its batch was recorded.
+    delivery.next_attempt_at = item.at + delay if delay else None
+    delivery.last_attempt_at = item.at
+    delivery.last_status_code = item.result.status_code
+    delivery.last_error = error[:300]
+
+
+# One statement for a batch's outcomes on PostgreSQL, only for rows still ``sending`` (the
+# UPDATE locks each row and re-checks it, as SELECT … FOR UPDATE would): Django's bulk_update
+# builds a CASE per column and row, which cost most of a batch's recording.
+_RECORD = """
+UPDATE ecosystem_delivery AS d
+   SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
+       last_attempt_at = v.last_attempt_at, last_status_code = v.last_status_code,
+       last_error = v.last_error
+  FROM (VALUES {rows}) AS v (id, status, attempts, next_attempt_at, last_attempt_at,
+                             last_status_code, last_error)
+ WHERE d.id = v.id AND d.status = 'sending'
+RETURNING d.id
+"""
+_RECORD_ROW = "(%s, %s, %s::smallint, %s::timestamptz, %s::timestamptz, %s::smallint, %s)"
+
+
+def _write_outcomes(deliveries: list[Delivery]) -> set[str]:
+    """Store each delivery's outcome if it is still ours; returns the ids stored."""
+    if not deliveries:
+        return set()
+    if connection.vendor != "postgresql":
+        ours = set(
+            Delivery.objects.select_for_update()
+            .filter(pk__in=[d.pk for d in deliveries], status=Status.SENDING)
+            .values_list("pk", flat=True)
+        )
+        Delivery.objects.bulk_update([d for d in deliveries if d.pk in ours], RECORDED_FIELDS)
+        return ours
+    statement = _RECORD.format(rows=", ".join([_RECORD_ROW] * len(deliveries)))
+    params = [getattr(d, column) for d in deliveries for column in ["pk", *RECORDED_FIELDS]]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return {pk for (pk,) in cursor.fetchall()}
+
+
 def _record_batch(endpoint: WebhookEndpoint, batch: list[Delivery], sent: list[_Sent]) -> None:
     from partners.webhooks.services import webhook_endpoint_disable
 
@@ -207,46 +291,29 @@ def _record_batch(endpoint: WebhookEndpoint, batch: list[Delivery], sent: list[_
         # with attempts it did not collect. No key changes here: FOR NO KEY UPDATE.
         if not WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint.pk):
             return
-        # Only rows still ours: not deleted with their endpoint, not taken back by the sweep.
-        ours = set(
-            Delivery.objects.select_for_update()
-            .filter(pk__in=[d.pk for d in batch], status=Status.SENDING)
-            .values_list("pk", flat=True)
-        )
-        attempts, updated = [], []
         for item in sent:
-            delivery = item.delivery
-            if delivery.pk not in ours:
-                continue
-            succeeded, error = _outcome(item.result)
-            delivery.attempts += 1
-            gone = item.result.status_code == 410
-            delay = None if succeeded or gone else next_delay(delivery.attempts)
-            delivery.status = (
-                Status.SUCCEEDED if succeeded else Status.PENDING if delay else Status.FAILED
+            _apply_outcome(item)
+        # Only rows still ours: not deleted with their endpoint, not taken back by the sweep.
+        ours = _write_outcomes([item.delivery for item in sent])
+        recorded = [item for item in sent if item.delivery.pk in ours]
+        DeliveryAttempt.objects.bulk_create(
+            DeliveryAttempt(
+                delivery_id=item.delivery.pk,
+                number=item.delivery.attempts,
+                at=item.at,
+                status_code=item.result.status_code,
+                latency_ms=item.result.latency_ms,
+                response_body=item.result.body,
+                error=item.delivery.last_error,
             )
-            # The schedule counts from the attempt, not from when its batch was recorded.
-            delivery.next_attempt_at = item.at + delay if delay else None
-            delivery.last_attempt_at = item.at
-            delivery.last_status_code = item.result.status_code
-            delivery.last_error = error[:300]
-            updated.append(delivery)
-            attempts.append(
-                DeliveryAttempt(
-                    delivery_id=delivery.pk,
-                    number=delivery.attempts,
-                    at=item.at,
-                    status_code=item.result.status_code,
-                    latency_ms=item.result.latency_ms,
-                    response_body=item.result.body,
-                    error=error[:300],
-                )
+            for item in recorded
+        )
+        _count_attempts_on_commit([item.delivery.status for item in recorded])
+        unsent = [d.pk for d in batch[len(sent) :]]
+        if unsent:
+            Delivery.objects.filter(pk__in=unsent, status=Status.SENDING).update(
+                status=Status.PENDING, next_attempt_at=now
             )
-        Delivery.objects.bulk_update(updated, RECORDED_FIELDS)
-        DeliveryAttempt.objects.bulk_create(attempts)
-        _count_attempts_on_commit([d.status for d in updated])
-        unsent = [d.pk for d in batch[len(sent) :] if d.pk in ours]
-        Delivery.objects.filter(pk__in=unsent).update(status=Status.PENDING, next_attempt_at=now)
         if not sent:
             return
         last = sent[-1].result
