@@ -1,0 +1,217 @@
+"""The Content-Security-Policy holds in a real Chromium on the pages people use.
+
+The policy (``CONTENT_SECURITY_POLICY`` in settings: our own static files, no inline script
+or style but this request's nonce) is only as good as the pages that live under it: a
+template's ``style=""``, an inline handler or a library's injected ``<style>`` is blocked
+by the browser, silently but for its console, and the page breaks for the person looking
+at it. On the demo ecosystem, an ecosystem admin, a partner's staff and a customer each
+sign in through their own login form and open the pages they use: the admin's dashboard,
+changelists and change forms (partners, partnerships with their flow and rule inlines,
+consents, the offers review queue, rewards, deliveries); the console's overview, clients,
+webhooks, offers and statements; the portal's pages. Any ``securitypolicyviolation`` event
+or console error fails the test, naming the page and the directive.
+
+One browser, one live server, one test: the pages are visited in turn, in three contexts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.contrib.admin.utils import quote
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from consent.models import Consent
+from ecosystem.demo import (
+    DEMO_ADMIN_PASSWORD,
+    DEMO_ADMIN_USERNAME,
+    DEMO_CONSOLE_PASSWORD,
+    DEMO_CUSTOMER_PASSWORD,
+    demo_seed,
+)
+from exchanges.offers.models import Offer
+from exchanges.rewards.models import Reward, Statement
+from partners.models import Partner, PartnerClient, Partnership
+from partners.webhooks.services import webhook_endpoint_create
+
+pytestmark = pytest.mark.services
+
+# Records what the page's own code cannot hide: added before any of the page's scripts run.
+LISTEN = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(
+  `${e.effectiveDirective} blocked ${e.blockedURI || "inline"}` +
+  (e.sourceFile ? ` at ${e.sourceFile}:${e.lineNumber}` : "") +
+  (e.sample ? ` (${e.sample})` : "")));
+"""
+
+
+@dataclass
+class Visitor:
+    """One signed-in person's browser tab, collecting what goes wrong on each page."""
+
+    page: Page
+    base: str
+    problems: list[str]
+    visited: int = 0
+
+    def open(self, path: str) -> None:
+        errors: list[str] = []
+
+        def on_console(message) -> None:  # type: ignore[no-untyped-def]
+            # A failed load is reported below with its URL (the console's text has none).
+            if message.type == "error" and not message.text.startswith("Failed to load"):
+                errors.append(f"console: {message.text}")
+
+        def on_response(response) -> None:  # type: ignore[no-untyped-def]
+            # Chromium asks every site for /favicon.ico; we serve none, and that is no error.
+            if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+                errors.append(f"HTTP {response.status} for {response.url}")
+
+        self.page.on("console", on_console)
+        self.page.on("response", on_response)
+
+        def on_page_error(exc) -> None:  # type: ignore[no-untyped-def]
+            errors.append(f"script error: {exc}")
+
+        self.page.on("pageerror", on_page_error)
+        try:
+            self.page.goto(self.base + path, wait_until="load")
+            errors.extend(f"CSP: {v}" for v in self.page.evaluate("window.__csp"))
+        finally:
+            self.page.remove_listener("console", on_console)
+            self.page.remove_listener("response", on_response)
+            self.page.remove_listener("pageerror", on_page_error)
+        self.problems.extend(f"{path}: {error}" for error in errors)
+        self.visited += 1
+
+
+@pytest.fixture
+def visitors(browser: Browser, live_server) -> Iterator[callable]:
+    contexts: list[BrowserContext] = []
+    problems: list[str] = []
+
+    def sign_in(login_path: str, fields: dict[str, str], button: str) -> Visitor:
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
+        context.add_init_script(LISTEN)
+        contexts.append(context)
+        visitor = Visitor(context.new_page(), live_server.url, problems)
+        visitor.open(login_path)
+        for label, value in fields.items():
+            visitor.page.get_by_label(label, exact=False).first.fill(value)
+        visitor.page.get_by_role("button", name=button).click()
+        visitor.page.wait_for_load_state("load")
+        return visitor
+
+    yield sign_in, problems
+    for context in contexts:
+        context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("taxonomy")
+def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy(
+    visitors, settings, screenshots: Path
+) -> None:
+    # Given: the demo ecosystem, with a webhook endpoint and a delivery for the console.
+    settings.WEBHOOK_ALLOWED_INSECURE_HOSTS = ["127.0.0.1:9"]
+    demo_seed()
+    gym = Partner.objects.get(slug="pulse-fitness")
+    webhook_endpoint_create(
+        partner_id=gym.pk,
+        url="http://127.0.0.1:9/hooks",
+        event_types=["referral.received"],
+        actor=None,
+    )
+    sign_in, problems = visitors
+    partnership = Partnership.objects.filter(flows__isnull=False).distinct().first()
+    consent = Consent.objects.filter(status="active").first()
+    submitted = Offer.objects.filter(status="submitted").first()
+    gym_offer = Offer.objects.filter(lead=gym).first()
+    reward = Reward.objects.first()
+    statement = Statement.objects.first()
+    client = PartnerClient.objects.filter(partner=gym).first()
+    assert partnership and consent and submitted and gym_offer and reward and client
+
+    # When: an ecosystem admin opens the admin.
+    admin = sign_in(
+        "/admin/login/",
+        {"Username": DEMO_ADMIN_USERNAME, "Password": DEMO_ADMIN_PASSWORD},
+        "Log in",
+    )
+    expect(
+        admin.page.get_by_role("link", name="Log out").or_(
+            admin.page.get_by_role("button", name="Log out")
+        )
+    ).to_be_visible()
+    for path in [
+        "/admin/",
+        "/admin/partners/partner/",
+        f"/admin/partners/partner/{quote(gym.pk)}/change/",
+        "/admin/partners/partnership/",
+        f"/admin/partners/partnership/{quote(partnership.pk)}/change/",
+        "/admin/partners/partnership/add/",
+        "/admin/consent/consent/",
+        f"/admin/consent/consent/{quote(consent.pk)}/change/",
+        "/admin/offers/offer/?queue=review",
+        f"/admin/offers/offer/{quote(submitted.pk)}/change/",
+        "/admin/rewards/reward/",
+        f"/admin/rewards/reward/{quote(reward.pk)}/change/",
+        "/admin/rewards/statement/",
+        "/admin/webhooks/delivery/",
+        "/admin/consent/accessevent/",
+    ]:
+        admin.open(path)
+    admin.page.goto(f"{admin.base}/admin/partners/partnership/{quote(partnership.pk)}/change/")
+    admin.page.screenshot(path=screenshots / "csp-admin-partnership.png", full_page=True)
+
+    # When: the gym's staff open the console.
+    staff = sign_in(
+        "/partner-admin/login/",
+        {"Username": "pulse-fitness-console", "Password": DEMO_CONSOLE_PASSWORD},
+        "Log in",
+    )
+    for path in [
+        "/partner-admin/",
+        "/partner-admin/partners/partnerclient/",
+        f"/partner-admin/partners/partnerclient/{quote(client.pk)}/change/",
+        "/partner-admin/partners/partnerclient/add/",
+        "/partner-admin/webhooks/webhookendpoint/",
+        "/partner-admin/webhooks/webhookendpoint/add/",
+        "/partner-admin/webhooks/delivery/",
+        "/partner-admin/offers/offer/",
+        f"/partner-admin/offers/offer/{quote(gym_offer.pk)}/change/",
+        "/partner-admin/offers/offer/add/",
+        "/partner-admin/rewards/statement/",
+        "/partner-admin/rewards/reward/",
+        "/partner-admin/referrals/referral/",
+    ]:
+        staff.open(path)
+    if statement is not None:
+        staff.open(f"/partner-admin/rewards/statement/{quote(statement.pk)}/change/")
+
+    # When: a customer opens the portal.
+    customer = sign_in(
+        "/login/",
+        {"Email": "ada@customers.example", "Password": DEMO_CUSTOMER_PASSWORD},
+        "Sign in",
+    )
+    for path in [
+        "/",
+        "/history/",
+        "/access/",
+        "/my-data/",
+        "/apps/",
+        "/rewards/",
+        "/offers/",
+        "/referrals/",
+        "/receipts/verify/",
+    ]:
+        customer.open(path)
+
+    # Then: every page rendered under the policy without a violation or a console error.
+    assert admin.visited + staff.visited + customer.visited >= 38
+    assert problems == [], "\n".join(problems)
