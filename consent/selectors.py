@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import TruncWeek
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
@@ -323,6 +324,45 @@ def _state(note: ConsentNotification, rows: list[tuple[str, int]] | None) -> str
     if Delivery.Status.FAILED in statuses or any(attempts for _status, attempts in rows):
         return "failing"
     return "pending"
+
+
+# --- consent reminders (docs/consent.md, Reminders) -----------------------------------------
+
+
+def _consents_in_digest(at: datetime) -> QuerySet[Consent]:
+    return Consent.objects.filter(status=Consent.Status.ACTIVE, expires_at__gt=at)
+
+
+def reminder_digests_due(*, at: datetime) -> QuerySet[Customer]:
+    """Customers owed a digest at ``at``: reminders on, at least one active consent, and
+    none sent for ``CONSENT_DIGEST_DAYS`` (counted from the account's creation before the
+    first). Decided in the database; each row comes with its data key and, prefetched, the
+    consents the digest lists (``digest_consents``) with their partners and purpose."""
+    since = at - timedelta(days=settings.CONSENT_DIGEST_DAYS)
+    listed = _consents_in_digest(at).select_related("source", "recipient", "purpose")
+    return (
+        Customer.objects.filter(status=Customer.Status.ACTIVE, reminders_enabled=True)
+        .filter(
+            Q(digest_sent_at__lte=since) | Q(digest_sent_at__isnull=True, created_at__lte=since)
+        )
+        .filter(Exists(_consents_in_digest(at).filter(customer=OuterRef("pk"))))
+        .select_related("key")
+        .prefetch_related(Prefetch("consents", queryset=listed, to_attr="digest_consents"))
+    )
+
+
+def reminder_expiry_notices_due(*, at: datetime) -> QuerySet[Consent]:
+    """Active consents ending within ``CONSENT_EXPIRY_NOTICE_DAYS`` of ``at`` whose
+    customer has not been told yet (and may be: reminders on), with what the notice names."""
+    until = at + timedelta(days=settings.CONSENT_EXPIRY_NOTICE_DAYS)
+    return Consent.objects.filter(
+        status=Consent.Status.ACTIVE,
+        expires_at__gt=at,
+        expires_at__lte=until,
+        expiry_notice_sent_at__isnull=True,
+        customer__status=Customer.Status.ACTIVE,
+        customer__reminders_enabled=True,
+    ).select_related("source", "recipient", "purpose", "customer__key")
 
 
 # --- the customer portal --------------------------------------------------------------------

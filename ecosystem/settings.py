@@ -478,6 +478,18 @@ CELERY_BEAT_SCHEDULE["consents-expire"] = {
     "task": "consent.tasks.consents_expire_task",
     "schedule": 60.0,
 }
+# Consent reminders (docs/consent.md, Reminders): a digest of a customer's active consents at
+# most every CONSENT_DIGEST_DAYS, a notice CONSENT_EXPIRY_NOTICE_DAYS before a consent expires.
+CONSENT_DIGEST_DAYS = env.integer("CONSENT_DIGEST_DAYS", 90, minimum=1, maximum=365)
+CONSENT_EXPIRY_NOTICE_DAYS = env.integer("CONSENT_EXPIRY_NOTICE_DAYS", 30, minimum=1, maximum=365)
+CELERY_BEAT_SCHEDULE["consent-digests"] = {
+    "task": "consent.tasks.consent_digests_send_task",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["consent-expiry-notices"] = {
+    "task": "consent.tasks.consent_expiry_notices_send_task",
+    "schedule": 3600.0,
+}
 # Referrals (exchanges/referrals). Hours before an unanswered referral expires. Default: 720
 REFERRAL_EXPIRY_HOURS = env.integer("REFERRAL_EXPIRY_HOURS", 30 * 24, minimum=1)
 # Referrals one partner may send about one customer per window. Defaults: 5 per 720 hours

@@ -118,6 +118,8 @@ class Consent(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     ended_reason = models.CharField(max_length=300, blank=True)
+    # When the customer was told that this consent is about to expire (once, never again).
+    expiry_notice_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "id")

@@ -58,6 +58,14 @@ class Customer(models.Model):
     erased_at = models.DateTimeField(null=True, blank=True)
     # When the customer last saw their home page: what changed since is pointed out there.
     portal_seen_at = models.DateTimeField(null=True, blank=True)
+    # Consent reminders (docs/consent.md, Reminders): the digest and the expiry notices go
+    # out while this is on; the customer turns it off in the portal, when is recorded.
+    # A database default too: web processes of the release before keep inserting customers
+    # during a rolling upgrade (docs/deployment.md, expand/contract).
+    reminders_enabled = models.BooleanField(default=True, db_default=True)
+    reminders_changed_at = models.DateTimeField(null=True, blank=True)
+    # When the last digest of the customer's consents was queued (NULL: never).
+    digest_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "id")

@@ -4,6 +4,7 @@ services; these views only choose what to show and say it plainly."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -16,12 +17,13 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods, require_POST
 
+from consent import wording
 from consent.connect.selectors import connected_app_of, connected_apps
 from consent.connect.services import connect_disconnect
 from consent.models import Consent, Customer
-from consent.portal import wording
 from consent.portal.account import ReauthenticateForm, is_customer
 from consent.selectors import (
     NOTIFICATION_STATES,
@@ -46,10 +48,12 @@ from consent.services.consents import (
     consents_withdraw_with_partner,
     notice_shown,
 )
+from consent.services.consents import consent_renew as renew_service
 from consent.services.consents import consent_withdraw as withdraw_service
 from consent.services.customers import customer_export, customer_seen
 from consent.services.erasure import customer_erase
 from consent.services.links import customer_link_confirm, customer_link_refuse
+from consent.services.reminders import customer_reminders_set
 from ecosystem.refusals import refusal_as_message, refusal_on_form
 
 GOODBYE_SESSION_KEY = "portal.goodbye.told"
@@ -82,6 +86,8 @@ def home(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     names = wording.category_names()
     overview = portal_home(customer.pk, at=now)
+    # Consents inside the expiry notice's window offer the renewal the notice links to.
+    renew_from = now + timedelta(days=settings.CONSENT_EXPIRY_NOTICE_DAYS)
     brands = [
         {
             "link": brand.link,
@@ -93,6 +99,7 @@ def home(request: HttpRequest) -> HttpResponse:
                     "sentence": wording.consent_sentence(flow.consent, names),
                     "paused_by": flow.paused_by,
                     "on_hold": wording.on_hold(flow.consent, now) if flow.on_hold else "",
+                    "renewable": flow.consent.expires_at <= renew_from,
                 }
                 for flow in brand.active
             ],
@@ -213,6 +220,44 @@ def consent_withdraw(request: HttpRequest, consent_id: str) -> HttpResponse:
     return render(request, "portal/withdraw.html", {"consent": consent, "sentence": sentence})
 
 
+class RenewForm(forms.Form):
+    """Nothing to fill in: the customer confirms; a refusal is shown above the button."""
+
+
+RENEW_REFUSALS = {
+    "partnership_required": (
+        "The brands no longer have an agreement that allows this, so it cannot be renewed. "
+        "It ends on its date as planned; a brand can ask you again if that changes."
+    ),
+}
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def consent_renew(request: HttpRequest, consent_id: str) -> HttpResponse:
+    """The expiry notice's link: the customer confirms a new consent for the same flow."""
+    customer = request.customer
+    consent = _mine(customer, consent_id)
+    if consent.effective_status() != "active":
+        messages.info(request, "That consent is no longer active, so it cannot be renewed.")
+        return redirect("portal:history")
+    form = RenewForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        with refusal_on_form(form, texts=RENEW_REFUSALS):
+            renewed = renew_service(consent=consent, customer=customer)
+            until = date_format(timezone.localtime(renewed.expires_at), "j F Y")
+            messages.success(request, f"Renewed: your consent now runs until {until}.")
+            return redirect("portal:home")
+    sentence = wording.consent_sentence(consent, wording.category_names())
+    context = {
+        "consent": consent,
+        "sentence": sentence,
+        "form": form,
+        "until": consent_expiry(timezone.now()),
+    }
+    return render(request, "portal/renew.html", context, status=400 if form.errors else 200)
+
+
 @customer_required
 @require_http_methods(["GET", "POST"])
 def brand_stop(request: HttpRequest, partner_id: str) -> HttpResponse:
@@ -300,9 +345,31 @@ def access(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/access.html", context)
 
 
+class RemindersForm(forms.Form):
+    reminders = forms.BooleanField(
+        label="Send me reminder emails",
+        required=False,
+        help_text="A summary of your consents every few months, and a notice before one "
+        "ends with a link to renew it.",
+    )
+
+
 @customer_required
 def my_data(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/my_data.html", {"nav": "my-data"})
+    form = RemindersForm(initial={"reminders": request.customer.reminders_enabled})
+    context = {"nav": "my-data", "reminders": form, "customer": request.customer}
+    return render(request, "portal/my_data.html", context)
+
+
+@customer_required
+@require_POST
+def reminders(request: HttpRequest) -> HttpResponse:
+    form = RemindersForm(request.POST)
+    form.is_valid()  # a box: ticked or not, never invalid
+    on = form.cleaned_data["reminders"]
+    customer_reminders_set(customer=request.customer, enabled=on)
+    messages.success(request, "Reminders are on." if on else "Reminders are off.")
+    return redirect("portal:my-data")
 
 
 @customer_required

@@ -611,9 +611,10 @@ def _amend(
     now: datetime,
     *,
     method: str | None = None,
+    reason: str = "Amended by the customer.",
 ) -> Consent:
     by = Actor.customer(customer)
-    consent_transition(old, to=S.SUPERSEDED, by=by, reason="Amended by the customer.", now=now)
+    consent_transition(old, to=S.SUPERSEDED, by=by, reason=reason, now=now)
     new = _new_record(
         customer=customer,
         purpose=old.purpose,
@@ -629,6 +630,34 @@ def _amend(
     new.expires_at = consent_expiry(now, days)
     consent_transition(new, to=S.ACTIVE, by=by, now=now)
     return new
+
+
+class ConsentNotRenewable(ConsentTransitionError):
+    code = "consent_not_renewable"
+
+
+RENEWED_REASON = "Renewed by the customer."
+
+
+def consent_renew(*, consent: Consent, customer: Customer) -> Consent:
+    """The customer keeps an active consent beyond its expiry (the expiry notice's link): a
+    new active record for the same flow and categories, under the partnership's current
+    version and a new ``CONSENT_DEFAULT_DAYS`` window, with its own receipt; the old one
+    becomes ``superseded``. Refused, with nothing written, when the flow no longer allows
+    the purpose or a category (``partnership_required``) and when the consent is no longer
+    active (``consent_not_renewable``; one found past its expiry is marked expired first,
+    and that commits); another customer's consent is not found."""
+    with transaction.atomic():
+        old = _lock(consent)
+        _check_owner(old, customer)
+        now = timezone.now()
+        state = consent_settle(old, now=now)
+        if state == S.ACTIVE:
+            return _amend(old, customer, old.data_categories, None, now, reason=RENEWED_REASON)
+    raise ConsentNotRenewable(
+        f"This consent is {state}: only an active consent can be renewed. "
+        "The brand can ask you for a new one."
+    )
 
 
 def consent_withdraw(

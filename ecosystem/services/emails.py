@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from smtplib import SMTPException, SMTPResponseException
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Count, Min
 from django.utils import timezone
@@ -51,11 +51,18 @@ def _send_tasks(email_ids: list[str]) -> None:
 
 
 def email_queue(
-    *, kind: str, to: Sequence[str], subject: str, body: str, data_subject: str = ""
+    *,
+    kind: str,
+    to: Sequence[str],
+    subject: str,
+    body: str,
+    data_subject: str = "",
+    html: str = "",
 ) -> Email:
     """Write an email to the outbox in the caller's transaction and send it once that
     commits (a rollback sends nothing). ``data_subject`` is the customer id (``cst_…``) when
-    the email goes to a customer or carries their data, so erasure purges it."""
+    the email goes to a customer or carries their data, so erasure purges it. ``html``, if
+    given, goes with the plain ``body`` as its alternative (sealed alike)."""
     recipients = [address for address in to if address]
     if not recipients:
         raise ValueError("An email needs a recipient.")
@@ -63,7 +70,10 @@ def email_queue(
         email = Email(
             kind=kind,
             data_subject=data_subject,
-            content=json.dumps({"to": recipients, "subject": subject, "body": body}),
+            content=json.dumps(
+                {"to": recipients, "subject": subject, "body": body}
+                | ({"html": html} if html else {})
+            ),
             next_attempt_at=timezone.now(),
         )
         email.save(force_insert=True)
@@ -89,9 +99,11 @@ def email_send(*, email_id: str) -> bool:
         return False  # sent, purged, not due yet, or another worker has it
     email = Email.objects.get(pk=email_id)
     content = json.loads(email.content or "{}")
-    message = EmailMessage(
+    message = EmailMultiAlternatives(
         subject=content["subject"], body=content["body"], from_email=None, to=content["to"]
     )
+    if content.get("html"):
+        message.attach_alternative(content["html"], "text/html")
     failure: Exception | None = None
     try:
         message.send()

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
 
-from consent.portal import wording as consent_wording
+from consent import wording as consent_wording
 from consent.portal.views import PAGE_SIZE, customer_required
 from exchanges.rewards import wording
 from exchanges.rewards.selectors import customer_balances, rewards_of_customer

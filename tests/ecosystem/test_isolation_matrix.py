@@ -501,6 +501,7 @@ PORTAL_CASES: dict[str, dict[str, str]] = {
     "portal:link-answer": {"link_id": "link_id"},
     "portal:request": {"consent_id": "requested_id"},
     "portal:consent-withdraw": {"consent_id": "consent_id"},
+    "portal:consent-renew": {"consent_id": "consent_id"},
     "portal:brand-stop": {"partner_id": "partner_id"},
     "portal:withdrawn": {"ref": "withdrawal_ref"},
     "portal:receipt": {"receipt_id": "receipt_id"},

@@ -1,4 +1,4 @@
-"""Consents, events and accesses in plain words, for the portal."""
+"""Consents, events and accesses in plain words, for the portal and the emails to customers."""
 
 from __future__ import annotations
 
