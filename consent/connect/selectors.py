@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from consent.connect.models import ConnectAuthorization
 from consent.models import Consent
+from consent.selectors import consents_in_force
 from partners.models import Partner, PartnerClient
 from partners.scopes import IDENTITY_SCOPES, SCOPES, parse_scopes
 
@@ -65,3 +66,42 @@ def connected_apps(customer_id: str) -> list[ConnectedApp]:
 def connected_app_of(customer_id: str, client_id: str) -> ConnectedApp | None:
     """The customer's connected app by client id; None for anyone else's or none."""
     return next((a for a in connected_apps(customer_id) if a.client.pk == client_id), None)
+
+
+def connect_silent_choice(
+    *, customer_id: str, client_id: str, plan: list, scopes: list[str]
+) -> dict[str, list[str]] | None:
+    """For ``prompt=none``: the categories to approve each ask of ``plan`` with, without
+    showing the screen, or None (``consent_required``). Only when the customer already
+    answered this client's screen for these scopes or more (an approval not disconnected)
+    and every consent that approval holds is still active, unexpired and in force, and
+    covers each ask's flow: then the customer's earlier choice (what they left ticked)
+    stands. A scope they were never asked about needs the screen."""
+    now = timezone.now()
+    wanted = set(scopes)
+    approvals = (
+        ConnectAuthorization.objects.filter(
+            customer_id=customer_id,
+            client_id=client_id,
+            outcome=ConnectAuthorization.Outcome.APPROVED,
+            disconnected_at__isnull=True,
+        )
+        .prefetch_related("consents")
+        .order_by("-created_at", "id")
+    )
+    for approval in approvals:
+        if not wanted <= set(parse_scopes(approval.scope)):
+            continue
+        consents = list(approval.consents.all())
+        if not consents or set(consents_in_force(consents, at=now)) != {c.pk for c in consents}:
+            continue
+        by_flow = {(c.purpose_id, c.source_id, c.recipient_id): c for c in consents}
+        chosen = {}
+        for ask in plan:
+            consent = by_flow.get((ask.purpose.pk, ask.source.pk, ask.recipient.pk))
+            if consent is None or consent.method != Consent.Method.CONNECT:
+                break
+            chosen[ask.key] = list(consent.data_categories)
+        else:
+            return chosen
+    return None

@@ -74,6 +74,17 @@ class ConnectOAuth2Validator(PartnerOAuth2Validator):
             raise
         connect_code_exchanged(client_id=request.client.client_id, code=code)
 
+    # --- prompt=none (OIDC Core 3.1.2.6) ---------------------------------------------------
+    # oauthlib asks these while validating a prompt=none request. The authorization view
+    # decides both itself, since both need the customer and the consents the request means:
+    # an anonymous request is answered login_required before it is validated, a signed-in
+    # one consent_required (or a code) after (consent/connect/views.py).
+    def validate_silent_login(self, request: Any) -> bool:
+        return True
+
+    def validate_silent_authorization(self, request: Any) -> bool:
+        return True
+
     # --- refresh ---------------------------------------------------------------------------
     def validate_refresh_token(
         self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any

@@ -33,8 +33,14 @@ from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView, U
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+from oauthlib.openid.connect.core.exceptions import (
+    ConsentRequired,
+    InteractionRequired,
+    LoginRequired,
+)
 
 from consent.connect.models import ConnectToken
+from consent.connect.selectors import connect_silent_choice
 from consent.connect.services import (
     Ask,
     ConnectFlowNotAllowed,
@@ -139,6 +145,28 @@ class ConnectAuthorizationView(AuthorizationView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.screen(request)
 
+    # --- prompt=none -------------------------------------------------------------------------
+    def _silent(self) -> bool:
+        return "none" in self.request.GET.get("prompt", "").split()
+
+    def handle_no_permission(self) -> HttpResponse:
+        """Not signed in. With ``prompt=none`` the app hears ``login_required`` on its
+        redirect URI (OIDC Core 3.1.2.6) once the request is known to be valid (a request
+        that is not valid hears that instead); otherwise, the sign-in page."""
+        if not self._silent():
+            return super().handle_no_permission()
+        try:
+            _scopes, credentials = self.validate_authorization_request(self.request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        application = Application.objects.get(client_id=credentials["client_id"])
+        refused = self._refusal(credentials) or self._silent_error(LoginRequired, credentials)
+        return self.error_response(refused, application)
+
+    def _silent_error(self, kind: type, credentials: dict[str, Any]) -> OAuthToolkitError:
+        error = kind(state=credentials.get("state"))
+        return OAuthToolkitError(error=error, redirect_uri=credentials["redirect_uri"])
+
     # --- errors ----------------------------------------------------------------------------
     def error_response(self, error: Any, application: Any, **kwargs: Any) -> HttpResponse:
         redirect, response = OAuthLibMixin.error_response(self, error, **kwargs)
@@ -177,6 +205,11 @@ class ConnectAuthorizationView(AuthorizationView):
             return self.error_response(refused, application)
         client = application.partner_client
         customer = _customer(request.user)
+        silent = request.method == "GET" and self._silent()
+        if customer is None and silent:  # a staff session: only the screen can switch
+            return self.error_response(
+                self._silent_error(InteractionRequired, credentials), application
+            )
         if customer is None:
             context = {"partner": client.partner, "title": "Sign in as a customer"}
             return render(request, "connect/not_customer.html", context, status=403)
@@ -190,6 +223,8 @@ class ConnectAuthorizationView(AuthorizationView):
                 OAuthToolkitError(error=error, redirect_uri=credentials["redirect_uri"]),
                 application,
             )
+            if silent:  # no page to show it on
+                return back
             context = {
                 "partner": client.partner,
                 "detail": refusal.detail,
@@ -197,6 +232,8 @@ class ConnectAuthorizationView(AuthorizationView):
                 "title": "This request cannot be approved",
             }
             return render(request, "connect/not_allowed.html", context, status=400)
+        if silent:
+            return self._silently(customer, client, application, plan, scopes, credentials)
         names = dict(DataCategory.objects.values_list("code", "name"))
         form = ConnectForm(request.POST or None, plan=plan, names=names)
         if request.method == "POST" and form.is_valid():
@@ -204,6 +241,38 @@ class ConnectAuthorizationView(AuthorizationView):
             if answer is not None:
                 return answer
         return self._render(request, form, customer, client, scopes)
+
+    def _silently(
+        self,
+        customer: Customer,
+        client: Any,
+        application: Any,
+        plan: list[Ask],
+        scopes: list[str],
+        credentials: dict[str, Any],
+    ) -> HttpResponse:
+        """``prompt=none`` with a signed-in customer: a code at once when the consents this
+        app holds already cover the request (the customer's earlier choices stand),
+        ``consent_required`` otherwise. Nothing new is granted: the same consents are
+        confirmed, and the code is bound to them as on the screen."""
+        chosen = connect_silent_choice(
+            customer_id=customer.pk, client_id=client.pk, plan=plan, scopes=scopes
+        )
+        if chosen is None:
+            return self.error_response(
+                self._silent_error(ConsentRequired, credentials), application
+            )
+        scope = " ".join(scopes)
+        with transaction.atomic():
+            authorization = connect_approve(
+                customer=customer, client=client, plan=plan, chosen=chosen, scope=scope
+            )
+            credentials = self._credentials(self.request)
+            credentials["connect_authorization"] = authorization.pk
+            response = self._authorized(self.request, scope, credentials, application, True)
+            if response.status_code != 302 or "code=" not in response.get("Location", ""):
+                transaction.set_rollback(True)
+            return response
 
     def _answer(
         self,
@@ -350,7 +419,7 @@ class ConnectDiscoveryView(ConnectDiscoveryInfoView):
                     str(reverse_lazy("oauth2_provider:revoke-token"))
                 ),
                 "authorization_response_iss_parameter_supported": True,
-                "prompt_values_supported": ["login"],
+                "prompt_values_supported": ["none", "login"],
             }
         )
         data.pop("client_id_metadata_document_supported", None)
