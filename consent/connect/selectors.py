@@ -10,19 +10,43 @@ from consent.connect.models import ConnectAuthorization
 from consent.models import Consent
 from consent.selectors import consents_in_force
 from partners.models import Partner, PartnerClient
-from partners.scopes import IDENTITY_SCOPES, SCOPES, parse_scopes
+from partners.scopes import parse_scopes
+
+# The OpenID claims the gateway can release: the scope that asks for each, the data category
+# the customer's link consent to the partner must cover (UserInfo and the ID token apply
+# this rule in validators.py, the portal shows it), and the claim in the customer's words.
+CLAIM_WORDS = {"email": "your email address", "name": "your name"}
+CLAIM_SCOPES = {"email": "email", "name": "profile"}
+CLAIM_CATEGORIES = {"email": "contact.email", "name": "contact.name"}
 
 
 @dataclass
 class ConnectedApp:
-    """One connect client the customer approved and has not disconnected: its brand, what
-    its tokens may do, and the consents they are bound to that are still active."""
+    """One connect client the customer approved and has not disconnected: its brand,
+    whether it signs them in, the claims it actually receives (asked for by its scopes and
+    covered by the link consent: what UserInfo releases), and the consents its tokens are
+    bound to that are still active."""
 
     client: PartnerClient
     partner: Partner
     connected_at: object
-    abilities: list[str] = field(default_factory=list)
+    signs_in: bool = False
+    released: list[str] = field(default_factory=list)
     consents: list[Consent] = field(default_factory=list)
+    scopes: set[str] = field(default_factory=set)
+
+
+def _released(app: ConnectedApp) -> list[str]:
+    link = next(
+        (c for c in app.consents if c.purpose_id == "link" and c.recipient_id == app.partner.pk),
+        None,
+    )
+    covered = set(link.data_categories) if link is not None else set()
+    return [
+        words
+        for claim, words in CLAIM_WORDS.items()
+        if CLAIM_SCOPES[claim] in app.scopes and CLAIM_CATEGORIES[claim] in covered
+    ]
 
 
 def connected_apps(customer_id: str) -> list[ConnectedApp]:
@@ -54,12 +78,11 @@ def connected_apps(customer_id: str) -> list[ConnectedApp]:
             app = apps[client.pk] = ConnectedApp(
                 client=client, partner=client.partner, connected_at=authorization.created_at
             )
-        scopes = parse_scopes(authorization.scope)
-        words = {**SCOPES, **IDENTITY_SCOPES}
-        for scope in scopes:
-            if scope in words and words[scope] not in app.abilities:
-                app.abilities.append(words[scope])
+        app.scopes |= set(parse_scopes(authorization.scope))
         app.consents += [c for c in live if c not in app.consents]
+    for app in apps.values():
+        app.signs_in = "openid" in app.scopes
+        app.released = _released(app)
     return list(apps.values())
 
 

@@ -12,6 +12,7 @@ from oauth2_provider.models import AccessToken, Grant, RefreshToken
 from oauthlib.oauth2.rfc6749.errors import InvalidGrantError
 
 from consent.connect.models import ConnectAuthorization, ConnectToken
+from consent.connect.selectors import CLAIM_CATEGORIES, CLAIM_SCOPES
 from consent.connect.services import (
     ConsentEnded,
     connect_authorization_bind_grant,
@@ -26,13 +27,9 @@ from consent.services.access import access_record_api
 from partners.oauth.token_cache import checksum_of
 from partners.oauth.validators import PartnerOAuth2Validator
 
-# The OpenID claims the gateway can release, each under the data category the customer's
-# link consent to the partner must cover, and the scope that asks for it.
-CLAIM_CATEGORIES = {"name": "contact.name", "email": "contact.email"}
-
 
 class ConnectOAuth2Validator(PartnerOAuth2Validator):
-    oidc_claim_scope = {"sub": "openid", "name": "profile", "email": "email"}
+    oidc_claim_scope = {"sub": "openid", **CLAIM_SCOPES}
 
     # --- the authorization code --------------------------------------------------------
     def _create_authorization_code(self, request: Any, code: Any, expires: Any = None) -> Grant:

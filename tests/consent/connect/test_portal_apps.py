@@ -12,10 +12,12 @@ from tests.consent.connect.support import AuthorizeRequest, query_of, token_requ
 pytestmark = pytest.mark.django_db
 
 
-def _connected(client, world):
+def _connected(client, world, scope="openid email partner:read", **ticks):
     client.force_login(world.ben.user, backend="consent.auth.CustomerEmailBackend")
-    req = AuthorizeRequest(world.client, scope="openid email partner:read")
-    response = client.post(req.url, {"answer": "approve", "ask_0": ["contact.email"]})
+    req = AuthorizeRequest(world.client, scope=scope)
+    response = client.post(
+        req.url, {"answer": "approve", **(ticks or {"ask_0": ["contact.email"]})}
+    )
     code = query_of(response["Location"])["code"]
     return token_request(
         client,
@@ -36,8 +38,51 @@ def test_connected_apps_lists_the_brand_and_what_it_may_do(
     page = response.content.decode()
     assert response.status_code == 200
     assert "Pulse Fitness" in page and "Website sign-in" in page
-    assert "Read this partner and its partnerships" in page
+    assert "so it can sign you in with your ecosystem account" in page
+    assert "<li>Your email address</li>" in page
+    assert "Pulse Fitness may know that you use the ecosystem" in page
     assert "Disconnect Pulse Fitness" in page
+
+
+def test_connected_apps_show_the_claims_released_not_the_scopes_asked(client, world):
+    # Given: the app asked for email and profile and a sharing; Ben left only his name.
+    _connected(
+        client,
+        world,
+        scope="openid email profile partner:read share:rewards:harbor-mutual",
+        ask_0=["contact.name"],
+        ask_1=["activity.visits"],
+    )
+
+    page = client.get("/apps/").content.decode()
+
+    # Then: what it receives, and what he agreed to, in plain words; no scope strings.
+    assert "<li>Your name</li>" in page and "Your email address" not in page
+    assert (
+        "Pulse Fitness may share your visits with Harbor Mutual so Harbor Mutual can reward you"
+        in page
+    )
+    assert "visits and purchases" not in page  # the unticked category is not claimed
+    for raw in ("share:rewards", "partner:read", "openid", "profile", "Read this partner"):
+        assert raw not in page
+
+
+def test_an_app_given_no_contact_details_is_said_to_receive_none(client, world):
+    _connected(client, world, scope="openid email profile", ask_0=[])
+
+    page = client.get("/apps/").content.decode()
+
+    assert "Your name" not in page and "Your email address" not in page
+    assert "Not your name or email address" in page
+
+
+def test_the_consent_screen_points_to_connected_apps_for_disconnecting(client, world):
+    client.force_login(world.ben.user, backend="consent.auth.CustomerEmailBackend")
+
+    page = client.get(AuthorizeRequest(world.client).url).content.decode()
+
+    sentence = page.split("unless you withdraw sooner.")[1].split("</p>")[0]
+    assert 'from <a href="/apps/">Connected apps</a>' in sentence and "My brands" not in sentence
 
 
 def test_disconnecting_withdraws_the_consents_and_revokes_the_tokens(client, world):
