@@ -1,10 +1,12 @@
 """The offers of the demo ecosystem (ecosystem/demo.py calls ``offers_seed`` once): a
-published offer of Fresh Basket co-sponsored by Pulse Fitness, Pulse's own published offer,
-a draft, one awaiting approval, and Ada's saved and redeemed offers."""
+published offer of Fresh Basket co-sponsored by Pulse Fitness, with a reward funded by Pulse
+(EUR 2 per redemption), Pulse's own published offer, a draft, one awaiting approval, and
+Ada's saved and redeemed offers (the co-sponsored one's reward in her rewards)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -59,10 +61,11 @@ def offers_seed(partners: dict[str, Partner], customers: list, created: list[str
         terms="Up to twice per customer. Not combinable with other discounts.",
         cap_total=500,
         cap_per_customer=2,
+        reward=services.OfferReward(gym.pk, Decimal("2.00"), "EUR"),
     )
     _accepted(shared, [gym])
     services.offer_submit(offer_id=shared.pk, partner_id=grocer.pk, actor="demo")
-    services.offer_approve(offer_id=shared.pk, actor="demo")
+    shared = services.offer_approve(offer_id=shared.pk, actor="demo")
     smoothie = _offer(
         gym,
         [],
@@ -91,6 +94,14 @@ def offers_seed(partners: dict[str, Partner], customers: list, created: list[str
     services.offer_submit(offer_id=check.pk, partner_id=insurer.pk, actor="demo")
     services.offer_save(customer=ada, offer_id=shared.pk)
     ada_at_gym = PartnerLink.objects.get(customer=ada, partner=gym)
+    ada_at_grocer = PartnerLink.objects.get(customer=ada, partner=grocer)
+    services.redemption_create(
+        offer=shared,
+        partner_id=grocer.pk,
+        client_id="demo",
+        customer_id=ada_at_grocer.pk,
+        external_id="demo-till-0001",
+    )
     services.redemption_create(
         offer=smoothie,
         partner_id=gym.pk,

@@ -5,11 +5,14 @@ the partners see it."""
 
 from __future__ import annotations
 
+import io
 import json
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 
+from consent.models import Customer
 from consent.services.consents import consent_withdraw
 from exchanges.offers import services
 from exchanges.offers.models import Offer, Redemption
@@ -20,6 +23,7 @@ from partners.webhooks.models import EventPayload
 from tests.builders import make_staff
 from tests.exchanges.offers.support import api, draft, make_world, published, window
 from tests.exchanges.offers.test_offer_pages import _form, as_customer
+from tests.exchanges.rewards.conftest import seed_activity_types
 
 pytestmark = pytest.mark.django_db
 
@@ -334,3 +338,27 @@ def test_the_admin_shows_the_reward_read_only(world, client, ecosystem_admin):
     page = client.get(f"/admin/offers/offer/{offer.pk}/change/").content.decode()
     assert "Reward on redemption" in page and "EUR 5 from Pulse Fitness" in page
     assert 'name="reward_amount"' not in page
+
+
+# --- the demo -------------------------------------------------------------------------------
+
+
+def test_the_demo_co_sponsored_offer_carries_a_reward_ada_earned(taxonomy, settings, client):
+    seed_activity_types()
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+
+    shared = Offer.objects.get(status="published", sponsors__isnull=False)
+    assert (shared.lead.name, shared.reward_funder.name) == ("Fresh Basket", "Pulse Fitness")
+    assert (shared.reward_amount, shared.reward_unit) == (Decimal("2"), "EUR")
+    ada = Customer.objects.order_by("created_at")[0]
+    redemption = Redemption.objects.get(offer=shared, customer=ada)
+    assert (
+        redemption.reward.status == "pending" and redemption.reward.funder == shared.reward_funder
+    )
+    assert ledger_verify() == []
+    as_customer(client, ada)
+    rewards = client.get("/rewards/").content.decode()
+    assert f"You redeemed the offer “{shared.title}” at Fresh Basket → EUR 2 from" in rewards
+    offers = client.get("/offers/").content.decode()
+    assert "Redeeming it earns you <strong>EUR 2 from Pulse Fitness</strong>" in offers

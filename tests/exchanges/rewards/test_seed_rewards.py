@@ -25,6 +25,7 @@ def test_the_demo_has_both_rules_and_ada_has_rewards_in_several_states(
     rewards = Reward.objects.select_related("funder", "receiver")
     assert sorted((r.status, r.funder.name, r.receiver.name, r.to_customer) for r in rewards) == [
         ("pending", "Harbor Mutual", "Pulse Fitness", True),
+        ("pending", "Pulse Fitness", "Fresh Basket", True),  # the offer Ada redeemed
         ("posted", "Fresh Basket", "Pulse Fitness", False),
         ("posted", "Harbor Mutual", "Pulse Fitness", True),
     ]
