@@ -45,9 +45,9 @@ class OfferRewardInput(serializers.Serializer):
 
 
 class OfferRewardOutput(serializers.Serializer):
-    funder = serializers.CharField()
+    funder = serializers.CharField(help_text="The sponsor (par_…) that funds it.")
     amount = serializers.CharField(help_text='A decimal string, e.g. "5.00".')
-    unit = serializers.CharField()
+    unit = serializers.CharField(help_text="An ISO 4217 currency or a points programme code.")
 
 
 class OfferInput(serializers.Serializer):
@@ -136,7 +136,10 @@ class OfferOutput(serializers.Serializer):
     cap_total = serializers.IntegerField(allow_null=True)
     cap_per_customer = serializers.IntegerField()
     redemption_count = serializers.IntegerField()
-    reward = serializers.SerializerMethodField()
+    reward = serializers.SerializerMethodField(
+        help_text="What each redemption earns the customer, funded by one of the sponsors and "
+        "issued in the rewards ledger with the redemption; null for none."
+    )
     rejection_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
