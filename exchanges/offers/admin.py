@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -245,7 +246,7 @@ class OfferAdmin(ReadOnlyMixin, admin.ModelAdmin):
         ]
 
     def move_view(self, request: HttpRequest, object_id: str, move: str) -> HttpResponse:
-        offer = self.get_object(request, object_id)
+        offer = self.get_object(request, unquote(object_id))  # as change_view does
         if offer is None or move not in {"approve", "reject", "retire"}:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         back = reverse("admin:offers_offer_change", args=[offer.pk])

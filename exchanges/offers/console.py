@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import CharField, Q, Value
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -22,6 +23,7 @@ from ecosystem.errors import ApplicationError
 from exchanges.offers import selectors, services
 from exchanges.offers.models import Offer, OfferSponsor
 from exchanges.offers.text import reward_words
+from exchanges.rewards.money import quantize
 from partners.console import console_site, staff_partner
 from partners.models import Partner, Partnership
 
@@ -52,6 +54,15 @@ def _partnered_with(partner: Partner) -> Any:
 
 
 class OfferForm(forms.ModelForm):
+    # Declared, so the admin does not wrap it in links to the partners' admin pages.
+    reward_funder = forms.ModelChoiceField(
+        queryset=Partner.objects.none(),
+        required=False,
+        label="Reward funded by",
+        help_text="Optional: each redemption earns the customer a reward in the rewards "
+        "ledger, funded by this sponsor (you or a co-sponsor). Leave the three reward fields "
+        "empty for none.",
+    )
     co_sponsors = forms.ModelMultipleChoiceField(
         queryset=Partner.objects.none(),
         required=False,
@@ -73,17 +84,14 @@ class OfferForm(forms.ModelForm):
             *REWARD_FIELDS,
         ]
         labels = {
-            "reward_funder": "Reward funded by",
             "reward_amount": "Reward amount",
             "reward_unit": "Reward unit",
         }
         help_texts = {
-            "body": "Plain text; you may use <p>, <br>, <strong>, <em>, <ul>, <ol> and <li>. "
+            # The admin renders help text as HTML: the tags are named, not written.
+            "body": "Plain text; you may use the tags p, br, strong, em, ul, ol and li. "
             "Anything else (links, images, scripts) is removed.",
             "cap_total": "Redemptions in all; empty for no total cap.",
-            "reward_funder": "Optional: each redemption earns the customer a reward in the "
-            "rewards ledger, funded by this sponsor (you or a co-sponsor). Leave the three "
-            "reward fields empty for none.",
             "reward_amount": "Above zero: e.g. 5.00 for a currency, 100 for points.",
             "reward_unit": "An ISO 4217 currency (EUR) or a points programme code (pulse-points).",
         }
@@ -100,6 +108,10 @@ class OfferForm(forms.ModelForm):
             self.initial["co_sponsors"] = list(
                 self.instance.sponsors.values_list("partner_id", flat=True)
             )
+            if self.instance.reward_amount is not None:  # 3.00, not the column's 3.0000
+                self.initial["reward_amount"] = quantize(
+                    self.instance.reward_amount, self.instance.reward_unit
+                )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -191,7 +203,9 @@ class OfferConsoleAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None):
         editing = obj is None or self.has_change_permission(request, obj)
-        form_fields = (*OfferForm.Meta.fields, "co_sponsors") if editing else ()
+        # The co-sponsors before the reward: its funder is one of them or the lead.
+        before, reward = OfferForm.Meta.fields[:-3], OfferForm.Meta.fields[-3:]
+        form_fields = (*before, "co_sponsors", *reward) if editing else ()
         shown = self.readonly_shown if obj is not None else ()
         return (*shown, *form_fields) if editing else (*shown, "title", "terms", "window")
 
@@ -319,7 +333,7 @@ class OfferConsoleAdmin(admin.ModelAdmin):
         ]
 
     def _move(self, request: HttpRequest, object_id: str, verb: str, warning: str, act):
-        offer = self.get_object(request, object_id)
+        offer = self.get_object(request, unquote(object_id))  # as change_view does
         partner = staff_partner(request)
         if offer is None or not partner.is_active:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)

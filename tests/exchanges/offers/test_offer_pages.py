@@ -8,8 +8,10 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.admin.utils import quote
 from django.core import mail
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -380,3 +382,21 @@ def test_the_preview_is_styled_from_the_stylesheet(world, client, ecosystem_admi
     assert " style=" not in preview and 'class="offer-preview-title"' in preview
     css = (settings.BASE_DIR / "static" / "css" / "admin.css").read_text()
     assert ".offer-preview {" in css and ".offer-preview-aside {" in css
+
+
+def test_the_console_and_admin_moves_take_the_admin_quoted_id_as_its_pages_do(
+    world, client, ecosystem_admin
+):
+    offer = draft(world)
+    quoted = quote(offer.pk)  # the admin's own URLs write "_" as "_5F"
+    assert quoted != offer.pk
+    staff = Client()
+    staff.force_login(make_staff(world.gym))
+
+    assert staff.post(f"/partner-admin/offers/offer/{quoted}/accept/").status_code == 302
+
+    assert offer.sponsors.get().status == "accepted"
+    services.offer_submit(offer_id=offer.pk, partner_id=world.grocer.pk, actor="t")
+    assert client.post(f"/admin/offers/offer/{quoted}/approve/").status_code == 302
+    offer.refresh_from_db()
+    assert offer.status == "published"
