@@ -139,3 +139,74 @@ def test_gym_website_connects_ben_and_loses_access_when_he_disconnects(
         auth=(connect.pk, connect.secret),
     )
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("taxonomy")
+def test_a_new_person_creates_an_account_from_the_sign_in_step_and_connects(
+    live_server, page: Page, settings, screenshots: Path, mailbox
+) -> None:
+    settings.SITE_URL = live_server.url
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": live_server.url}
+    settings.CONNECT_LOOPBACK_REDIRECTS = True
+    pulse = make_partner(name="Pulse Fitness", slug="pulse-fitness", sector="fitness")
+    connect = make_connect_client(
+        pulse, scopes={"openid", "email", "partner:read"}, redirect_uris=[CALLBACK]
+    )
+    session = OAuth2Session(
+        connect.pk,
+        connect.secret,
+        scope="openid email partner:read",
+        redirect_uri=CALLBACK,
+        code_challenge_method="S256",
+    )
+    metadata = requests.get(f"{live_server.url}/.well-known/openid-configuration").json()
+    verifier = secrets.token_urlsafe(48)
+    url, state = session.create_authorization_url(
+        metadata["authorization_endpoint"], code_verifier=verifier, nonce="n-0S6_WzA2Mj"
+    )
+    callbacks: list[str] = []
+
+    def gym_callback(route: Route) -> None:
+        callbacks.append(route.request.url)
+        route.fulfill(status=200, body="Welcome to Pulse Fitness", content_type="text/plain")
+
+    page.route(re.compile(r"^http://127\.0\.0\.1:8499/.*"), gym_callback)
+
+    # Given: Nadia, who has no account, is sent to the gateway by the gym's website.
+    page.goto(url)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+
+    # When: she creates an account from the sign-in step and follows the emailed link.
+    page.get_by_role("link", name="Create an account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Create your account")
+    page.screenshot(path=screenshots / "signup-1280.png", full_page=True)
+    page.get_by_label(re.compile(r"^Email address")).fill("nadia@mail.example")
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    assert len(mailbox) == 1 and mailbox[0].to == ["nadia@mail.example"]
+    link = re.search(r"http://\S+/account/signup/\S+/", mailbox[0].body).group(0)
+    page.goto(link)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=screenshots / "signup-password-390.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.get_by_label(re.compile(r"^New password")).fill("lighthouse-keeper-2031")
+    page.get_by_label(re.compile(r"^Repeat the new password")).fill("lighthouse-keeper-2031")
+    page.get_by_role("button", name="Create my account").click()
+
+    # Then: she is signed in, back on the same request's consent screen; approving connects.
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Pulse Fitness wants to connect with your ecosystem account"
+    )
+    page.get_by_role("button", name=re.compile("^Approve")).click()
+    expect(page.get_by_text("Welcome to Pulse Fitness")).to_be_visible(timeout=30_000)
+    assert callbacks and f"state={state}" in callbacks[0]
+    token = session.fetch_token(
+        metadata["token_endpoint"], authorization_response=callbacks[0], code_verifier=verifier
+    )
+    userinfo = session.get(metadata["userinfo_endpoint"]).json()
+    assert userinfo == {
+        "sub": PartnerLink.objects.get(partner=pulse).pk,
+        "email": "nadia@mail.example",
+    }
+    assert "id_token" in token
