@@ -6,6 +6,7 @@ redacted address; the address and body are sealed in the outbox and purged on er
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -64,6 +65,8 @@ def consent_digest_queue(
     (purpose and categories in plain words, until when), with links to the consent's and
     the brand's pages in the portal."""
     brands: dict[str, dict] = {}
+    # Those the expiry notice is about (or soon will be) carry its renew link here too.
+    renew_from = timezone.now() + timedelta(days=settings.CONSENT_EXPIRY_NOTICE_DAYS)
     for consent in sorted(consents, key=lambda c: (c.source.name, c.expires_at, c.pk)):
         brand = brands.setdefault(
             consent.source_id,
@@ -78,6 +81,9 @@ def consent_digest_queue(
                 "sentence": wording.consent_sentence(consent, names),
                 "until": consent.expires_at,
                 "url": _portal_url("consent-withdraw", consent.pk),
+                "renew_url": _portal_url("consent-renew", consent.pk)
+                if consent.expires_at and consent.expires_at <= renew_from
+                else "",
             }
         )
     return _reminder_queue(

@@ -209,6 +209,7 @@ def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy(
         "/offers/",
         "/referrals/",
         "/receipts/verify/",
+        f"/consents/{consent.pk}/renew/",
     ]:
         customer.open(path)
 

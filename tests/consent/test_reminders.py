@@ -136,6 +136,19 @@ def test_the_digest_lists_every_active_consent_under_its_brand_and_nothing_ended
     assert "Harbor Mutual may know that you use the ecosystem" in sent.body
     assert gone.pk not in sent.body
     assert "Pulse Fitness may know" not in sent.body
+    assert "/renew/" not in sent.body  # none ends within CONSENT_EXPIRY_NOTICE_DAYS
+
+
+def test_the_digest_offers_renewal_for_a_consent_that_ends_soon(flow, mailbox):
+    soon = expiring_in(grant(flow), 20)
+    age(flow.customer, 91)
+
+    consent_digests_send()
+
+    [sent] = mailbox
+    assert f"It ends soon. Renew it: {SITE}/consents/{soon.pk}/renew/" in sent.body
+    [(html, _)] = sent.alternatives
+    assert f'<a href="{SITE}/consents/{soon.pk}/renew/">renew it</a>' in html
 
 
 def test_a_digest_is_not_due_again_before_the_configured_days(flow, mailbox, settings):
