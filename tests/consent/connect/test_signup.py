@@ -174,6 +174,18 @@ def test_an_expired_link_is_refused_and_creates_nothing(db, settings):
     assert customer_find_by_email(NEW_EMAIL) is None and signed_in_as(client) is None
 
 
+def test_a_used_link_opened_again_while_signed_in_points_to_the_account(db, mailbox):
+    client = Client()
+    ask(client)
+    path = link_in(mailbox[0])
+    choose(client, path)
+
+    page = client.get(path).content.decode()
+
+    assert "You are signed in, so you no longer need it" in page
+    assert "Ask for a new link" not in page
+
+
 def test_a_used_link_is_refused_and_the_password_stays(db, mailbox):
     ask(Client())
     path = link_in(mailbox[0])
