@@ -23,7 +23,6 @@ Whatever answers is a stranger (OWASP API10, tests/security/test_api10_unsafe_co
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import json
 import re
@@ -75,46 +74,50 @@ def clean(text: str, limit: int) -> str:
 
 class _Watchdog:
     """One thread for the process that shuts a socket down when its exchange outlives its
-    deadline: the blocked read then ends at once, and the connection is not reused."""
+    deadline: the blocked read then ends at once, and the connection is not reused. Few
+    exchanges are live at once (one per sending thread), so they sit in a dict."""
 
     def __init__(self) -> None:
         self._wake = threading.Condition()
-        self._heap: list[tuple[float, int, socket.socket]] = []
-        self._live: dict[int, bool] = {}  # watch -> fired
+        self._live: dict[int, tuple[float, socket.socket]] = {}
+        self._fired: set[int] = set()
         self._ids = itertools.count()
+        self._waking_at = float("inf")
         self._thread: threading.Thread | None = None
 
     def watch(self, sock: socket.socket, deadline: float) -> int:
         with self._wake:
             watch = next(self._ids)
-            self._live[watch] = False
-            heapq.heappush(self._heap, (deadline, watch, sock))
+            self._live[watch] = (deadline, sock)
             if self._thread is None or not self._thread.is_alive():  # first use, or forked
                 self._thread = threading.Thread(target=self._run, name="http-watchdog", daemon=True)
                 self._thread.start()
-            elif self._heap[0][1] == watch:
-                self._wake.notify()  # the earliest deadline now: wait less
+            elif deadline < self._waking_at:
+                self._wake.notify()  # sooner than the thread means to look again
             return watch
 
     def release(self, watch: int) -> bool:
         """Stop watching; True if the deadline had passed and the socket was shut down. Once
         this returns, the watchdog never touches that socket again."""
         with self._wake:
-            return self._live.pop(watch, False)
+            self._live.pop(watch, None)
+            if watch in self._fired:
+                self._fired.discard(watch)
+                return True
+            return False
 
     def _run(self) -> None:
         with self._wake:
             while True:
                 now = time.monotonic()
-                while self._heap and (
-                    self._heap[0][1] not in self._live or self._heap[0][0] <= now
-                ):
-                    _, watch, sock = heapq.heappop(self._heap)
-                    if watch in self._live:
-                        self._live[watch] = True
+                for watch, (deadline, sock) in list(self._live.items()):
+                    if deadline <= now:
+                        del self._live[watch]
+                        self._fired.add(watch)
                         with contextlib.suppress(OSError):  # already closed
                             sock.shutdown(socket.SHUT_RDWR)
-                self._wake.wait(self._heap[0][0] - now if self._heap else None)
+                self._waking_at = min((d for d, _ in self._live.values()), default=float("inf"))
+                self._wake.wait(self._waking_at - now if self._live else None)
 
 
 _watchdog = _Watchdog()
