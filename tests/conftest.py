@@ -135,19 +135,23 @@ def partner_api(db):
 
 
 def seed_taxonomy() -> None:
-    """Run the data migrations that seed the taxonomy and its notices (idempotent)."""
+    """Run the data migrations that seed the taxonomy, its notices and the activity types
+    (idempotent)."""
     import importlib
 
     from django.apps import apps
 
     importlib.import_module("partners.migrations.0002_seed_taxonomy").seed(apps, None)
     importlib.import_module("consent.migrations.0002_seed_notices").seed(apps, None)
+    importlib.import_module("exchanges.rewards.migrations.0002_seed_activity_types").seed(
+        apps, None
+    )
 
 
 @pytest.fixture
 def taxonomy() -> None:
-    """The purposes, categories and notices a data migration seeds. A transactional test's
-    closing flush empties them for the transactional tests after it, so those ask for them
-    here (serialized_rollback would reload them, but also reloads content types that the
-    flush has already recreated with new ids)."""
+    """The purposes, categories, notices and activity types data migrations seed. A
+    transactional test's closing flush empties them for the transactional tests after it,
+    so those ask for them here (serialized_rollback would reload them, but also reloads
+    content types that the flush has already recreated with new ids)."""
     seed_taxonomy()
