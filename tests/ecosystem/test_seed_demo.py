@@ -15,6 +15,16 @@ def migration_data(db, taxonomy):
     seed_activity_types()
 
 
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings):
+    # The demo hashes every demo person's password at each seeding; PBKDF2 is not what these
+    # tests are about (the sign-ins below still check each password).
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
+
+
 def _dump() -> str:
     out = io.StringIO()
     call_command(
