@@ -25,6 +25,9 @@ COLOURS = {
     "expired": "#8a8a8a",
     "withdrawn": "#b3261e",
     "success rate": "#2e7d32",
+    "issued": "#6c8ebf",
+    "settled": "#2e7d32",
+    "redeemed": "#2f6db5",
 }
 FALLBACK = ("#417690", "#79aec8", "#e08a1e", "#8a8a8a", "#b3261e", "#2e7d32", "#6c8ebf")
 

@@ -26,7 +26,9 @@ from consent.selectors import (
     disclosures_to_partner,
 )
 from ecosystem.dashboard import charts
+from exchanges.offers.selectors import redemptions_by_offer
 from exchanges.referrals.selectors import FUNNEL_STAGES, referral_funnel
+from exchanges.rewards.selectors import rewards_by_partnership
 from partners.console import console_site, staff_partner
 from partners.selectors import partner_applications_waiting, partners_by_status
 from partners.webhooks.selectors import webhook_health
@@ -140,6 +142,48 @@ def _webhooks(links: Links, partner_id: str | None = None) -> dict[str, Any]:
     return {"rows": rows, "chart": chart if rated else None}
 
 
+def _rewards(links: Links) -> dict[str, Any]:
+    since = {"issued_at__gte": links.since.isoformat()}
+    rows = rewards_by_partnership(since=links.since)
+    for row in rows:
+        if row["partnership_id"] is None:
+            scope = {"rule__isnull": "True"}
+        else:
+            scope = {"rule__partnership__id__exact": row["partnership_id"]}
+        row["links"] = {
+            "issued": links.to("rewards_reward", **scope, unit__exact=row["unit"], **since),
+            "ended": links.to(
+                "rewards_reward",
+                **scope,
+                unit__exact=row["unit"],
+                status__in="voided,reversed",
+                **since,
+            ),
+            "settled": links.to("rewards_statement", unit__exact=row["unit"]),
+        }
+    chart = charts.bars(
+        labels=[f"{r['label']} ({r['unit']})" for r in rows],
+        series={"issued": [r["issued"] for r in rows], "settled": [r["settled"] for r in rows]},
+        horizontal=True,
+        height=max(140, 60 + 40 * len(rows)),
+    )
+    offers = redemptions_by_offer(since=links.since)
+    for row in offers:
+        row["link"] = reverse("admin:offers_offer_change", args=[row["offer_id"]])
+    offers_chart = charts.bars(
+        labels=[r["title"] for r in offers],
+        series={"redeemed": [r["redeemed"] for r in offers]},
+        horizontal=True,
+        height=max(140, 60 + 40 * len(offers)),
+    )
+    return {
+        "rows": rows,
+        "chart": chart if rows else None,
+        "offers": offers,
+        "offers_chart": offers_chart if offers else None,
+    }
+
+
 def _page(request: HttpRequest, site: AdminSite, days: int, **context: Any) -> dict[str, Any]:
     return {**site.each_context(request), "days": days, "windows": WINDOWS, **context}
 
@@ -158,6 +202,7 @@ def admin_dashboard(request: HttpRequest) -> HttpResponse:
         funnel=_funnel(links),
         consents=_consents(links),
         webhooks=_webhooks(links),
+        rewards=_rewards(links),
         partners={
             "statuses": statuses,
             "waiting": partner_applications_waiting(),

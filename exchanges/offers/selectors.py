@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from consent.models import Consent, PartnerLink
@@ -189,3 +189,28 @@ def offer_requests_of(*, customer_id: str) -> QuerySet[Consent]:
         .select_related("source")
         .order_by("source__name", "pk")
     )
+
+
+def redemptions_by_offer(*, since: datetime) -> list[dict]:
+    """For the ecosystem dashboard: per offer, the redemptions recorded since ``since``, the
+    customers they came from and how many earned a reward; most redeemed first. One grouped
+    query, whatever the number of redemptions. Counts only: no customer is named."""
+    rows = (
+        Redemption.objects.filter(created_at__gte=since)
+        .values("offer_id", "offer__title", "offer__lead__name")
+        .annotate(
+            redeemed=Count("id"),
+            customers=Count("customer_id", distinct=True),
+            rewarded=Count("reward_id"),
+        )
+        .order_by("-redeemed", "offer__title", "offer_id")
+    )
+    return [
+        {
+            "offer_id": row["offer_id"],
+            "title": row["offer__title"],
+            "lead": row["offer__lead__name"],
+            **{k: row[k] for k in ("redeemed", "customers", "rewarded")},
+        }
+        for row in rows
+    ]

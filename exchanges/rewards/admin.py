@@ -82,7 +82,14 @@ class ReadOnly(admin.ModelAdmin):
 @admin.register(Reward)
 class RewardAdmin(ReadOnly):
     list_display = ("id", "rule", "status", "funder", "receiver", "amount", "unit", "period")
-    list_filter = ("status", "period", "unit", "to_customer")
+    # The partnership filter is also what the ecosystem dashboard's rewards figure links to.
+    list_filter = (
+        "status",
+        "period",
+        "unit",
+        "to_customer",
+        ("rule__partnership", admin.RelatedOnlyFieldListFilter),
+    )
     search_fields = ("=id", "=rule__id", "=trigger_ref")
     list_select_related = ("rule", "funder", "receiver")
 

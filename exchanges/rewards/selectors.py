@@ -3,13 +3,27 @@ settlement statements it is a party to."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Case, OuterRef, Prefetch, Q, QuerySet, Subquery, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    When,
+)
 
 from consent.models import PartnerLink
 from exchanges.rewards import ledger
-from exchanges.rewards.models import Account, Reward, Statement, StatementLine
+from exchanges.rewards.models import Account, LedgerTransaction, Reward, Statement, StatementLine
+from exchanges.rewards.money import quantize
 
 
 def rewards_for(
@@ -105,3 +119,59 @@ def customer_balances(*, customer_id: str) -> list[dict]:
         }
         for unit in units
     ]
+
+
+def rewards_by_partnership(*, since: datetime) -> list[dict[str, Any]]:
+    """For the ecosystem dashboard: per partnership (through the reward's rule; rewards an
+    exchange grants itself, an offer's on redemption, have none) and unit, the rewards issued
+    since ``since``, how many of them have posted, how many were voided or reversed, and how
+    many are settled (their posting is on a month's statement between two partners), with
+    the amounts issued and settled. One grouped query, whatever the number of rewards."""
+    settled = Exists(
+        StatementLine.objects.filter(reward_id=OuterRef("pk"), kind=LedgerTransaction.Kind.POST)
+    )
+    S = Reward.Status
+    rows = (
+        Reward.objects.filter(issued_at__gte=since)
+        .annotate(on_statement=settled)
+        .values(
+            "rule__partnership_id",
+            "rule__partnership__partner_a__name",
+            "rule__partnership__partner_b__name",
+            "unit",
+        )
+        .annotate(
+            issued=Count("id"),
+            posted=Count("id", filter=Q(status__in=[S.POSTED, S.REVERSED])),
+            ended=Count("id", filter=Q(status__in=[S.VOIDED, S.REVERSED])),
+            settled=Count("id", filter=Q(on_statement=True)),
+            issued_amount=Sum("amount"),
+            settled_amount=Sum("amount", filter=Q(on_statement=True), default=Decimal(0)),
+        )
+        .order_by()
+    )
+    result = []
+    for row in map(dict, rows):
+        names = (
+            sorted(
+                (
+                    row["rule__partnership__partner_a__name"],
+                    row["rule__partnership__partner_b__name"],
+                )
+            )
+            if row["rule__partnership_id"]
+            else None
+        )
+        result.append(
+            {
+                "partnership_id": row["rule__partnership_id"],
+                # A partnership is an unordered pair: its names in alphabetical order.
+                "label": " ↔ ".join(names) if names else "Offers (no partnership)",
+                "unit": row["unit"],
+                **{k: row[k] for k in ("issued", "posted", "ended", "settled")},
+                "issued_amount": quantize(row["issued_amount"], row["unit"]),
+                "settled_amount": quantize(row["settled_amount"], row["unit"]),
+            }
+        )
+    # Offer rewards first, then by label: a sort of the grouped rows, not of the rewards.
+    return sorted(result, key=lambda r: (r["partnership_id"] is not None, r["label"], r["unit"]))
