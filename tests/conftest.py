@@ -30,6 +30,18 @@ class UnexpectedNetworkCall(AssertionError):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """People's passwords hash with PBKDF2 (about a second each on a loaded machine), and
+    builders create admins, staff and customers with passwords in most tests. No test is
+    about PBKDF2's cost: MD5 first, so new hashes are quick; the real hashers stay, so
+    any hash they made still verifies."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
+
+
+@pytest.fixture(autouse=True)
 def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests talk to servers on this machine only; anything else is a bug in the test."""
 
