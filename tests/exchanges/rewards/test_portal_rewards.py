@@ -4,6 +4,7 @@ with the consent behind it, what a withdrawal did to it; escaped; flat in querie
 from __future__ import annotations
 
 import html as htmllib
+import re
 from datetime import timedelta
 
 import pytest
@@ -42,6 +43,14 @@ def page(world) -> str:
     return htmllib.unescape(response.content.decode())
 
 
+def balance_row(unit: str, available: str, pending: str) -> str:
+    return (
+        f'<td data-label="Programme or currency">{unit}</td>'
+        f'<td data-label="Yours (available)">{available}</td>'
+        f'<td data-label="Pending">{pending}</td>'
+    )
+
+
 def test_a_pending_reward_in_plain_words_with_its_balance_and_consent(ada):
     reward = earn(ada)
     month = timezone.now().strftime("%B %Y")
@@ -52,7 +61,7 @@ def test_a_pending_reward_in_plain_words_with_its_balance_and_consent(ada):
         text
     )
     assert "Becomes yours on" in text and "withdrawing it cancels this reward" in text
-    assert "<td>EUR</td><td>EUR 0</td><td>EUR 5</td>" in text  # available 0, pending 5
+    assert balance_row("EUR", "EUR 0", "EUR 5") in text  # available 0, pending 5
     assert f'href="/consents/{reward.consent_id}/withdraw/"' in text
     assert "Pulse Fitness may share your" in text and "with Harbor Mutual" in text
     assert 'href="/rewards/" aria-current="page"' in text  # in the portal's nav
@@ -66,7 +75,7 @@ def test_withdrawing_voids_the_pending_reward_and_the_page_says_why(ada):
 
     assert "Voided because you withdrew the consent behind it on" in text
     assert "(withdrawn)" in text
-    assert "<td>EUR</td><td>EUR 0</td><td>EUR 0</td>" in text
+    assert balance_row("EUR", "EUR 0", "EUR 0") in text
 
 
 def test_a_posted_reward_stays_after_a_withdrawal_and_the_page_says_so(ada):
@@ -77,7 +86,7 @@ def test_a_posted_reward_stays_after_a_withdrawal_and_the_page_says_so(ada):
     text = page(ada)
 
     assert "Yours since" in text and "this reward stays yours" in text
-    assert "<td>EUR</td><td>EUR 5</td><td>EUR 0</td>" in text
+    assert balance_row("EUR", "EUR 5", "EUR 0") in text
 
 
 def test_another_customers_rewards_and_partner_fees_are_not_shown(ada, fee):
@@ -101,6 +110,16 @@ def test_everything_a_brand_or_admin_wrote_is_escaped(ada):
 
     assert "<script>" not in raw and "<b>Pulse</b>" not in raw
     assert "&lt;script&gt;" in raw and "&lt;b&gt;Pulse&lt;/b&gt;" in raw
+
+
+def test_every_cell_names_its_column_for_phones_where_headers_are_hidden(ada):
+    earn(ada)
+
+    text = page(ada)
+
+    cells = re.findall(r"<td[^>]*>", text)
+    assert len(cells) == 3 + 4  # one balance row, one history row
+    assert all("data-label=" in cell for cell in cells)
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client, world):
