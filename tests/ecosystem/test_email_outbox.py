@@ -61,8 +61,10 @@ def outbox(settings):
 def broker_down():
     """The broker is unreachable: publishing a task raises, as with a real outage."""
     conf = celery_app.conf
-    # The write URL: CELERY_BROKER_URL in the environment would override broker_url.
-    saved = conf.broker_write_url, conf.task_publish_retry, conf.task_always_eager
+    # The write URL: CELERY_BROKER_URL in the environment would override broker_url. Save the
+    # raw setting, not the property: that answers broker_url when it is unset, and restoring
+    # that answer would pin every later test's writes to this broker.
+    saved = conf["broker_write_url"], conf.task_publish_retry, conf.task_always_eager
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -71,7 +73,7 @@ def broker_down():
     celery_app._pool, celery_app.amqp._producer_pool = None, None
 
     def restore() -> None:
-        conf.broker_write_url, conf.task_publish_retry, conf.task_always_eager = saved
+        conf["broker_write_url"], conf.task_publish_retry, conf.task_always_eager = saved
         celery_app._pool, celery_app.amqp._producer_pool = None, None
 
     yield restore
