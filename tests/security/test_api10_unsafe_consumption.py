@@ -16,11 +16,7 @@ give the gateway that it shows or signs (registration, redirect URIs).
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -28,19 +24,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from django.conf import settings
 from django.contrib.admin.utils import quote
 from django.db import transaction
 
 from ecosystem import http
-from ecosystem.ids import new_id
 from partners.webhooks.delivery import endpoint_deliver
 from partners.webhooks.events import event_publish
 from partners.webhooks.models import Delivery, WebhookEndpoint
 from tests.builders import make_admin, make_partner, make_staff
-from tests.conftest import require_service
-from tests.ecosystem.test_celery_worker import ROOT, _broker_reachable, _test_database_url
-from tests.partners.webhooks.test_webhooks_worker import _route_deliveries_to
+from tests.partners.webhooks.test_webhooks_worker import worker_on_own_queue
 from tests.partners.webhooks.webhooks_support import Receiver, make_delivery, subscribe
 
 MiB = 1024 * 1024
@@ -458,38 +450,8 @@ def test_a_partner_registration_refuses_a_url_that_is_not_a_web_address(
 @pytest.fixture
 def hostile_worker(hostile):
     """A thread-pool delivery worker on a queue of its own, allowed to reach the server."""
-    require_service(f"broker {settings.CELERY_BROKER_URL.split('://')[0]}", _broker_reachable)
-    queue = new_id("q")
-    env = {
-        **os.environ,
-        "DATABASE_URL": _test_database_url(),
-        "DEBUG": "1",
-        "WEBHOOK_ALLOWED_INSECURE_HOSTS": hostile.host,
-        "WEBHOOK_TIMEOUT_SECONDS": "1",
-    }
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "celery", "-A", "ecosystem", "worker", "-Q", queue),
-            *("-P", "threads", "-c", "4", "--without-gossip", "--without-mingle"),
-            *("--without-heartbeat", "--loglevel=WARNING"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    _route_deliveries_to(queue)
-    try:
+    with worker_on_own_queue(hostile.host, WEBHOOK_TIMEOUT_SECONDS="1") as (_, process):
         yield process
-    finally:
-        _route_deliveries_to(None)
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.mark.celery_worker

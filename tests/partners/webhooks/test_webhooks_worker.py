@@ -1,11 +1,13 @@
 """Deliveries made by a real Celery worker process (thread pool, as in production) through
 the configured broker, to a real receiver, including a retry re-driven by the sweep."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 from celery.app.routes import prepare
@@ -33,17 +35,18 @@ def _route_deliveries_to(queue: str | None) -> None:
     celery_app.amqp.router = celery_app.amqp.Router()
 
 
-@pytest.fixture
-def delivery_worker(receiver):
-    """A thread-pool worker on a queue of its own, allowed to reach the test's receiver."""
+@contextlib.contextmanager
+def worker_on_own_queue(allowed_host: str, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A thread-pool delivery worker (as in production) on a queue of its own, allowed to
+    reach ``allowed_host``, with ``env`` on top of this process's environment."""
     require_service(f"broker {settings.CELERY_BROKER_URL.split('://')[0]}", _broker_reachable)
     queue = new_id("q")
     env = {
         **os.environ,
         "DATABASE_URL": _test_database_url(),
         "DEBUG": "1",
-        "WEBHOOK_ALLOWED_INSECURE_HOSTS": receiver.host,
-        "WEBHOOK_RETRY_SCHEDULE": "0,1,1",
+        "WEBHOOK_ALLOWED_INSECURE_HOSTS": allowed_host,
+        **env,
     }
     process = subprocess.Popen(
         [
@@ -59,7 +62,7 @@ def delivery_worker(receiver):
     )
     _route_deliveries_to(queue)
     try:
-        yield queue
+        yield queue, process
     finally:
         _route_deliveries_to(None)
         os.killpg(process.pid, signal.SIGTERM)
@@ -68,6 +71,13 @@ def delivery_worker(receiver):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture
+def delivery_worker(receiver):
+    """A thread-pool worker on a queue of its own, allowed to reach the test's receiver."""
+    with worker_on_own_queue(receiver.host, WEBHOOK_RETRY_SCHEDULE="0,1,1") as (queue, _):
+        yield queue
 
 
 def _wait_for_status(delivery_id: str, status: str, timeout: float = 60) -> Delivery:
