@@ -16,6 +16,7 @@ from consent.models import Consent, ConsentReceipt, Customer
 from consent.selectors import reminder_digests_due, reminder_expiry_notices_due
 from consent.services.consents import (
     ConsentNotRenewable,
+    ConsentTransitionError,
     PartnershipRequired,
     consent_grant,
     consent_renew,
@@ -613,3 +614,33 @@ def test_a_run_skips_a_customer_another_run_holds_and_a_later_run_sends_it_once(
     assert consent_digests_send() == 1
     assert consent_digests_send() == 0
     assert len(queued("consent.digest")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_renewal_and_a_withdrawal_at_once_never_both_take_effect(postgresql):
+    ada, consent = _world()  # active, ending in 10 days
+
+    def renew() -> str:
+        try:
+            consent_renew(consent=Consent.objects.get(pk=consent.pk), customer=ada)
+        except ConsentNotRenewable:
+            return "renew refused"
+        return "renewed"
+
+    def withdraw() -> str:
+        try:
+            consent_withdraw(consent=Consent.objects.get(pk=consent.pk), customer=ada)
+        except ConsentTransitionError:
+            return "withdraw refused"
+        return "withdrawn"
+
+    jobs = iter((renew, withdraw))
+    outcomes = sorted(_at_once(lambda: next(jobs)()))
+
+    consent.refresh_from_db()
+    renewals = Consent.objects.filter(supersedes=consent)
+    if outcomes == ["renew refused", "withdrawn"]:
+        assert consent.status == "withdrawn" and not renewals.exists()
+    else:
+        assert outcomes == ["renewed", "withdraw refused"]
+        assert consent.status == "superseded" and renewals.get().status == "active"
