@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.admin import AdminSite
+from django.contrib.admin.utils import quote
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -169,7 +170,7 @@ def _rewards(links: Links) -> dict[str, Any]:
     )
     offers = redemptions_by_offer(since=links.since)
     for row in offers:
-        row["link"] = reverse("admin:offers_offer_change", args=[row["offer_id"]])
+        row["link"] = reverse("admin:offers_offer_change", args=[quote(row["offer_id"])])
     offers_chart = charts.bars(
         labels=[r["title"] for r in offers],
         series={"redeemed": [r["redeemed"] for r in offers]},

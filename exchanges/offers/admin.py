@@ -9,7 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -142,7 +142,7 @@ class OfferAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 '<a href="{}">{} ⇄ {}</a> — {}',
                 (
                     (
-                        reverse("admin:partners_partnership_change", args=[p.pk]),
+                        reverse("admin:partners_partnership_change", args=[quote(p.pk)]),
                         p.partner_a.name,
                         p.partner_b.name,
                         "in force" if p.is_current(now) else f"not in force ({p.status})",
@@ -249,7 +249,7 @@ class OfferAdmin(ReadOnlyMixin, admin.ModelAdmin):
         offer = self.get_object(request, unquote(object_id))  # as change_view does
         if offer is None or move not in {"approve", "reject", "retire"}:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        back = reverse("admin:offers_offer_change", args=[offer.pk])
+        back = reverse("admin:offers_offer_change", args=[quote(offer.pk)])
         form = ReasonForm(request.POST or None) if move == "reject" else None
         if request.method == "POST" and (form is None or form.is_valid()):
             try:

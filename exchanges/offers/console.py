@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
 from django.db.models import CharField, Q, Value
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -337,7 +337,7 @@ class OfferConsoleAdmin(admin.ModelAdmin):
         partner = staff_partner(request)
         if offer is None or not partner.is_active:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        back = reverse("partner_console:offers_offer_change", args=[offer.pk])
+        back = reverse("partner_console:offers_offer_change", args=[quote(offer.pk)])
         if request.method == "POST":
             try:
                 act(offer, partner)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -230,7 +231,7 @@ def test_dashboard_shows_rewards_and_offers_with_charts_and_tables(client, ledge
     section = html.split('id="ops-rewards"', 1)[1].split('id="ops-admin"', 1)[0]
     assert section.count("<svg") == 2
     assert "10.00" in section and "6.00" in section
-    assert reverse("admin:offers_offer_change", args=[offers[0]["offer_id"]]) in section
+    assert reverse("admin:offers_offer_change", args=[quote(offers[0]["offer_id"])]) in section
 
 
 def test_the_rewards_links_open_the_lists_they_count(client, ledger):

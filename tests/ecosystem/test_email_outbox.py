@@ -10,6 +10,7 @@ from datetime import timedelta
 from smtplib import SMTPServerDisconnected
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.core import mail
 from django.db import connection, transaction
 from django.utils import timezone
@@ -262,7 +263,7 @@ def test_the_admin_lists_the_outbox_without_addresses_or_bodies(ecosystem_admin,
     email = _queue(kind="link.invitation", data_subject="cst_hedy")
 
     listing = client.get("/admin/ecosystem/email/")
-    detail = client.get(f"/admin/ecosystem/email/{email.pk}/change/")
+    detail = client.get(f"/admin/ecosystem/email/{quote(email.pk)}/change/")
 
     for page in (listing, detail):
         assert page.status_code == 200
@@ -271,4 +272,4 @@ def test_the_admin_lists_the_outbox_without_addresses_or_bodies(ecosystem_admin,
         assert ADDRESS.lower() not in text.lower() and "hop-7" not in text
         assert "cst_hedy" not in text and "v1." not in text  # nor whom, nor the ciphertext
     assert client.get("/admin/ecosystem/email/add/").status_code == 403
-    assert client.post(f"/admin/ecosystem/email/{email.pk}/delete/").status_code == 403
+    assert client.post(f"/admin/ecosystem/email/{quote(email.pk)}/delete/").status_code == 403

@@ -204,7 +204,7 @@ def test_hostile_text_is_inert_in_the_console(world, client):
 
 def test_hostile_text_is_inert_in_the_admin(world, client, ecosystem_admin):
     offer = _hostile(world)
-    for url in ("/admin/offers/offer/", f"/admin/offers/offer/{offer.pk}/change/"):
+    for url in ("/admin/offers/offer/", f"/admin/offers/offer/{quote(offer.pk)}/change/"):
         response = client.get(url)
         assert response.status_code == 200, url
         _no_live_markup(response.content.decode())
@@ -351,12 +351,12 @@ def test_bulk_reject_asks_for_a_reason_and_emails_the_lead(world, client, ecosys
 def test_the_admin_approves_and_retires_from_the_offer_page(world, client, ecosystem_admin):
     offer = draft(world, co_sponsors=[])
     services.offer_submit(offer_id=offer.pk, partner_id=world.grocer.pk, actor="t")
-    page = client.get(f"/admin/offers/offer/{offer.pk}/change/").content.decode()
+    page = client.get(f"/admin/offers/offer/{quote(offer.pk)}/change/").content.decode()
     assert "Approve" in page and "Reject" in page
-    client.post(f"/admin/offers/offer/{offer.pk}/approve/")
+    client.post(f"/admin/offers/offer/{quote(offer.pk)}/approve/")
     offer.refresh_from_db()
     assert offer.status == "published"
-    client.post(f"/admin/offers/offer/{offer.pk}/retire/")
+    client.post(f"/admin/offers/offer/{quote(offer.pk)}/retire/")
     offer.refresh_from_db()
     assert offer.status == "retired"
     assert mail.outbox is not None
@@ -376,7 +376,7 @@ def test_the_offer_templates_carry_no_inline_style_or_script(template):
 
 def test_the_preview_is_styled_from_the_stylesheet(world, client, ecosystem_admin):
     offer = published(world)
-    page = client.get(f"/admin/offers/offer/{offer.pk}/change/").content.decode()
+    page = client.get(f"/admin/offers/offer/{quote(offer.pk)}/change/").content.decode()
     preview = page[page.index('<div class="offer-preview">') :]
     preview = preview[: preview.index("</div>\n")]
     assert " style=" not in preview and 'class="offer-preview-title"' in preview

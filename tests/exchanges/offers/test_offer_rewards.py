@@ -10,6 +10,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.core.management import call_command
 
 from consent.models import Customer
@@ -335,7 +336,7 @@ def test_the_console_offers_only_sponsors_as_funders(world, client):
 
 def test_the_admin_shows_the_reward_read_only(world, client, ecosystem_admin):
     offer = published(world, reward=_reward(world.gym))
-    page = client.get(f"/admin/offers/offer/{offer.pk}/change/").content.decode()
+    page = client.get(f"/admin/offers/offer/{quote(offer.pk)}/change/").content.decode()
     assert "Reward on redemption" in page and "EUR 5 from Pulse Fitness" in page
     assert 'name="reward_amount"' not in page
 

@@ -7,6 +7,7 @@ import csv
 import io
 
 import pytest
+from django.contrib.admin.utils import quote
 
 from exchanges.rewards import services
 from exchanges.rewards.models import Reward
@@ -79,15 +80,17 @@ def test_admins_read_statements_and_the_ledger_but_change_nothing(settled, clien
 
     for url in (
         "/admin/rewards/statement/",
-        f"/admin/rewards/statement/{statement.pk}/change/",
+        f"/admin/rewards/statement/{quote(statement.pk)}/change/",
         "/admin/rewards/statement/?period=" + statement.period,
         "/admin/rewards/reward/?status=posted",
         "/admin/rewards/ledgertransaction/?kind=post",
         "/admin/rewards/entry/?account__kind=available",
     ):
         assert client.get(url).status_code == 200, url
-    page = client.get(f"/admin/rewards/statement/{statement.pk}/change/").content.decode()
+    page = client.get(f"/admin/rewards/statement/{quote(statement.pk)}/change/").content.decode()
     assert page.count("<tr") >= 3 and 'name="_save"' not in page
     assert client.get("/admin/rewards/statement/add/").status_code == 403
-    response = client.post(f"/admin/rewards/statement/{statement.pk}/delete/", {"post": "yes"})
+    response = client.post(
+        f"/admin/rewards/statement/{quote(statement.pk)}/delete/", {"post": "yes"}
+    )
     assert response.status_code == 403

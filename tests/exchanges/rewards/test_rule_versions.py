@@ -7,12 +7,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.utils import quote
 
 from ecosystem.models import AuditEntry
 from exchanges.rewards import services
 from exchanges.rewards.models import Reward, RewardRule
+from partners.models import Partner
 from partners.services.partnerships import partnership_set_terms
-from tests.builders import make_admin, make_partner
+from tests.builders import make_admin, make_partner, make_partnership
 from tests.exchanges.rewards.conftest import visits
 
 pytestmark = pytest.mark.django_db
@@ -102,9 +104,14 @@ def test_a_rule_outside_the_partnership_is_refused_and_nothing_changes(world):
 # --- the partnership's admin page ----------------------------------------------------------
 
 
+def change_url(partnership) -> str:
+    # The admin's own quoting: an id like psh_26... would otherwise unquote to another id.
+    return f"/admin/partners/partnership/{quote(partnership.pk)}/change/"
+
+
 def change_form(client, partnership) -> dict:
     """The partnership's change form as the page shows it, ready to post back."""
-    page = client.get(f"/admin/partners/partnership/{partnership.pk}/change/")
+    page = client.get(change_url(partnership))
     assert page.status_code == 200
     data = {"terms": partnership.terms}
     for inline in page.context["inline_admin_formsets"]:
@@ -133,7 +140,7 @@ def test_the_admin_edits_the_rules_inline_and_the_partnership_gets_a_new_version
     data["reward_rules-0-active"] = "on"
     before = world.partnership.version
 
-    response = client.post(f"/admin/partners/partnership/{world.partnership.pk}/change/", data)
+    response = client.post(change_url(world.partnership), data)
 
     assert response.status_code == 302, response.content.decode()[:3000]
     world.partnership.refresh_from_db()
@@ -149,7 +156,7 @@ def test_a_bad_unit_is_shown_next_to_the_field_and_nothing_changes(world, client
     data["reward_rules-0-active"] = "on"
     before = world.partnership.version
 
-    response = client.post(f"/admin/partners/partnership/{world.partnership.pk}/change/", data)
+    response = client.post(change_url(world.partnership), data)
 
     assert response.status_code == 200
     assert "&#x27;EURO&#x27; is not an ISO 4217 currency" in response.content.decode()
@@ -164,7 +171,7 @@ def test_a_save_without_the_rules_forms_leaves_the_rules_alone(world, client):
         k: v for k, v in change_form(client, world.partnership).items() if "reward_rules" not in k
     }
 
-    response = client.post(f"/admin/partners/partnership/{world.partnership.pk}/change/", data)
+    response = client.post(change_url(world.partnership), data)
 
     assert response.status_code == 302
     assert RewardRule.objects.get().pk == world.rule.pk
@@ -174,5 +181,16 @@ def test_the_rules_admin_is_read_only(world, client):
     client.force_login(make_admin())
     assert client.get("/admin/rewards/rewardrule/").status_code == 200
     assert client.get("/admin/rewards/rewardrule/add/").status_code == 403
-    page = client.get(f"/admin/rewards/rewardrule/{world.rule.pk}/change/").content.decode()
+    page = client.get(f"/admin/rewards/rewardrule/{quote(world.rule.pk)}/change/").content.decode()
     assert 'name="_save"' not in page
+
+
+def test_an_id_that_looks_quoted_opens_only_through_the_admins_own_quoting(activity_types, client):
+    """Base32 ids may start "_22".."_26", which the admin reads back as '"', '#', '$', '%', '&'."""
+    client.force_login(make_admin())
+    gym = make_partner(name="Pulse Fitness", sector=Partner.Sector.FITNESS)
+    insurer = make_partner(name="Harbor Mutual", sector=Partner.Sector.INSURANCE)
+    partnership = make_partnership(gym, insurer, id="psh_26" + "a" * 22)
+
+    assert client.get(f"/admin/partners/partnership/{partnership.pk}/change/").status_code == 302
+    assert client.get(change_url(partnership)).status_code == 200
