@@ -6,6 +6,11 @@ INCRBY, and ``cache.add`` a third on a window's first request). Both are atomic,
 concurrent requests on many processes count exactly; DRF's SimpleRateThrottle keeps a
 read-modify-write history list instead. Other caches (the file cache of development and the
 first test pass) take ``cache.add`` + ``cache.incr``.
+
+A hit can also keep a *tally* for the people who run the client: per UTC day, the requests
+let through and the requests refused, and when it was last used (the console's overview).
+On Redis the tally rides in the same round trip: one Lua script (EVALSHA through redis-py's
+``register_script``) counts the window and the day's tally together.
 """
 
 from __future__ import annotations
@@ -60,12 +65,93 @@ def _count(cache_key: str, period: int) -> int:
         return 1 if cache.add(cache_key, 1, timeout=period + 1) else cache.incr(cache_key)
 
 
-def ratelimit_hit(key: str, *, limit: int, period: int) -> Window:
-    """Count one request against ``key``; ``allowed`` is False once ``limit`` is passed."""
+TALLY_DAYS = 91  # the console shows up to 90 days; a day's tally is kept one day longer
+_TALLY_TIMEOUT = TALLY_DAYS * 86400
+
+# KEYS: the window, today's "allowed" tally, today's "refused" tally, the last-used time.
+# ARGV: the window's timeout, the limit, the tally's timeout, now (whole seconds).
+_HIT_AND_TALLY = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local day = KEYS[3]
+if count <= tonumber(ARGV[2]) then day = KEYS[2] end
+if redis.call('INCR', day) == 1 then redis.call('EXPIRE', day, ARGV[3]) end
+redis.call('SET', KEYS[4], ARGV[4], 'EX', ARGV[3])
+return count
+"""
+
+
+def _tally_keys(tally: str, day: int) -> tuple[str, str]:
+    return f"tally:{tally}:{day}:allowed", f"tally:{tally}:{day}:refused"
+
+
+def _count_and_tally(cache_key: str, period: int, limit: int, tally: str, now: float) -> int:
+    day = int(now // 86400)
+    allowed_key, refused_key = _tally_keys(tally, day)
+    last_key = f"tally:{tally}:last"
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        script = backend.__dict__.get("_ratelimit_tally_script")
+        if script is None:
+            client = _redis_client(backend)
+            script = backend.__dict__["_ratelimit_tally_script"] = client.register_script(
+                _HIT_AND_TALLY
+            )
+        keys = [
+            backend.make_and_validate_key(k)
+            for k in (cache_key, allowed_key, refused_key, last_key)
+        ]
+        return int(script(keys=keys, args=[period + 1, limit, _TALLY_TIMEOUT, int(now)]))
+    count = _count(cache_key, period)
+    day_key = allowed_key if count <= limit else refused_key
+    if not cache.add(day_key, 1, timeout=_TALLY_TIMEOUT):
+        cache.incr(day_key)
+    cache.set(last_key, int(now), timeout=_TALLY_TIMEOUT)
+    return count
+
+
+def ratelimit_hit(key: str, *, limit: int, period: int, tally: str | None = None) -> Window:
+    """Count one request against ``key``; ``allowed`` is False once ``limit`` is passed. With
+    ``tally``, also count it in that name's daily tally (``tally_read``)."""
     now = time.time()
-    count = _count(f"ratelimit:{key}:{int(now // period)}", period)
+    cache_key = f"ratelimit:{key}:{int(now // period)}"
+    if tally is None:
+        count = _count(cache_key, period)
+    else:
+        count = _count_and_tally(cache_key, period, limit, tally, now)
     reset = max(1, int(period - now % period))
     return Window(limit=limit, remaining=max(0, limit - count), reset=reset, allowed=count <= limit)
+
+
+@dataclass(frozen=True)
+class Tally:
+    allowed: int
+    refused: int
+    last_used: float | None  # a Unix time, None: never in the last TALLY_DAYS days
+
+    @property
+    def requests(self) -> int:
+        return self.allowed + self.refused
+
+
+def tally_read(tallies: list[str], *, days: int) -> dict[str, Tally]:
+    """Each name's requests allowed and refused over the last ``days`` UTC days (today
+    included), and when it was last used: one cache round trip for them all."""
+    days = min(days, TALLY_DAYS)
+    today = int(time.time() // 86400)
+    keys = {
+        name: [k for day in range(today - days + 1, today + 1) for k in _tally_keys(name, day)]
+        for name in tallies
+    }
+    wanted = [k for ks in keys.values() for k in ks] + [f"tally:{n}:last" for n in tallies]
+    found = cache.get_many(wanted)
+    result = {}
+    for name, ks in keys.items():
+        allowed = sum(int(found.get(k) or 0) for k in ks if k.endswith(":allowed"))
+        refused = sum(int(found.get(k) or 0) for k in ks if k.endswith(":refused"))
+        last = found.get(f"tally:{name}:last")
+        result[name] = Tally(allowed, refused, float(last) if last is not None else None)
+    return result
 
 
 def ratelimit_count(key: str, *, period: int) -> int:

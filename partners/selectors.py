@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
-from partners.models import Partner, Partnership, PartnershipFlow
+from ecosystem.ratelimit import tally_read
+from partners.models import Partner, PartnerClient, Partnership, PartnershipFlow
+
+
+def api_client_tally(client_id: str) -> str:
+    """The name a client's API requests are tallied under (partners.api.auth's throttle)."""
+    return f"api-client:{client_id}"
 
 
 def partnerships_active_for(*, partner_id: str) -> QuerySet[Partnership]:
@@ -46,3 +53,31 @@ def partner_applications_waiting(*, limit: int = 10) -> QuerySet[Partner]:
     return Partner.objects.filter(status=Partner.Status.PENDING).order_by("created_at", "id")[
         :limit
     ]
+
+
+def api_usage_by_client(*, partner_id: str, days: int) -> list[dict[str, Any]]:
+    """Each of the partner's API clients with its requests over the last ``days`` days, the
+    requests refused by the rate limit (429) and when it was last used: one query and one
+    cache round trip, however many clients and days. Revoked clients are listed while they
+    still have requests in the window."""
+    clients = list(
+        PartnerClient.objects.filter(partner_id=partner_id)
+        .order_by("created_at", "id")
+        .values("id", "name", "revoked_at")
+    )
+    tallies = tally_read([api_client_tally(c["id"]) for c in clients], days=days)
+    rows = []
+    for client in clients:
+        tally = tallies[api_client_tally(client["id"])]
+        if client["revoked_at"] is not None and tally.requests == 0:
+            continue
+        last = tally.last_used
+        rows.append(
+            {
+                **client,
+                "requests": tally.requests,
+                "refused": tally.refused,
+                "last_used": datetime.fromtimestamp(last, UTC) if last else None,
+            }
+        )
+    return rows

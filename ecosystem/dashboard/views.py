@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.contrib.admin.utils import quote
@@ -31,7 +32,11 @@ from exchanges.offers.selectors import redemptions_by_offer
 from exchanges.referrals.selectors import FUNNEL_STAGES, referral_funnel
 from exchanges.rewards.selectors import rewards_by_partnership
 from partners.console import console_site, staff_partner
-from partners.selectors import partner_applications_waiting, partners_by_status
+from partners.selectors import (
+    api_usage_by_client,
+    partner_applications_waiting,
+    partners_by_status,
+)
 from partners.webhooks.selectors import webhook_health
 
 WINDOWS = (30, 90)
@@ -228,5 +233,8 @@ def console_overview(request: HttpRequest) -> HttpResponse:
         consents=_consents(links, partner.pk),
         webhooks=_webhooks(links, partner.pk),
         disclosures=disclosures_to_partner(since=links.since, partner_id=partner.pk),
+        api_usage=api_usage_by_client(partner_id=partner.pk, days=days),
+        clients_url=links.to("partners_partnerclient"),
+        api_rate_limit=settings.API_RATE_LIMIT_PER_MINUTE,
     )
     return TemplateResponse(request, "partner_console/overview.html", context)

@@ -25,6 +25,7 @@ from rest_framework.throttling import BaseThrottle
 from ecosystem.middleware import bind_caller
 from ecosystem.ratelimit import client_address, ratelimit_hit
 from partners.oauth import token_cache
+from partners.selectors import api_client_tally
 
 
 class PartnerAuthentication(OAuth2Authentication):
@@ -89,7 +90,12 @@ class PartnerClientThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         client_id = getattr(request.auth, "partner_client_id", None)
         ident = f"client:{client_id}" if client_id else f"ip:{client_address(request.META)}"
-        window = ratelimit_hit(f"api:{ident}", limit=settings.API_RATE_LIMIT_PER_MINUTE, period=60)
+        window = ratelimit_hit(
+            f"api:{ident}",
+            limit=settings.API_RATE_LIMIT_PER_MINUTE,
+            period=60,
+            tally=api_client_tally(client_id) if client_id else None,
+        )
         request._request.ratelimit = window  # type: ignore[attr-defined]
         self._wait = window.reset
         return window.allowed

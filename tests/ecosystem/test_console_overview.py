@@ -6,12 +6,17 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from consent.selectors import disclosures_to_partner
 from consent.services.access import Access, access_record
+from partners.selectors import api_usage_by_client
 from tests.builders import (
     make_admin,
+    make_api,
+    make_client,
     make_customer,
     make_link,
     make_partner,
@@ -134,3 +139,73 @@ def test_ecosystem_admins_and_customers_are_sent_to_the_console_login(client, ta
 
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("partner_console:login"))
+
+
+# --- API usage per client -----------------------------------------------------------------
+
+
+@pytest.fixture
+def small_rate_limit(settings):
+    settings.API_RATE_LIMIT_PER_MINUTE = 3
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_overview_shows_each_clients_requests_and_rate_limit_refusals(
+    client, taxonomy, small_rate_limit
+):
+    gym, bank = make_partner(name="Gym"), make_partner(name="Bank")
+    make_client(gym, name="Idle")
+    api = make_api(gym)  # a client of the gym's named "Test client", with a real token
+    for _ in range(5):
+        api.get("/api/v1/partner")
+    bank_api = make_api(bank)
+    for _ in range(2):
+        bank_api.get("/api/v1/partner")
+    client.force_login(make_staff(gym))
+
+    response = client.get("/partner-admin/")
+
+    usage = {row["name"]: row for row in response.context["api_usage"]}
+    assert set(usage) == {"Idle", "Test client"}
+    called = usage["Test client"]
+    assert (called["requests"], called["refused"]) == (5, 2)
+    assert called["last_used"] is not None
+    assert (usage["Idle"]["requests"], usage["Idle"]["last_used"]) == (0, None)
+    html = response.content.decode()
+    assert "Never" in html and "Refused (429)" in html
+    assert "Bank" not in html  # the bank's calls are the bank's alone
+
+
+def test_a_revoked_client_without_requests_is_left_out(client, taxonomy, small_rate_limit):
+    gym = make_partner(name="Gym")
+    gone = make_client(gym, name="Gone")
+    gone.revoked_at = timezone.now()
+    gone.save(update_fields=["revoked_at"])
+    client.force_login(make_staff(gym))
+
+    response = client.get("/partner-admin/")
+
+    assert response.context["api_usage"] == []
+    assert "You have no API client yet" in response.content.decode()
+
+
+def test_usage_is_one_cache_read_however_many_clients(taxonomy, small_rate_limit):
+    from ecosystem import ratelimit
+
+    gym = make_partner(name="Gym")
+    for n in range(4):
+        make_client(gym, name=f"c{n}")
+    calls = []
+    real = ratelimit.cache.get_many
+
+    def counting(keys):
+        calls.append(len(keys))
+        return real(keys)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ratelimit.cache, "get_many", counting)
+        rows = api_usage_by_client(partner_id=gym.pk, days=90)
+
+    assert len(rows) == 4 and len(calls) == 1

@@ -92,3 +92,56 @@ def test_on_redis_a_hit_is_one_round_trip_and_the_count_reads_back_through_the_c
     assert cache.get(bucket) == 2  # stored as Django's serializer stores an int
     assert 0 < caches["default"]._cache.get_client().ttl(cache.make_key(bucket)) <= 61
     assert ratelimit.ratelimit_hit(f"test:{uuid.uuid4()}", limit=5, period=60).remaining == 4
+
+
+def test_a_tally_counts_the_requests_let_through_and_refused_per_day():
+    from ecosystem.ratelimit import tally_read
+
+    key, name = f"test:{uuid.uuid4()}", f"test-tally:{uuid.uuid4()}"
+    for _ in range(5):
+        ratelimit_hit(key, limit=3, period=60, tally=name)
+    ratelimit_hit(f"test:{uuid.uuid4()}", limit=3, period=60)  # no tally: counted nowhere
+
+    tally = tally_read([name, "test-tally:never"], days=30)
+
+    assert (tally[name].allowed, tally[name].refused, tally[name].requests) == (3, 2, 5)
+    assert tally[name].last_used is not None
+    assert tally["test-tally:never"] == type(tally[name])(0, 0, None)
+
+
+@pytest.mark.skipif(
+    "redis" not in settings.CACHES["default"]["BACKEND"].lower(),
+    reason="the one-round-trip tally is Redis's (CI's second pass)",
+)
+def test_on_redis_a_hit_with_its_tally_is_still_one_round_trip():
+    from django.core.cache import caches
+
+    from ecosystem.ratelimit import TALLY_DAYS, tally_read
+
+    key, name = f"test:{uuid.uuid4()}", f"test-tally:{uuid.uuid4()}"
+    ratelimit_hit(key, limit=1, period=60, tally=name)  # loads the script once
+    client = caches["default"].__dict__["_ratelimit_client"]
+    sent: list[str] = []
+    original = client.execute_command
+
+    def counted(*args, **kwargs):
+        sent.append(str(args[0]))
+        return original(*args, **kwargs)
+
+    client.execute_command = counted
+    try:
+        window = ratelimit_hit(key, limit=1, period=60, tally=name)
+    finally:
+        client.execute_command = original
+    assert sent == ["EVALSHA"] and not window.allowed
+    assert (tally_read([name], days=1)[name].allowed, tally_read([name], days=1)[name].refused) == (
+        1,
+        1,
+    )
+    day = int(__import__("time").time() // 86400)
+    ttl = (
+        caches["default"]
+        ._cache.get_client()
+        .ttl(caches["default"].make_key(f"tally:{name}:{day}:refused"))
+    )
+    assert TALLY_DAYS * 86400 - 5 < ttl <= TALLY_DAYS * 86400
