@@ -16,7 +16,12 @@ class PartnerApplicationForm(forms.Form):
         max_length=50,
         help_text="Used in URLs and API payloads, e.g. harbor-mutual.",
     )
-    sector = forms.ChoiceField(choices=Partner.Sector.choices)
+    # Starts on "Choose a sector", never on the first sector: a brand that skips the field is
+    # told so, instead of applying as an insurer by accident.
+    sector = forms.ChoiceField(
+        choices=[("", "Choose a sector"), *Partner.Sector.choices],
+        error_messages={"required": "Choose the sector your brand works in."},
+    )
     website = forms.URLField(max_length=200, required=False, assume_scheme="https")
     description = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),

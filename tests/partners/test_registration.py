@@ -31,6 +31,21 @@ def test_the_form_creates_a_pending_partner_and_thanks(db, client):
     assert "<h1>" in page and 'lang="en"' in page
 
 
+def test_the_sector_starts_empty_and_is_required(db, client):
+    page = client.get("/partners/apply/").content.decode()
+    select = page[page.index('<select name="sector"') :]
+    select = select[: select.index("</select>")]
+    assert " required" in select
+    assert '<option value="" selected>Choose a sector</option>' in select
+    assert select.count(" selected") == 1
+
+    response = client.post("/partners/apply/", {**GOOD, "sector": ""})
+
+    error = response.content.decode().split('id="id_sector_error"', 1)[1][:200]
+    assert response.status_code == 400 and "Choose the sector your brand works in." in error
+    assert not Partner.objects.exists()
+
+
 def test_the_form_page_is_labelled_and_accessible(db, client):
     page = client.get("/partners/apply/").content.decode()
     assert page.count("<h1>") == 1 and 'for="id_contact_email"' in page
@@ -44,6 +59,7 @@ def test_the_form_page_is_labelled_and_accessible(db, client):
         ({"name": "x" * 121}, "name"),
         ({"contact_email": "nope"}, "contact_email"),
         ({"sector": "mining"}, "sector"),
+        ({"sector": ""}, "sector"),
     ],
 )
 def test_invalid_form_fields_get_a_message_next_to_them_and_create_nothing(
