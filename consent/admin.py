@@ -238,11 +238,9 @@ class ConsentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     the customer asked for in writing, through consent_withdraw like the portal's."""
 
     list_display = (
-        "id",
+        "flow",
         "customer_ref",
         "purpose",
-        "source",
-        "recipient",
         "status_display",
         "granted_at",
         "expires_at",
@@ -253,6 +251,11 @@ class ConsentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [ConsentEventInline]
     actions = ["withdraw_on_written_request"]
+
+    @admin.display(description="Consent", ordering="source__name")
+    def flow(self, obj: Consent) -> str:
+        """The brands by name (the customer is only ever an opaque id here)."""
+        return f"{obj.source.name} → {obj.recipient.name}"
 
     @admin.display(description="Customer", ordering="customer_id")
     def customer_ref(self, obj: Consent) -> str:

@@ -366,6 +366,15 @@ class FlowInlineForm(forms.ModelForm):
         model = PartnershipFlow
         fields = ["source", "recipient", "purpose", "data_categories"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A tabular row's selects sit under column headings, which screen readers do not tie
+        # to them: each select names itself.
+        for name in ("source", "recipient", "purpose"):
+            widget = self.fields[name].widget
+            widget = getattr(widget, "widget", widget)  # inside the admin's related-field wrapper
+            widget.attrs["aria-label"] = self.fields[name].label
+
 
 class FlowFormSet(forms.BaseInlineFormSet):
     """On the page re-shown after the services refused a flow, that refusal sits on the row
@@ -399,6 +408,9 @@ class FlowInline(admin.TabularInline):
         formset.refusal = getattr(request, "_partnership_refusal", None)
         formset.flow_rows = getattr(request, "_partnership_flow_rows", [])
         return formset
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("source", "recipient")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "purpose":
@@ -441,9 +453,7 @@ class PartnershipAdmin(admin.ModelAdmin):
     form = PartnershipAdminForm
     inlines = [FlowInline]
     list_display = (
-        "id",
-        "partner_a",
-        "partner_b",
+        "brands",
         "status_display",
         "valid_from",
         "valid_until",
@@ -459,6 +469,10 @@ class PartnershipAdmin(admin.ModelAdmin):
         ),
         service_action("end", "ended", "End selected partnerships", partnership_end),
     ]
+
+    @admin.display(description="Partnership", ordering="partner_a__name")
+    def brands(self, obj: Partnership) -> str:
+        return f"{obj.partner_a.name} ↔ {obj.partner_b.name}"
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: Partnership):

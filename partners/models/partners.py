@@ -322,4 +322,5 @@ class PartnershipFlow(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.source_id} → {self.recipient_id}: {self.purpose_id}"
+        # Brand names, as the admin's flow captions show them (FlowInline loads both).
+        return f"{self.source} → {self.recipient}: {self.purpose_id}"

@@ -1,6 +1,8 @@
 """/admin/ for customers and consents: no PII in lists, audited PII views, read-only consents
 and withdrawals recorded on a customer's written request through the service."""
 
+import re
+
 import pytest
 from django.contrib.admin.utils import quote
 from django.contrib.messages import get_messages
@@ -331,3 +333,13 @@ def test_receipts_and_access_events_are_listed_read_only_by_customer(
         == 403
     )
     assert AccessEvent.objects.filter(pk=row.pk).exists()
+
+
+def test_consent_list_names_the_brands_in_its_first_column(ecosystem_admin, client, flow):
+    make_consent(flow.customer, flow.source, flow.recipient)
+
+    response = client.get(CONSENTS)
+
+    first = re.search(r'<th class="field-flow">(.*?)</th>', response.content.decode(), re.S)
+    assert first and f"{flow.source.name} → {flow.recipient.name}" in first.group(1)
+    assert "cns_" not in re.sub(r'href="[^"]*"', "", first.group(1))  # the id is only the link

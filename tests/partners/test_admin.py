@@ -444,3 +444,32 @@ def test_approving_without_the_controller_details_is_refused_and_says_what_is_mi
     assert "address, phone, privacy_notice_url" in response.content.decode()
     partner.refresh_from_db()
     assert partner.status == "pending"
+
+
+def test_partnership_list_and_flow_captions_use_brand_names(
+    db, client, django_assert_max_num_queries
+):
+    from tests.builders import make_partnership
+
+    client.force_login(make_admin())
+    gym, grocer = make_partner(name="Pulse Fitness"), make_partner(name="Fresh Basket")
+    partnership = make_partnership(gym, grocer)
+    client.get("/admin/partners/partnership/")
+    with django_assert_max_num_queries(12) as few:
+        client.get("/admin/partners/partnership/")
+    for n in range(3):
+        make_partnership(make_partner(name=f"Brand {n}"), grocer)
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        listing = client.get("/admin/partners/partnership/").content.decode()
+
+    firsts = re.findall(r'<th class="field-brands">(.*?)</th>', listing, re.S)
+    a, b = partnership.partner_a.name, partnership.partner_b.name
+    assert len(firsts) == 4 and any(f"{a} ↔ {b}</a>" in cell for cell in firsts)
+    shown = re.sub(r"<[^>]*>", "", listing.split('id="result_list"')[1])  # text, not attributes
+    assert "psh_" not in shown and "par_" not in shown
+    page = client.get(f"/admin/partners/partnership/{quote(partnership.pk)}/change/")
+    html = page.content.decode()
+    assert "Pulse Fitness → Fresh Basket: rewards" in html and f"{gym.pk} →" not in html
+    for name, label in (("source", "Source"), ("recipient", "Recipient"), ("purpose", "Purpose")):
+        assert re.search(rf'<select name="flows-0-{name}"[^>]*aria-label="{label}"', html), name
