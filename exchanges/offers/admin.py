@@ -16,8 +16,8 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from ecosystem.admin_helpers import ReadOnlyMixin, run_per_row, status_badge
 from ecosystem.errors import ApplicationError
@@ -138,7 +138,7 @@ class OfferAdmin(ReadOnlyMixin, admin.ModelAdmin):
         now = timezone.now()
         return (
             format_html_join(
-                format_html("<br>"),
+                mark_safe("<br>"),
                 '<a href="{}">{} ⇄ {}</a> — {}',
                 (
                     (

@@ -15,8 +15,8 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from ecosystem.admin_helpers import status_badge
 from ecosystem.errors import ApplicationError
@@ -269,7 +269,7 @@ class OfferConsoleAdmin(admin.ModelAdmin):
         rows = [(s.partner.name, s.get_status_display()) for s in obj.sponsors.all()]
         if not rows:
             return "None"
-        return format_html_join(format_html("<br>"), "{} — {}", rows)
+        return format_html_join(mark_safe("<br>"), "{} — {}", rows)
 
     @admin.display(description="Reward on redemption")
     def reward_display(self, obj: Offer) -> str:

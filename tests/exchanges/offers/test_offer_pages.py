@@ -362,6 +362,74 @@ def test_the_admin_approves_and_retires_from_the_offer_page(world, client, ecosy
     assert mail.outbox is not None
 
 
+# --- the co-sponsors' lines: one per sponsor, escaped, without deprecated calls -------------
+
+# Django 6.0 refuses format_html() without arguments; here it warns, so the warning fails.
+no_deprecated_html = pytest.mark.filterwarnings(
+    "error::django.utils.deprecation.RemovedInDjango60Warning"
+)
+
+
+def _two_co_sponsors(world) -> Offer:
+    bakery = make_partner(name="Crumb & Co", sector="grocery")
+    make_partnership(world.grocer, bakery, purpose="referral", categories=("contact.email",))
+    return draft(world, co_sponsors=[world.gym.pk, bakery.pk])
+
+
+@no_deprecated_html
+def test_the_console_lists_each_co_sponsor_on_its_own_line(world, client):
+    offer = _two_co_sponsors(world)
+    client.force_login(make_staff(world.grocer))
+
+    page = client.get(f"/partner-admin/offers/offer/{quote(offer.pk)}/change/").content.decode()
+
+    lines = _readonly(page, "sponsors_display").split("<br>")
+    assert sorted(lines) == ["Crumb &amp; Co — Invited", "Pulse Fitness — Invited"]
+
+
+@no_deprecated_html
+def test_the_admin_lists_each_sponsors_partnership_on_its_own_line(world, client, ecosystem_admin):
+    offer = _two_co_sponsors(world)
+
+    page = client.get(f"/admin/offers/offer/{quote(offer.pk)}/change/").content.decode()
+
+    lines = _readonly(page, "partnerships").split("<br>")
+    pairs = [
+        re.fullmatch(
+            r'<a href="/admin/partners/partnership/[^"]+/change/">(.+) ⇄ (.+)</a> — in force', line
+        )
+        for line in lines
+    ]
+    assert sorted(frozenset(pair.groups()) for pair in pairs) == sorted(
+        [
+            frozenset({"Crumb &amp; Co", "Fresh Basket"}),
+            frozenset({"Fresh Basket", "Pulse Fitness"}),
+        ]
+    )
+
+
+@no_deprecated_html
+def test_an_offer_without_co_sponsors_says_so_in_the_console_and_the_admin(
+    world, client, ecosystem_admin
+):
+    offer = draft(world, co_sponsors=[])
+    staff = Client()
+    staff.force_login(make_staff(world.grocer))
+
+    console = staff.get(f"/partner-admin/offers/offer/{quote(offer.pk)}/change/")
+    admin_page = client.get(f"/admin/offers/offer/{quote(offer.pk)}/change/")
+
+    assert console.status_code == admin_page.status_code == 200
+    assert _readonly(console.content.decode(), "sponsors_display") == "None"
+    assert "No co-sponsors." in admin_page.content.decode()
+
+
+def _readonly(page: str, field: str) -> str:
+    """The value of one read-only field on an admin change page."""
+    start = page.index('<div class="readonly">', page.index(f"field-{field}"))
+    return page[start + len('<div class="readonly">') : page.index("</div>", start)]
+
+
 # --- the Content-Security-Policy allows no inline style or script ---------------------------
 
 TEMPLATES = settings.BASE_DIR / "templates"
