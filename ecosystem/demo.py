@@ -10,9 +10,9 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from oauth2_provider.models import Application
 
@@ -310,8 +310,12 @@ def _reward_history(customers: list, partners: dict[str, Partner], created: list
                 for n in range(8)
             ],
         )
-        if label == "last":  # as if its lock date had passed
-            rewards_post_due(now=now + timedelta(days=settings.REWARD_HOLD_DAYS, seconds=1))
+        if label == "last":
+            # Posted as if the hold had passed: the demo has no past to issue them in, so the
+            # pending rewards (these and the referral fee) lock at issue and post now. Posting
+            # with a clock moved forward instead would date them in the future.
+            Reward.objects.filter(status=Reward.Status.PENDING).update(lock_at=F("issued_at"))
+            rewards_post_due(now=timezone.now())
     created.append("demo rewards")
 
 
