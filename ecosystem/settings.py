@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",  # its widget templates, for FORM_RENDERER below
     "oauth2_provider",
     "rest_framework",
     "drf_spectacular",
@@ -103,6 +104,10 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",  # admins and partner staff: username
     "consent.auth.CustomerEmailBackend",  # customers: email, through the blind index
 ]
+
+# Widgets render through TEMPLATES, so templates/ can mend a widget's markup (the admin's
+# split date/time widget, whose two inputs Django leaves without a <label>).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 TEMPLATES = [
     {

@@ -383,6 +383,11 @@ class FlowFormSet(forms.BaseInlineFormSet):
     refusal: ApplicationError | None = None
     flow_rows: list[tuple[str, int]] = []
 
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:  # a tabular row's checkbox has no <label> of its own
+            form.fields["DELETE"].widget.attrs["aria-label"] = "Delete this flow"
+
     def clean(self) -> None:
         super().clean()
         refused = self.refusal
