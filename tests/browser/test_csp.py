@@ -11,17 +11,26 @@ consents, the offers review queue, rewards, deliveries); the console's overview,
 webhooks, offers and statements; the portal's pages. Any ``securitypolicyviolation`` event
 or console error fails the test, naming the page and the directive.
 
-One browser, one live server, one test: the pages are visited in turn, in three contexts.
+The same walk is the accessibility check: on each page, at 1280 px and at 390 px, axe-core
+(vendored by axe-playwright-python) runs over the rendered page, and any serious or critical
+violation fails the test, naming the page, the width, the rule and the elements. Every page
+is saved at both widths, with axe's counts per page and impact in ``axe-report.json``, under
+the artifacts folder: $BROWSER_ARTIFACTS, else ``<VAR_DIR>/artifacts/browser`` (CONTRIBUTING).
+
+One browser, one live server, one test: the pages are visited in turn, in four contexts.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.conf import settings as django_settings
 from django.contrib.admin.utils import quote
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -50,15 +59,36 @@ document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(
 """
 
 
+AXE = Axe()
+WIDTHS = (1280, 390)
+FAILING_IMPACTS = {"serious", "critical"}
+
+
+def artifacts_folder() -> Path:
+    folder = Path(
+        os.environ.get("BROWSER_ARTIFACTS")
+        or os.environ.get("PORTAL_SCREENSHOTS")
+        or django_settings.VAR_DIR / "artifacts" / "browser"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @dataclass
 class Visitor:
-    """One signed-in person's browser tab, collecting what goes wrong on each page."""
+    """One signed-in person's browser tab, collecting what goes wrong on each page: the
+    policy's violations and errors in ``problems``, axe's serious and critical violations in
+    ``barriers``, and axe's counts per page in ``report``."""
 
     page: Page
     base: str
     problems: list[str]
-    shots: Path | None = None
+    barriers: list[str]
+    report: dict[str, dict[str, int]]
+    shots: Path
+    who: str = ""
     visited: int = 0
+    checked: list[str] = field(default_factory=list)
 
     def open(self, path: str) -> None:
         errors: list[str] = []
@@ -89,30 +119,51 @@ class Visitor:
             self.page.remove_listener("pageerror", on_page_error)
         self.problems.extend(f"{path}: {error}" for error in errors)
         self.visited += 1
-        if self.shots is not None:
-            self._screenshot(path)
+        self._check_and_screenshot(path)
 
-    def _screenshot(self, path: str) -> None:
-        name = path.strip("/").replace("/", "_").replace("?", "_") or "home"
-        for width in (1280, 390):
+    def _check_and_screenshot(self, path: str) -> None:
+        name = f"{self.who}{path.strip('/').replace('/', '_').replace('?', '_') or 'home'}"
+        for width in WIDTHS:
             self.page.set_viewport_size({"width": width, "height": 800})
-            self.page.screenshot(path=self.shots / f"csp-{name}-{width}.png", full_page=True)
+            found = AXE.run(self.page).response["violations"]
+            counts = {"critical": 0, "serious": 0, "moderate": 0, "minor": 0}
+            for violation in found:
+                impact = violation.get("impact") or "minor"
+                counts[impact] += len(violation["nodes"])
+                if impact in FAILING_IMPACTS:
+                    targets = ", ".join(str(n["target"][0]) for n in violation["nodes"][:3])
+                    self.barriers.append(
+                        f"{path} at {width} px: {impact} {violation['id']} "
+                        f"({violation['help']}) on {targets}"
+                    )
+            self.report[f"{name} @{width}"] = counts
+            self.page.screenshot(path=self.shots / f"{name}-{width}.png", full_page=True)
         self.page.set_viewport_size({"width": 1280, "height": 800})
 
 
-@pytest.fixture
-def visitors(browser: Browser, live_server) -> Iterator[callable]:
-    """``sign_in(login page, fields, button)`` opens a context for one person. With
-    $PORTAL_SCREENSHOTS set, every page opened is also saved there at 1280 and 390 px."""
-    shots = Path(os.environ["PORTAL_SCREENSHOTS"]) if os.environ.get("PORTAL_SCREENSHOTS") else None
-    contexts: list[BrowserContext] = []
-    problems: list[str] = []
+@dataclass
+class Walk:
+    problems: list[str] = field(default_factory=list)
+    barriers: list[str] = field(default_factory=list)
+    report: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def sign_in(login_path: str, fields: dict[str, str], button: str) -> Visitor:
+
+@pytest.fixture
+def visitors(browser: Browser, live_server) -> Iterator[tuple[callable, Walk]]:
+    """``sign_in(login page, fields, button, who)`` opens a context for one person. Every
+    page opened is saved at 1280 and 390 px in the artifacts folder, with axe's report."""
+    shots = artifacts_folder()
+    contexts: list[BrowserContext] = []
+    walk = Walk()
+
+    def sign_in(login_path: str, fields: dict[str, str], button: str, who: str) -> Visitor:
         context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
         context.add_init_script(LISTEN)
         contexts.append(context)
-        visitor = Visitor(context.new_page(), live_server.url, problems, shots)
+        visitor = Visitor(
+            context.new_page(), live_server.url, walk.problems, walk.barriers, walk.report, shots
+        )
+        visitor.who = f"{who}-"
         visitor.open(login_path)
         for label, value in fields.items():
             visitor.page.get_by_label(label, exact=False).first.fill(value)
@@ -120,14 +171,15 @@ def visitors(browser: Browser, live_server) -> Iterator[callable]:
         visitor.page.wait_for_load_state("load")
         return visitor
 
-    yield sign_in, problems
+    yield sign_in, walk
     for context in contexts:
         context.close()
+    (shots / "axe-report.json").write_text(json.dumps(walk.report, indent=1, sort_keys=True))
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("taxonomy")
-def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy(
+def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy_or_axe(
     visitors, settings
 ) -> None:
     # Given: the demo ecosystem, with a webhook endpoint and a delivery for the console.
@@ -146,7 +198,7 @@ def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy(
         event_types=["referral.received"],
         actor=None,
     )
-    sign_in, problems = visitors
+    sign_in, walk = visitors
     partnership = Partnership.objects.filter(flows__isnull=False).distinct().first()
     consent = Consent.objects.filter(status="active").first()
     submitted = Offer.objects.filter(status="submitted").first()
@@ -161,6 +213,7 @@ def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy(
         "/admin/login/",
         {"Username": DEMO_ADMIN_USERNAME, "Password": DEMO_ADMIN_PASSWORD},
         "Log in",
+        "admin",
     )
     expect(
         admin.page.get_by_role("link", name="Log out").or_(
@@ -191,6 +244,7 @@ def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy(
         "/partner-admin/login/",
         {"Username": "pulse-fitness-console", "Password": DEMO_CONSOLE_PASSWORD},
         "Log in",
+        "console",
     )
     for path in [
         "/partner-admin/",
@@ -211,11 +265,20 @@ def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy(
     if statement is not None:
         staff.open(f"/partner-admin/rewards/statement/{quote(statement.pk)}/change/")
 
-    # When: a customer opens the portal.
+    # When: both demo customers open the portal.
+    ben = sign_in(
+        "/login/",
+        {"Email": "ben@customers.example", "Password": DEMO_CUSTOMER_PASSWORD},
+        "Sign in",
+        "ben",
+    )
+    for path in ["/", "/history/", "/access/", "/my-data/", "/referrals/", "/offers/"]:
+        ben.open(path)
     customer = sign_in(
         "/login/",
         {"Email": "ada@customers.example", "Password": DEMO_CUSTOMER_PASSWORD},
         "Sign in",
+        "ada",
     )
     for path in [
         "/",
@@ -231,6 +294,8 @@ def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy(
     ]:
         customer.open(path)
 
-    # Then: every page rendered under the policy without a violation or a console error.
-    assert admin.visited + staff.visited + customer.visited >= 38
-    assert problems == [], "\n".join(problems)
+    # Then: every page rendered under the policy without a violation or a console error,
+    # and axe found no serious or critical barrier on any of them at either width.
+    assert admin.visited + staff.visited + ben.visited + customer.visited >= 44
+    assert len(walk.report) == 2 * (admin.visited + staff.visited + ben.visited + customer.visited)
+    assert walk.problems + walk.barriers == [], "\n".join(walk.problems + walk.barriers)
