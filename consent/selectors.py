@@ -448,6 +448,36 @@ def portal_home(customer_id: str, *, at: datetime) -> PortalHome:
     return PortalHome(brands=brands, requests=requests)
 
 
+ENDED_SHOWN = (Consent.Status.WITHDRAWN, Consent.Status.EXPIRED, Consent.Status.REFUSED)
+
+
+def portal_ended(customer_id: str, *, since: datetime) -> list[Consent]:
+    """The customer's consents withdrawn, expired or refused since ``since``, newest first,
+    leaving out a flow the customer has a live consent for again (it is on the page already).
+    One query."""
+    live = Consent.objects.filter(
+        customer_id=customer_id,
+        status__in=LIVE_STATUSES,
+        purpose_id=OuterRef("purpose_id"),
+        source_id=OuterRef("source_id"),
+        recipient_id=OuterRef("recipient_id"),
+    )
+    return list(
+        Consent.objects.filter(customer_id=customer_id, status__in=ENDED_SHOWN, ended_at__gte=since)
+        .exclude(Exists(live))
+        .select_related("source", "recipient", "purpose", "partnership")
+        .order_by("-ended_at", "id")
+    )
+
+
+def portal_shared_count(customer_id: str, *, since: datetime) -> int:
+    """How many times a brand received or looked up something about the customer since
+    ``since`` (the access log's partner rows: what "Who saw my data" lists). One query."""
+    return AccessEvent.objects.filter(
+        customer_id=customer_id, partner__isnull=False, at__gte=since
+    ).count()
+
+
 def portal_honoured(customer_id: str, partner_id: str, *, at: datetime) -> list[Consent]:
     """The customer's consents honoured now with one brand at either end (what stopping
     all sharing with it would withdraw)."""

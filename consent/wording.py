@@ -59,6 +59,73 @@ def consent_sentence(consent: Consent, names: dict[str, str]) -> str:
     )
 
 
+def consent_question(consent: Consent, names: dict[str, str]) -> str:
+    """A request as the question it is: 'Let Harbor Mutual show you offers it runs with other
+    brands?'."""
+    sentence = consent_sentence(consent, names)
+    source = consent.source.name
+    if sentence.startswith(f"{source} may "):
+        sentence = f"Let {source} {sentence[len(source) + len(' may ') :]}"
+    return f"{sentence}?"
+
+
+def counted(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def home_summary(*, brands: int, things: int, shared: int, days: int) -> str:
+    """The home page's first sentence: '3 brands know you; you let them share 3 things;
+    nothing shared in the last 30 days'."""
+    if brands == 0:
+        return "No brand knows you yet"
+    know = f"{counted(brands, 'brand knows', 'brands know')} you"
+    them = "it" if brands == 1 else "them"
+    let = (
+        f"you let {them} share {counted(things, 'thing', 'things')}"
+        if things
+        else ("you let no brand share anything")
+    )
+    window = f"in the last {days} days"
+    told = (
+        f"nothing shared {window}"
+        if shared == 0
+        else f"shared {counted(shared, 'time', 'times')} {window}"
+    )
+    return f"{know}; {let}; {told}"
+
+
+ENDED = {
+    "withdrawn": "You withdrew it on {date}",
+    "expired": "It expired on {date}",
+    "refused": "You said no on {date}",
+}
+
+
+def ended_sentence(consent: Consent) -> str:
+    return ENDED.get(consent.status, "It ended on {date}").format(
+        date=f"{consent.ended_at:%-d %B %Y}" if consent.ended_at else "an unknown date"
+    )
+
+
+TOLD = {
+    "delivered": "{brand} has been told.",
+    "pending": "The message to {brand} is on its way.",
+    "failing": (
+        "We could not reach {brand} yet. We keep trying; check this page again later. "
+        "Your data is refused to it in the meantime."
+    ),
+    "not_subscribed": (
+        "{brand} does not receive messages from us; if it tries to use your data, it is refused."
+    ),
+    "unknown": "We no longer have a record of telling {brand}.",
+}
+
+
+def told_sentence(brand: str, state: str) -> str:
+    """How far the news of a withdrawal got to one brand, in the customer's words."""
+    return TOLD.get(state, TOLD["unknown"]).format(brand=brand)
+
+
 def on_hold(consent: Consent, now: datetime) -> str:
     """Why nothing is shared under an active consent that consents_in_force left out while
     neither brand is suspended (the portal says that on its own): 'nothing is shared under

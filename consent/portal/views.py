@@ -33,12 +33,14 @@ from consent.selectors import (
     portal_changes,
     portal_consent,
     portal_customer,
+    portal_ended,
     portal_history,
     portal_home,
     portal_honoured,
     portal_invitation,
     portal_links,
     portal_receipt,
+    portal_shared_count,
     portal_withdrawal,
 )
 from consent.services.consents import (
@@ -80,6 +82,54 @@ def _mine(customer: Customer, consent_id: str) -> Consent:
     return consent
 
 
+HOME_SHARED_DAYS = 30
+WITHDRAWN_REFRESH_SECONDS = 5
+HOME_ENDED_DAYS = 365
+
+
+def _home_groups(overview, names: dict[str, str], now, renew_from) -> list[dict]:
+    """Each consent once, under the brand that receives the data (the brand itself for a
+    consent of one brand); a brand only while its link is active, or while a consent is still
+    listed under it."""
+    by_pk = {brand.partner.pk: brand for brand in overview.brands}
+    linked = {pk for pk, brand in by_pk.items() if brand.link.status == "active"}
+    groups: dict[str, dict] = {}
+    for brand in overview.brands:
+        for flow in brand.active:
+            consent = flow.consent
+            home = consent.recipient_id if consent.recipient_id in by_pk else consent.source_id
+            if brand.partner.pk != home:
+                continue  # listed under the other brand
+            other = consent.source if consent.source_id != home else None
+            group = groups.setdefault(home, {"brand": brand, "active": []})
+            group["active"].append(
+                {
+                    "consent": consent,
+                    "sentence": wording.consent_sentence(consent, names),
+                    "paused_by": flow.paused_by,
+                    "on_hold": wording.on_hold(consent, now) if flow.on_hold else "",
+                    "renewable": consent.expires_at <= renew_from,
+                    "other": other,
+                    "other_linked": other is not None and other.pk in linked,
+                }
+            )
+    return [
+        {
+            "link": brand.link,
+            "partner": brand.partner,
+            "suspended": brand.suspended,
+            "active": groups.get(brand.partner.pk, {"active": []})["active"],
+            "shares": any(
+                flow.consent.source_id == brand.partner.pk
+                and flow.consent.recipient_id != brand.partner.pk
+                for flow in brand.active
+            ),
+        }
+        for brand in overview.brands
+        if brand.partner.pk in linked or brand.partner.pk in groups
+    ]
+
+
 @customer_required
 def home(request: HttpRequest) -> HttpResponse:
     customer = request.customer
@@ -88,24 +138,23 @@ def home(request: HttpRequest) -> HttpResponse:
     overview = portal_home(customer.pk, at=now)
     # Consents inside the expiry notice's window offer the renewal the notice links to.
     renew_from = now + timedelta(days=settings.CONSENT_EXPIRY_NOTICE_DAYS)
-    brands = [
+    brands = _home_groups(overview, names, now, renew_from)
+    active_brands = [b for b in brands if b["link"].status == "active"]
+    things = sum(len(b["active"]) for b in brands)
+    shared = portal_shared_count(customer.pk, since=now - timedelta(days=HOME_SHARED_DAYS))
+    ended = [
         {
-            "link": brand.link,
-            "partner": brand.partner,
-            "suspended": brand.suspended,
-            "active": [
-                {
-                    "consent": flow.consent,
-                    "sentence": wording.consent_sentence(flow.consent, names),
-                    "paused_by": flow.paused_by,
-                    "on_hold": wording.on_hold(flow.consent, now) if flow.on_hold else "",
-                    "renewable": flow.consent.expires_at <= renew_from,
-                }
-                for flow in brand.active
-            ],
+            "consent": consent,
+            "sentence": wording.consent_sentence(consent, names),
+            "when": wording.ended_sentence(consent),
+            # The brand that asks (the source) can ask again while it and the partnership
+            # the consent was given under are in force; the customer never grants unasked.
+            "can_ask": consent.source.is_active
+            and (consent.partnership is None or consent.partnership.is_current(now)),
         }
-        for brand in overview.brands
+        for consent in portal_ended(customer.pk, since=now - timedelta(days=HOME_ENDED_DAYS))
     ]
+    unlinked = [b.partner for b in overview.brands if b.link.status == "ended"]
     changes = list(portal_changes(customer.pk, customer.portal_seen_at)[:20])
     customer_seen(customer=customer)
     return render(
@@ -113,14 +162,20 @@ def home(request: HttpRequest) -> HttpResponse:
         "portal/home.html",
         {
             "nav": "home",
+            "summary": wording.home_summary(
+                brands=len(active_brands), things=things, shared=shared, days=HOME_SHARED_DAYS
+            ),
             "brands": brands,
             "invitations": [
-                shown for brand, shown in zip(overview.brands, brands, strict=True) if brand.invited
+                {"link": b.link, "partner": b.partner} for b in overview.brands if b.invited
             ],
             "requests": [
-                {"consent": c, "sentence": wording.consent_sentence(c, names)}
+                {"consent": c, "question": wording.consent_question(c, names)}
                 for c in overview.requests
             ],
+            "ended": ended,
+            "unlinked": unlinked,
+            "ended_days": HOME_ENDED_DAYS,
             "changes": [{"event": e, "sentence": wording.event_sentence(e)} for e in changes],
         },
     )
@@ -295,13 +350,24 @@ def withdrawn(request: HttpRequest, ref: str) -> HttpResponse:
         {
             "sentence": wording.consent_sentence(withdrawal.event.consent, names),
             "told": [
-                {"partner": partner, "state": state, "label": NOTIFICATION_STATES[state]}
+                {
+                    "partner": partner,
+                    "state": state,
+                    "label": NOTIFICATION_STATES[state],
+                    "sentence": wording.told_sentence(partner.name, state),
+                }
                 for partner, state in withdrawal.told
             ],
         }
         for withdrawal in withdrawals
     ]
-    return render(request, "portal/withdrawn.html", {"rows": rows})
+    on_its_way = any(told["state"] == "pending" for row in rows for told in row["told"])
+    return render(
+        request,
+        "portal/withdrawn.html",
+        # While a message is on its way the page reloads itself (no script needed).
+        {"rows": rows, "refresh_seconds": WITHDRAWN_REFRESH_SECONDS if on_its_way else None},
+    )
 
 
 @customer_required
@@ -309,7 +375,15 @@ def history(request: HttpRequest) -> HttpResponse:
     page = Paginator(portal_history(request.customer.pk), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    rows = [{"event": e, "sentence": wording.event_sentence(e)} for e in page]
+    names = wording.category_names()
+    rows = [
+        {
+            "event": e,
+            "sentence": wording.event_sentence(e),
+            "consent": wording.consent_sentence(e.consent, names),
+        }
+        for e in page
+    ]
     return render(request, "portal/history.html", {"nav": "history", "page": page, "rows": rows})
 
 

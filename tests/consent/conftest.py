@@ -20,3 +20,16 @@ def flow(db):
     f.source_link = make_link(f.customer, f.source)
     f.recipient_link = make_link(f.customer, f.recipient)
     return f
+
+
+PORTAL_PASSWORD = "a long portal passphrase"
+
+
+@pytest.fixture
+def portal(flow, client):
+    """``flow``'s customer signed in to the portal (``portal.client``)."""
+    flow.customer.user.set_password(PORTAL_PASSWORD)
+    flow.customer.user.save()
+    client.force_login(flow.customer.user, backend="consent.auth.CustomerEmailBackend")
+    flow.client = client
+    return flow

@@ -17,17 +17,7 @@ from consent.services.consents import consent_grant, consent_request_create, con
 from consent.services.customers import customer_pii_view
 from partners.models import Purpose
 from tests.builders import make_admin, make_customer, make_link, make_partner, make_partnership
-
-PORTAL_PASSWORD = "a long portal passphrase"
-
-
-@pytest.fixture
-def portal(flow, client):
-    flow.customer.user.set_password(PORTAL_PASSWORD)
-    flow.customer.user.save()
-    client.force_login(flow.customer.user, backend="consent.auth.CustomerEmailBackend")
-    flow.client = client
-    return flow
+from tests.consent.conftest import PORTAL_PASSWORD
 
 
 def grant(flow, categories=("activity.visits",)):
@@ -80,7 +70,7 @@ def test_home_says_in_plain_words_what_each_brand_may_share_until_when(
     portal, django_assert_max_num_queries
 ):
     consent = grant(portal)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         response = portal.client.get("/")
 
     page = html(response)
@@ -107,12 +97,24 @@ def test_home_tells_the_customer_a_suspended_brand_cannot_receive_their_data(por
     assert "Harbor Mutual is suspended from the ecosystem." in harbor
     assert "cannot receive your data" in harbor
     assert "Unpaid invoice" not in page  # the admins' reason is not the customer's business
-    # Under both brands the shared consent is marked paused, and can still be withdrawn.
-    assert "Paused: Harbor Mutual is suspended" in pulse
+    # Listed once, under Harbor Mutual (it receives the data): paused, still withdrawable.
     assert "<strong>Paused.</strong>" in harbor
-    for brand in (harbor, pulse):
-        assert f"/consents/{consent.pk}/withdraw/" in brand
+    assert f"/consents/{consent.pk}/withdraw/" in harbor
+    assert f"/consents/{consent.pk}/withdraw/" not in pulse
+    assert f"/brands/{portal.source.pk}/stop/" in pulse  # stopping Pulse's sharing still works
     assert "is suspended from the ecosystem." not in pulse
+
+
+def test_home_says_paused_when_the_brand_sharing_the_data_is_suspended(portal):
+    from partners.services.partners import partner_suspend
+
+    grant(portal)
+    partner_suspend(partner=portal.source, actor=None, reason="Review")
+
+    page = html(portal.client.get("/"))
+
+    harbor = page.split(f'id="brand-{portal.recipient.pk}"')[1].split("</article>")[0]
+    assert "Paused: Pulse Fitness is suspended" in harbor
 
 
 def test_home_marks_nothing_paused_while_both_brands_are_active(portal):
@@ -136,7 +138,7 @@ def test_home_query_count_does_not_grow_with_brands_and_consents(
         )
     grant(portal)
 
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         response = portal.client.get("/")
 
     assert html(response).count("may show you offers it runs with other brands") == 5
@@ -607,7 +609,7 @@ PAGES = {
     "delete_account": lambda portal, consents: "/my-data/delete/",
 }
 # At most, with one brand's consent as with four (no query per row).
-PAGE_QUERIES = {"home": 9, "brand_stop": 6, "withdrawn": 7, "delete_account": 4}
+PAGE_QUERIES = {"home": 11, "brand_stop": 6, "withdrawn": 7, "delete_account": 4}
 
 
 @pytest.mark.parametrize("page", PAGES)

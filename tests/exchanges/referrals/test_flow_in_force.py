@@ -140,7 +140,9 @@ def test_the_export_says_a_suspended_partners_consent_is_not_in_force(sent, clie
     (exported,) = json.loads(client.get("/my-data/export.json").content)["consents"]
     assert (exported["status"], exported["in_force"]) == ("active", False)
     page = client.get("/").content.decode()
-    assert "Paused: Fresh Basket is suspended" in page
+    # Listed once, under the brand that receives it: the suspended one, which says why.
+    assert "Fresh Basket is suspended from the ecosystem." in page
+    assert page.count("<strong>Paused.</strong>") == 1
     assert "On hold" not in page  # the suspension says why, once
 
 
