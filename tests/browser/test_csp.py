@@ -59,6 +59,22 @@ document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(
 """
 
 
+# On a phone (390 px) in the portal: every control a thumb uses is at least 44 px high, and
+# every table cell names its column (the table folds into labelled rows).
+PHONE_CHECK = """() => {
+  const small = [];
+  for (const el of document.querySelectorAll(
+      "button, a.button, header.site nav a, label.check, summary")) {
+    const box = el.getBoundingClientRect();
+    if (box.width && box.height < 44) {
+      small.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 30)}" is ` +
+                 `${Math.round(box.height)} px high`);
+    }
+  }
+  const unlabelled = [...document.querySelectorAll("main td")]
+    .filter((td) => !td.dataset.label).length;
+  return {small, unlabelled};
+}"""
 AXE = Axe()
 WIDTHS = (1280, 390)
 FAILING_IMPACTS = {"serious", "critical"}
@@ -144,6 +160,13 @@ class Visitor:
                         f"({violation['help']}) on {targets}"
                     )
             self.report[f"{name} @{width}"] = counts
+            if width == 390 and self.who in {"ada-", "ben-"}:
+                phone = self.page.evaluate(PHONE_CHECK)
+                self.barriers.extend(f"{path} at 390 px: {s}" for s in phone["small"])
+                if phone["unlabelled"]:
+                    self.barriers.append(
+                        f"{path} at 390 px: {phone['unlabelled']} table cells without data-label"
+                    )
             self.page.screenshot(path=self.shots / f"{name}-{width}.png", full_page=True)
         self.page.set_viewport_size({"width": 1280, "height": 800})
 
@@ -292,6 +315,7 @@ def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy_or_axe
         "/history/",
         "/access/",
         "/my-data/",
+        "/my-data/delete/",
         "/apps/",
         "/rewards/",
         "/offers/",

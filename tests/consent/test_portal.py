@@ -15,7 +15,7 @@ from consent.jws import published_jwks, receipt_verify
 from consent.models import Consent, ConsentReceipt, Customer, PartnerLink
 from consent.services.consents import consent_grant, consent_request_create, consent_withdraw
 from consent.services.customers import customer_pii_view
-from partners.models import Purpose
+from partners.models import Partner, Purpose
 from tests.builders import make_admin, make_customer, make_link, make_partner, make_partnership
 from tests.consent.conftest import PORTAL_PASSWORD
 
@@ -564,11 +564,35 @@ def test_the_customer_sees_every_referral_about_them_and_can_withdraw_its_consen
     portal.client.post(f"/consents/{consent.pk}/withdraw/")
     after = html(portal.client.get("/referrals/"))
 
-    assert "<td>Pulse Fitness</td>" in page and "<td>Fresh Basket</td>" in page
+    assert '<td data-label="From">Pulse Fitness</td>' in page
+    assert '<td data-label="To">Fresh Basket</td>' in page
+    assert "Fresh Basket has been told about you and has not answered yet" in page
     assert f"/consents/{consent.pk}/withdraw/" in page
     referral.refresh_from_db()
     assert referral.status == "withdrawn"
-    assert "Withdrawn — The customer" in after and f"/consents/{consent.pk}/withdraw/" not in after
+    assert (
+        "The introduction was withdrawn; Fresh Basket may no longer use what it was sent — "
+        in after
+    )
+    assert f"/consents/{consent.pk}/withdraw/" not in after
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("accepted", "Fresh Basket accepted the introduction"),
+        ("declined", "Fresh Basket declined the introduction"),
+        ("converted", "You became a customer of Fresh Basket"),
+        ("expired", "Fresh Basket did not answer in time; the introduction ended"),
+    ],
+)
+def test_each_referral_status_reads_in_the_customers_words(status, words):
+    from exchanges.referrals.models import Referral
+    from exchanges.referrals.views import customer_status
+
+    referral = Referral(status=status, to_partner=Partner(name="Fresh Basket"))
+
+    assert customer_status(referral) == words
 
 
 def test_who_saw_my_data_narrows_to_one_brand(portal):
