@@ -585,9 +585,13 @@ def portal_brand(customer_id: str, partner_id: str) -> Partner | None:
 
 def portal_receipt(customer_id: str, receipt_id: str) -> ConsentReceipt | None:
     """The customer's own copy of a receipt (never a partner's), or None."""
-    return ConsentReceipt.objects.filter(
-        pk=receipt_id, consent__customer_id=customer_id, partner__isnull=True
-    ).first()
+    return (
+        ConsentReceipt.objects.filter(
+            pk=receipt_id, consent__customer_id=customer_id, partner__isnull=True
+        )
+        .select_related("event", "consent__source", "consent__recipient", "consent__purpose")
+        .first()
+    )
 
 
 # The transitions an operator watches, named as the dashboard names them.

@@ -37,10 +37,12 @@ urlpatterns = [
     path("apps/<str:client_id>/disconnect/", views.app_disconnect, name="app-disconnect"),
     path("receipts/verify/", views.verify_help, name="verify-help"),
     path("receipts/<str:receipt_id>.jws", views.receipt_download, name="receipt"),
+    path("receipts/<str:receipt_id>/", views.receipt_page, name="receipt-page"),
     path("access/", views.access, name="access"),
     path("my-data/", views.my_data, name="my-data"),
     path("my-data/reminders/", views.reminders, name="reminders"),
     path("my-data/export.json", views.export, name="export"),
+    path("my-data/summary/", views.export_summary, name="export-summary"),
     path("my-data/delete/", views.delete_account, name="delete"),
     path("goodbye/", views.goodbye, name="goodbye"),
 ]

@@ -17,12 +17,14 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.views.decorators.http import require_http_methods, require_POST
 
 from consent import wording
 from consent.connect.selectors import connected_app_of, connected_apps
 from consent.connect.services import connect_disconnect
+from consent.jws import ReceiptInvalid, published_jwks, receipt_verify
 from consent.models import Consent, Customer
 from consent.portal.account import ReauthenticateForm, is_customer
 from consent.selectors import (
@@ -388,6 +390,33 @@ def history(request: HttpRequest) -> HttpResponse:
 
 
 @customer_required
+def receipt_page(request: HttpRequest, receipt_id: str) -> HttpResponse:
+    """A receipt as a person reads it: what was agreed, with whom, when and until when, the
+    gateway's signature checked against its published keys; the signed copy and the
+    verification page are one click away for experts."""
+    receipt = portal_receipt(request.customer.pk, receipt_id)
+    if receipt is None:
+        raise Http404("No such receipt.")
+    consent, event = receipt.consent, receipt.event
+    try:
+        receipt_verify(receipt.jws, published_jwks())
+        signature_ok = True
+    except ReceiptInvalid:
+        signature_ok = False
+    context = {
+        "nav": "history",
+        "receipt": receipt,
+        "consent": consent,
+        "happened": wording.event_sentence(event),
+        "agreed": wording.consent_sentence(consent, wording.category_names()),
+        "at": event.at,
+        "until": consent.expires_at if event.to_status == Consent.Status.ACTIVE else None,
+        "signature_ok": signature_ok,
+    }
+    return render(request, "portal/receipt.html", context)
+
+
+@customer_required
 def receipt_download(request: HttpRequest, receipt_id: str) -> HttpResponse:
     receipt = portal_receipt(request.customer.pk, receipt_id)
     if receipt is None:
@@ -451,6 +480,32 @@ def export(request: HttpRequest) -> HttpResponse:
     body = json.dumps(customer_export(customer=request.customer), indent=2)
     response = HttpResponse(body, content_type="application/json")
     response["Content-Disposition"] = 'attachment; filename="my-ecosystem-data.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _dates(value: Any) -> Any:
+    """The export with its ISO times as datetimes, for a template to format."""
+    if isinstance(value, dict):
+        return {
+            k: parse_datetime(v)
+            if isinstance(v, str) and (k == "at" or k.endswith("_at"))
+            else _dates(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_dates(v) for v in value]
+    return value
+
+
+@customer_required
+def export_summary(request: HttpRequest) -> HttpResponse:
+    """The download as a page a person reads (or prints): the same data, in sections."""
+    data = _dates(customer_export(customer=request.customer))
+    names = wording.category_names()
+    for consent in data["consents"]:
+        consent["categories"] = wording.categories(consent["data_categories"], names)
+    response = render(request, "portal/export_summary.html", {"nav": "my-data", "data": data})
     response["Cache-Control"] = "no-store"
     return response
 

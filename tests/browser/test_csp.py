@@ -34,7 +34,7 @@ from django.conf import settings as django_settings
 from django.contrib.admin.utils import quote
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from consent.models import Consent
+from consent.models import Consent, ConsentReceipt
 from ecosystem.demo import (
     DEMO_ADMIN_PASSWORD,
     DEMO_ADMIN_USERNAME,
@@ -236,7 +236,8 @@ def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy_or_axe
     reward = Reward.objects.first()
     statement = Statement.objects.first()
     client = PartnerClient.objects.filter(partner=gym).first()
-    assert partnership and consent and submitted and gym_offer and reward and client
+    receipt = ConsentReceipt.objects.filter(consent=consent, partner__isnull=True).first()
+    assert partnership and consent and submitted and gym_offer and reward and client and receipt
 
     # When: an ecosystem admin opens the admin.
     admin = sign_in(
@@ -316,6 +317,8 @@ def test_no_page_of_the_admin_the_console_or_the_portal_breaks_the_policy_or_axe
         "/access/",
         "/my-data/",
         "/my-data/delete/",
+        "/my-data/summary/",
+        f"/receipts/{receipt.pk}/",
         "/apps/",
         "/rewards/",
         "/offers/",

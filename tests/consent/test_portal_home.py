@@ -208,3 +208,74 @@ def test_every_withdrawal_in_history_links_back_to_who_has_been_told(portal, set
         "You withdrew your consent: Pulse Fitness may share your visits with Harbor Mutual so "
         "Harbor Mutual can reward you."
     ) in history
+
+
+# --- a receipt as a page ------------------------------------------------------------------
+
+
+def test_a_receipt_reads_as_a_page_with_the_signed_copy_one_click_away(portal):
+    from consent.models import ConsentReceipt
+
+    consent = grant(portal)
+    receipt = ConsentReceipt.objects.get(consent=consent, partner__isnull=True)
+    history = html(portal.client.get("/history/"))
+    assert f'href="/receipts/{receipt.pk}/"' in history
+
+    page = html(portal.client.get(f"/receipts/{receipt.pk}/"))
+
+    assert '<h2 id="agreed-h">You gave your consent</h2>' in page
+    assert (
+        "Pulse Fitness may share your visits with Harbor Mutual so Harbor Mutual can reward you."
+    ) in page
+    assert "Pulse Fitness (shares) and Harbor Mutual (receives)" in page
+    assert f"{consent.expires_at:%-d %B %Y}</time>, unless you withdraw it sooner" in page
+    assert "the signature checks out against the gateway's published keys" in page
+    assert f'href="/receipts/{receipt.pk}.jws" download>Download the signed copy' in page
+    assert 'href="/receipts/verify/"' in page
+
+
+def test_a_tampered_receipt_says_its_signature_did_not_check_out(portal):
+    from consent.models import ConsentReceipt
+
+    receipt = ConsentReceipt.objects.get(consent=grant(portal), partner__isnull=True)
+    head, body, signature = receipt.jws.split(".")
+    ConsentReceipt.objects.filter(pk=receipt.pk).update(jws=f"{head}.{body}x.{signature}")
+
+    page = html(portal.client.get(f"/receipts/{receipt.pk}/"))
+
+    assert "The signature did not check out." in page
+
+
+def test_another_customers_or_a_partners_receipt_is_not_found(portal):
+    from consent.models import ConsentReceipt
+
+    consent = grant(portal)
+    partners_copy = ConsentReceipt.objects.filter(consent=consent, partner__isnull=False).first()
+    assert partners_copy is not None
+
+    assert portal.client.get(f"/receipts/{partners_copy.pk}/").status_code == 404
+    assert portal.client.get("/receipts/rct_nope/").status_code == 404
+
+
+# --- the export as a page -------------------------------------------------------------------
+
+
+def test_the_export_reads_as_a_summary_next_to_the_json(portal, client):
+    grant(portal)
+    my_data = html(portal.client.get("/my-data/"))
+    assert 'href="/my-data/summary/">Read a summary</a>' in my_data
+
+    response = portal.client.get("/my-data/summary/")
+    page = html(response)
+
+    assert response["Cache-Control"] == "no-store"
+    assert "Ada Lovelace" in page and "ada.lovelace@mail.example" in page.lower()
+    assert "Pulse Fitness → Harbor Mutual, rewards: visits. Active, in force, until " in page
+    assert f'It knows you as <span class="hash">{portal.source_link.pk}</span>' in page
+    assert "time" in page.split('id="shared-h"')[1]
+
+
+def test_the_summary_needs_a_signed_in_customer(db, client):
+    response = client.get("/my-data/summary/")
+
+    assert response.status_code == 302 and response["Location"].startswith("/login/?next=")

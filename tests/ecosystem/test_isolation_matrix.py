@@ -505,6 +505,7 @@ PORTAL_CASES: dict[str, dict[str, str]] = {
     "portal:brand-stop": {"partner_id": "partner_id"},
     "portal:withdrawn": {"ref": "withdrawal_ref"},
     "portal:receipt": {"receipt_id": "receipt_id"},
+    "portal:receipt-page": {"receipt_id": "receipt_id"},
     "portal:app-disconnect": {"client_id": "connect_client_id"},
     "portal:offer-save": {"offer_id": "offer_id"},
     "portal:offer-unsave": {"offer_id": "offer_id"},
