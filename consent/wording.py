@@ -94,6 +94,46 @@ def home_summary(*, brands: int, things: int, shared: int, days: int) -> str:
     return f"{know}; {let}; {told}"
 
 
+# Where a consent, a link or an introduction stands, in the customer's words (the status
+# names are the partners' and the API's vocabulary, never shown to customers).
+CONSENT_STATUS = {
+    "requested": "waiting for your answer",
+    "active": "given by you",
+    "refused": "you said no",
+    "lapsed": "you did not answer in time",
+    "withdrawn": "you withdrew it",
+    "expired": "it ran out",
+    "terminated": "it ended when the brands changed their partnership",
+    "superseded": "replaced by the changed consent you gave later",
+}
+LINK_STATUS = {
+    "pending": "waiting for your answer",
+    "active": "linked",
+    "refused": "you said no",
+    "ended": "no longer linked",
+}
+REFERRAL_STATUS = {
+    "sent": "{to} has been told about you and has not answered yet",
+    "accepted": "{to} accepted the introduction",
+    "declined": "{to} declined the introduction",
+    "converted": "You became a customer of {to}",
+    "expired": "{to} did not answer in time; the introduction ended",
+    "withdrawn": "The introduction was withdrawn; {to} may no longer use what it was sent",
+}
+
+
+def consent_status(status: str) -> str:
+    return CONSENT_STATUS.get(status, status)
+
+
+def link_status(status: str) -> str:
+    return LINK_STATUS.get(status, status)
+
+
+def referral_status(status: str, to: str) -> str:
+    return REFERRAL_STATUS.get(status, status).format(to=to)
+
+
 ENDED = {
     "withdrawn": "You withdrew it on {date}",
     "expired": "It expired on {date}",

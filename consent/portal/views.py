@@ -505,6 +505,11 @@ def export_summary(request: HttpRequest) -> HttpResponse:
     names = wording.category_names()
     for consent in data["consents"]:
         consent["categories"] = wording.categories(consent["data_categories"], names)
+        consent["status_words"] = wording.consent_status(consent["status"])
+    for link in data["links"]:
+        link["status_words"] = wording.link_status(link["status"])
+    for referral in data["referrals"]:
+        referral["status_words"] = wording.referral_status(referral["status"], referral["to"])
     response = render(request, "portal/export_summary.html", {"nav": "my-data", "data": data})
     response["Cache-Control"] = "no-store"
     return response

@@ -32,6 +32,8 @@ def my_rewards(request: HttpRequest) -> HttpResponse:
             "state": wording.reward_state(reward, now),
             "consent": consent_wording.consent_sentence(reward.consent, names),
             "honoured": reward.consent.is_honoured(now),
+            "status": wording.reward_status(reward.status),
+            "consent_status": consent_wording.consent_status(reward.consent.effective_status(now)),
         }
         for reward in page
     ]

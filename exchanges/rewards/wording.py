@@ -41,6 +41,19 @@ def reward_sentence(reward: Reward) -> str:
     return f"{_activities(count, rule.activity_type.name)} at {reward.receiver} in {month} → {what}"
 
 
+# A reward's status, in the customer's words (next to reward_state's why).
+REWARD_STATUS = {
+    "pending": "On its way",
+    "posted": "Yours",
+    "voided": "Cancelled",
+    "reversed": "Taken back",
+}
+
+
+def reward_status(status: str) -> str:
+    return REWARD_STATUS.get(status, status)
+
+
 def reward_state(reward: Reward, now: datetime) -> str:
     """Where the reward stands, and why, for the customer."""
     consent = reward.consent
@@ -60,7 +73,7 @@ def reward_state(reward: Reward, now: datetime) -> str:
             ),
             Consent.Status.SUPERSEDED: "you changed the consent behind it before it was due",
         }.get(consent.status, "it was cancelled by the ecosystem's staff")
-        return f"Voided because {why}."
+        return f"Because {why}."
     if reward.status == S.REVERSED:
         return f"Reversed on {reward.ended_at:%-d %B %Y}: it was corrected by the ecosystem."
     posted = f"Yours since {reward.posted_at:%-d %B %Y}."

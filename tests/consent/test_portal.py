@@ -575,6 +575,7 @@ def test_the_customer_sees_every_referral_about_them_and_can_withdraw_its_consen
         in after
     )
     assert f"/consents/{consent.pk}/withdraw/" not in after
+    assert '<td data-label="Your consent">You withdrew it</td>' in after
 
 
 @pytest.mark.parametrize(

@@ -270,7 +270,7 @@ def test_the_export_reads_as_a_summary_next_to_the_json(portal, client):
 
     assert response["Cache-Control"] == "no-store"
     assert "Ada Lovelace" in page and "ada.lovelace@mail.example" in page.lower()
-    assert "Pulse Fitness → Harbor Mutual, rewards: visits. Active, in force, until " in page
+    assert "Pulse Fitness → Harbor Mutual, rewards: visits. Given by you, in force, until " in page
     assert f'It knows you as <span class="hash">{portal.source_link.pk}</span>' in page
     assert "time" in page.split('id="shared-h"')[1]
 

@@ -60,7 +60,8 @@ def test_a_pending_reward_in_plain_words_with_its_balance_and_consent(ada):
     assert f"8 gym visits at Pulse Fitness in {month} → EUR 5 off your Harbor Mutual premium" in (
         text
     )
-    assert "Becomes yours on" in text and "withdrawing it cancels this reward" in text
+    assert "<strong>On its way</strong> — Becomes yours on" in text
+    assert "withdrawing it cancels this reward" in text and "Pending</strong>" not in text
     assert balance_row("EUR", "EUR 0", "EUR 5") in text  # available 0, pending 5
     assert f'href="/consents/{reward.consent_id}/withdraw/"' in text
     assert "Pulse Fitness may share your" in text and "with Harbor Mutual" in text
@@ -73,8 +74,9 @@ def test_withdrawing_voids_the_pending_reward_and_the_page_says_why(ada):
 
     text = page(ada)
 
-    assert "Voided because you withdrew the consent behind it on" in text
-    assert "(withdrawn)" in text
+    assert "<strong>Cancelled</strong> — Cancelled because you withdrew the consent" not in text
+    assert "<strong>Cancelled</strong> — Because you withdrew the consent behind it on" in text
+    assert "(you withdrew it)" in text and "(withdrawn)" not in text and "Voided" not in text
     assert balance_row("EUR", "EUR 0", "EUR 0") in text
 
 
@@ -85,7 +87,8 @@ def test_a_posted_reward_stays_after_a_withdrawal_and_the_page_says_so(ada):
 
     text = page(ada)
 
-    assert "Yours since" in text and "this reward stays yours" in text
+    assert "<strong>Yours</strong> — Yours since" in text and "this reward stays yours" in text
+    assert "Posted" not in text
     assert balance_row("EUR", "EUR 5", "EUR 0") in text
 
 
