@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import TruncWeek
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
@@ -701,3 +701,22 @@ def disclosures_to_partner(*, since: datetime, partner_id: str) -> list[dict[str
     )
     labels = dict(AccessEvent.Channel.choices)
     return [{**row, "channel_label": labels.get(row["channel"], row["channel"])} for row in rows]
+
+
+def answers_awaited_by(*, partner_id: str, at: datetime) -> dict[str, Any]:
+    """What the partner is waiting for customers to answer in their portal: consent requests
+    involving it that have not lapsed (how many, the oldest, the next to lapse) and link
+    invitations not yet confirmed; two aggregate queries."""
+    counts = (
+        Consent.objects.filter(
+            Q(source_id=partner_id) | Q(recipient_id=partner_id),
+            Q(lapses_at__isnull=True) | Q(lapses_at__gt=at),
+            status=Consent.Status.REQUESTED,
+        )
+        .order_by()
+        .aggregate(consents=Count("id"), oldest=Min("created_at"), next_lapse=Min("lapses_at"))
+    )
+    counts["links"] = PartnerLink.objects.filter(
+        partner_id=partner_id, status=PartnerLink.Status.PENDING
+    ).count()
+    return counts

@@ -17,6 +17,20 @@ def api_client_tally(client_id: str) -> str:
     return f"api-client:{client_id}"
 
 
+def clients_last_used(client_ids: list[str]) -> dict[str, datetime | None]:
+    """When each client last made an API request (None: not in the tally's window); one
+    cache round trip."""
+    tallies = tally_read([api_client_tally(c) for c in client_ids], days=1)
+    return {
+        c: (
+            datetime.fromtimestamp(last, UTC)
+            if (last := tallies[api_client_tally(c)].last_used)
+            else None
+        )
+        for c in client_ids
+    }
+
+
 def partnerships_active_for(*, partner_id: str) -> QuerySet[Partnership]:
     """Active partnerships that include the partner and are inside their validity window now,
     with both partners and every flow (with its categories) loaded in a fixed number of
@@ -63,7 +77,7 @@ def api_usage_by_client(*, partner_id: str, days: int) -> list[dict[str, Any]]:
     clients = list(
         PartnerClient.objects.filter(partner_id=partner_id)
         .order_by("created_at", "id")
-        .values("id", "name", "revoked_at")
+        .values("id", "name", "revoked_at", "created_at")
     )
     tallies = tally_read([api_client_tally(c["id"]) for c in clients], days=days)
     rows = []

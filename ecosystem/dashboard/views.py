@@ -22,12 +22,14 @@ from django.utils import timezone
 
 from consent.selectors import (
     CONSENT_KINDS,
+    answers_awaited_by,
     consent_transitions_by_purpose_and_brand,
     consent_transitions_by_week,
     consent_withdrawal_rate_by_brand,
     disclosures_to_partner,
 )
 from ecosystem.dashboard import charts
+from ecosystem.ratelimit import TALLY_DAYS
 from exchanges.offers.selectors import redemptions_by_offer
 from exchanges.referrals.selectors import FUNNEL_STAGES, referral_funnel
 from exchanges.rewards.selectors import rewards_by_partnership
@@ -37,7 +39,8 @@ from partners.selectors import (
     partner_applications_waiting,
     partners_by_status,
 )
-from partners.webhooks.selectors import webhook_health
+from partners.webhooks.models import WebhookEndpoint
+from partners.webhooks.selectors import webhook_endpoints_needing_attention, webhook_health
 
 WINDOWS = (30, 90)
 
@@ -218,11 +221,102 @@ def admin_dashboard(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "admin/ecosystem_dashboard.html", context)
 
 
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _attention(partner_id: str, api_usage: list[dict[str, Any]], now: datetime) -> list[dict]:
+    """What the brand's staff should look at, most urgent first: webhook endpoints failing or
+    switched off by the gateway, API clients nobody uses, customers' answers still awaited.
+    Each item says what is wrong, what it means, and links to where it is fixed."""
+    items: list[dict[str, Any]] = []
+    for endpoint in webhook_endpoints_needing_attention(partner_id=partner_id):
+        link = reverse("partner_console:webhooks_webhookendpoint_change", args=[quote(endpoint.pk)])
+        if endpoint.enabled:
+            items.append(
+                {
+                    "title": f"Webhook endpoint {endpoint.url} is failing",
+                    "detail": "Deliveries to it have failed since "
+                    f"{endpoint.failing_since:%-d %b %Y, %H:%M} UTC; the gateway keeps "
+                    f"retrying. It must answer 2xx within {settings.WEBHOOK_TIMEOUT_SECONDS} "
+                    "seconds.",
+                    "link": link,
+                    "link_text": "Open the endpoint",
+                }
+            )
+        else:
+            why = (
+                "it answered 410 Gone"
+                if endpoint.disabled_reason == WebhookEndpoint.DisabledReason.GONE
+                else "it failed for too long"
+            )
+            items.append(
+                {
+                    "title": f"Webhook endpoint {endpoint.url} was switched off",
+                    "detail": f"The gateway stopped sending to it because {why}; events for "
+                    "it are kept in your event log. Fix it, then switch it back on.",
+                    "link": link,
+                    "link_text": "Open the endpoint",
+                }
+            )
+    fresh_since = now - timedelta(days=TALLY_DAYS)
+    for client in api_usage:
+        if client["revoked_at"] is None and client["last_used"] is None:
+            since = (
+                "since it was created"
+                if client["created_at"] >= fresh_since
+                else f"in the last {TALLY_DAYS - 1} days"
+            )
+            items.append(
+                {
+                    "title": f"API client {client['name']} has made no request {since}",
+                    "detail": "If nothing uses it, revoke it: a secret nobody needs is a "
+                    "secret that can leak.",
+                    "link": reverse("partner_console:partner-client-revoke", args=[client["id"]]),
+                    "link_text": f"Revoke {client['name']}",
+                }
+            )
+    awaited = answers_awaited_by(partner_id=partner_id, at=now)
+    if awaited["consents"]:
+        lapse = (
+            f" The next lapses on {awaited['next_lapse']:%-d %b %Y} if it is not answered."
+            if awaited["next_lapse"]
+            else ""
+        )
+        items.append(
+            {
+                "title": _plural(
+                    awaited["consents"],
+                    "consent request is waiting for a customer's answer",
+                    "consent requests are waiting for customers' answers",
+                ),
+                "detail": "Customers answer in their portal; you are told by the "
+                "consent.granted, consent.refused and consent.lapsed events. The oldest was "
+                f"asked on {awaited['oldest']:%-d %b %Y}.{lapse}",
+            }
+        )
+    if awaited["links"]:
+        items.append(
+            {
+                "title": _plural(
+                    awaited["links"],
+                    "customer has not confirmed their link to you yet",
+                    "customers have not confirmed their link to you yet",
+                ),
+                "detail": "They were invited by email; you are told by the "
+                "customer.link_confirmed or customer.link_refused event.",
+            }
+        )
+    return items
+
+
 def console_overview(request: HttpRequest) -> HttpResponse:
     partner = staff_partner(request)
     assert partner is not None  # admin_view let only the partner's staff through
     days = window_days(request)
-    links = Links(console_site, timezone.now() - timedelta(days=days))
+    now = timezone.now()
+    links = Links(console_site, now - timedelta(days=days))
+    api_usage = api_usage_by_client(partner_id=partner.pk, days=days)
     context = _page(
         request,
         console_site,
@@ -233,8 +327,10 @@ def console_overview(request: HttpRequest) -> HttpResponse:
         consents=_consents(links, partner.pk),
         webhooks=_webhooks(links, partner.pk),
         disclosures=disclosures_to_partner(since=links.since, partner_id=partner.pk),
-        api_usage=api_usage_by_client(partner_id=partner.pk, days=days),
+        api_usage=api_usage,
+        attention=_attention(partner.pk, api_usage, now),
         clients_url=links.to("partners_partnerclient"),
+        quickstart_url=reverse("partner_console:quickstart"),
         api_rate_limit=settings.API_RATE_LIMIT_PER_MINUTE,
     )
     return TemplateResponse(request, "partner_console/overview.html", context)

@@ -12,16 +12,19 @@ from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
 from ecosystem.admin_helpers import secret_keep, secret_take
 from ecosystem.admin_site import ThrottledLoginForm, ThrottledLoginSite
 from ecosystem.errors import ApplicationError
 from ecosystem.models import User
+from ecosystem.ratelimit import TALLY_DAYS
 from ecosystem.refusals import refusal_as_message
 from partners.console.webhooks import ConsoleDeliveryAdmin, ConsoleWebhookEndpointAdmin
 from partners.models import Partner, PartnerClient
 from partners.scopes import IDENTITY_SCOPES, SCOPES
+from partners.selectors import clients_last_used
 from partners.services.clients import (
     client_create,
     client_revoke,
@@ -87,6 +90,39 @@ class PartnerConsoleSite(ThrottledLoginSite):
                 "are kept.",
             }
         return context
+
+    def get_urls(self):
+        return [
+            path("quickstart/", self.admin_view(self.quickstart_view), name="quickstart"),
+            *super().get_urls(),
+        ]
+
+    def quickstart_view(self, request: HttpRequest) -> HttpResponse:
+        """The partner's first API call, with this gateway's address and the brand's own
+        clients filled in (docs/partner-quickstart.md is the longer version)."""
+        partner = staff_partner(request)
+        assert partner is not None  # admin_view let only the partner's staff through
+        clients = [
+            c
+            for c in PartnerClient.objects.filter(partner=partner, revoked_at__isnull=True)
+            .select_related("application")
+            .order_by("created_at", "id")
+            if not c.is_connect
+        ]
+        return render(
+            request,
+            "partner_console/quickstart.html",
+            {
+                **self.each_context(request),
+                "title": "Your first API call",
+                "partner": partner,
+                "client": clients[0] if clients else None,
+                "scopes": sorted(partner.scope_ceiling_set),
+                "base": f"{request.scheme}://{request.get_host()}",
+                "add_client_url": reverse("partner_console:partners_partnerclient_add"),
+                "add_endpoint_url": reverse("partner_console:webhooks_webhookendpoint_add"),
+            },
+        )
 
 
 console_site = PartnerConsoleSite(name="partner_console")
@@ -244,8 +280,51 @@ class ClientForm(forms.ModelForm):
 
 @admin.register(PartnerClient, site=console_site)
 class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
-    list_display = ("name", "id", "scopes", "created_at", "state")
+    list_display = ("name", "id", "kind", "scope_chips", "last_used", "state", "client_actions")
+    list_select_related = ("application",)
     readonly_fields = ("id", "created_at", "secret_rotated_at", "revoked_at", "actions_links")
+
+    def get_changelist_instance(self, request: HttpRequest):
+        changelist = super().get_changelist_instance(request)
+        # One cache round trip for the page's clients, kept on the very instances the rows
+        # render (the list's queryset is evaluated here once and reused).
+        clients = list(changelist.result_list)
+        used = clients_last_used([client.pk for client in clients])
+        for client in clients:
+            client.last_used_at = used[client.pk]  # type: ignore[attr-defined]
+        return changelist
+
+    @admin.display(description="Kind")
+    def kind(self, obj: PartnerClient) -> str:
+        return "Connect" if obj.is_connect else "Server to server"
+
+    @admin.display(description="Scopes")
+    def scope_chips(self, obj: PartnerClient):
+        scopes = sorted(obj.scope_set)
+        if not scopes:
+            return "None"
+        return format_html(
+            '<ul class="scope-chips">{}</ul>',
+            format_html_join("", "<li>{}</li>", ((scope,) for scope in scopes)),
+        )
+
+    @admin.display(description="Last used")
+    def last_used(self, obj: PartnerClient):
+        used = getattr(obj, "last_used_at", None)
+        if used is None:
+            return f"Not in the last {TALLY_DAYS - 1} days"
+        return format_html('<time datetime="{}">{} ago</time>', used.isoformat(), timesince(used))
+
+    @admin.display(description="Actions")
+    def client_actions(self, obj: PartnerClient):
+        if obj.is_revoked:
+            return "Revoked: no actions"
+        return format_html(
+            '<span class="client-actions"><a href="{}">Rotate secret</a>'
+            '<a href="{}">Revoke</a></span>',
+            reverse("partner_console:partner-client-rotate", args=[obj.pk]),
+            reverse("partner_console:partner-client-revoke", args=[obj.pk]),
+        )
 
     def get_fields(self, request: HttpRequest, obj: Any = None):
         return ("name", "kind", "redirect_uris", "scopes") + (self.readonly_fields if obj else ())
@@ -307,6 +386,8 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
         return _to_secret_page(request, obj, request._new_client_secret)  # type: ignore[attr-defined]
 
     def get_urls(self):
+        # These three take the raw cli_… id, not the admin's quote()d form (these views do
+        # not unquote; a cli_ id is URL-safe as it is).
         return [
             path(
                 "<str:object_id>/secret/",

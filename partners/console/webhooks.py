@@ -27,6 +27,7 @@ from ecosystem.admin_helpers import secret_keep, secret_take
 from ecosystem.refusals import refusal_as_message
 from partners.webhooks import services
 from partners.webhooks.models import (
+    EVENT_TYPES,
     SUBSCRIBABLE_EVENT_TYPES,
     Delivery,
     DeliveryAttempt,
@@ -73,11 +74,42 @@ class PartnerScopedAdmin(admin.ModelAdmin):
         return self._own(request, obj)
 
 
+# The form's groups of event types, by what the events are about (the type's first word).
+EVENT_GROUPS = {
+    "customer": "Customers and their links",
+    "consent": "Consents",
+    "referral": "Referrals",
+    "reward": "Rewards",
+    "offer": "Offers",
+}
+
+
+def _grouped_event_types() -> list[tuple[str, list[tuple[str, str]]]]:
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name in SUBSCRIBABLE_EVENT_TYPES:
+        label = EVENT_GROUPS.get(name.split(".", 1)[0], "Other")
+        groups.setdefault(label, []).append((name, f"{name}: {EVENT_TYPES[name]}"))
+    return list(groups.items())
+
+
 class WebhookEndpointForm(forms.ModelForm):
-    url = forms.URLField(max_length=2000, assume_scheme="https")
+    url = forms.URLField(
+        max_length=2000,
+        assume_scheme="https",
+        label="URL",
+        help_text="Where the gateway POSTs each event, signed: https, a public address.",
+    )
+    all_events = forms.BooleanField(
+        required=False,
+        label="All events",
+        help_text="Send every event type below to this endpoint.",
+    )
     event_types = forms.MultipleChoiceField(
-        choices=[(name, name) for name in SUBSCRIBABLE_EVENT_TYPES],
+        choices=_grouped_event_types,
         widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Event types",
+        help_text="Or tick the ones this endpoint handles.",
     )
 
     class Meta:
@@ -85,6 +117,12 @@ class WebhookEndpointForm(forms.ModelForm):
         fields = ["url", "description", "event_types", "enabled", "signature_scheme"]
 
     partner_id = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            every = set(self.instance.event_types) >= set(SUBSCRIBABLE_EVENT_TYPES)
+            self.initial["all_events"] = every
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
@@ -96,6 +134,10 @@ class WebhookEndpointForm(forms.ModelForm):
         return url
 
     def clean(self) -> dict[str, Any] | None:
+        if self.cleaned_data.get("all_events"):
+            self.cleaned_data["event_types"] = list(SUBSCRIBABLE_EVENT_TYPES)
+        elif "event_types" in self.cleaned_data and not self.cleaned_data["event_types"]:
+            self.add_error("event_types", "Tick All events, or at least one event type.")
         if self.instance._state.adding:
             existing = webhook_endpoints_for(partner_id=self.partner_id).count()
             if existing >= services.MAX_ENDPOINTS_PER_PARTNER:
@@ -105,10 +147,34 @@ class WebhookEndpointForm(forms.ModelForm):
 
 class ConsoleWebhookEndpointAdmin(PartnerScopedAdmin):
     form = WebhookEndpointForm
-    list_display = ("url", "enabled", "disabled_reason", "signature_scheme", "failing_since")
+    list_display = ("url", "state", "signature_scheme", "created_at")
     list_filter = ("enabled",)
-    readonly_fields = ("id", "disabled_reason", "public_key", "failing_since", "created_at")
+    readonly_fields = ("id", "state", "public_key", "created_at")
     actions = ["rotate_secret", "send_test_ping"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        editable = ("url", "description", "all_events", "event_types", "enabled")
+        if obj is None:
+            return (*editable, "signature_scheme")
+        return (*editable, *self.get_readonly_fields(request, obj))
+
+    @admin.display(description="State")
+    def state(self, endpoint: WebhookEndpoint) -> str:
+        """One plain sentence: on, on but failing, or off and who switched it off."""
+        if endpoint.enabled and endpoint.failing_since:
+            return (
+                f"On, but failing since {endpoint.failing_since:%-d %b %Y, %H:%M} UTC: "
+                "the gateway keeps retrying"
+            )
+        if endpoint.enabled:
+            return "On"
+        return {
+            WebhookEndpoint.DisabledReason.PARTNER: "Off: switched off by you",
+            WebhookEndpoint.DisabledReason.GONE: "Off: it answered 410 Gone, so the gateway "
+            "stopped sending",
+            WebhookEndpoint.DisabledReason.FAILING: "Off: it failed for too long, so the "
+            "gateway stopped sending",
+        }.get(endpoint.disabled_reason, "Off")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self.partner_may_change(request)

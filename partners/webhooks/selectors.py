@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
 
 from partners.webhooks.models import Delivery, DeliveryAttempt, EventPayload, WebhookEndpoint
@@ -17,6 +17,21 @@ EVENT_LOG_DAYS = 30
 
 def webhook_endpoints_for(*, partner_id: str) -> QuerySet[WebhookEndpoint]:
     return WebhookEndpoint.objects.filter(partner_id=partner_id)
+
+
+def webhook_endpoints_needing_attention(*, partner_id: str) -> list[WebhookEndpoint]:
+    """The partner's endpoints that the gateway switched off (410 Gone, or failing too long:
+    nothing reaches them) and then those failing (enabled, retries under way), the longest
+    failing first; one query. An endpoint the partner switched off is its own choice."""
+    return list(
+        WebhookEndpoint.objects.filter(
+            Q(enabled=True, failing_since__isnull=False)
+            | Q(enabled=False, disabled_reason__in=["gone", "failing"]),
+            partner_id=partner_id,
+        )
+        .only("id", "url", "enabled", "disabled_reason", "failing_since", "updated_at")
+        .order_by("enabled", F("failing_since").asc(nulls_last=True), "id")
+    )
 
 
 def deliveries_for(

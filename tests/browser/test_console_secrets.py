@@ -52,6 +52,12 @@ def test_reloading_the_secret_page_creates_no_second_client(
     expect(secret_box).to_be_visible()
     secret = secret_box.input_value()
     (client,) = PartnerClient.objects.filter(partner=partner)
+    # The copy button (static/js/copy.js, allowed by script-src 'self') puts it on the
+    # clipboard and says so.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page.get_by_role("button", name="Copy the secret").click()
+    expect(page.get_by_role("status")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
     assert page.url == f"{live_server.url}/partner-admin/partners/partnerclient/{client.pk}/secret/"
     page.screenshot(path=screenshots / "console-client-created.png", full_page=True)
 

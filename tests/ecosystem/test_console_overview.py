@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +18,7 @@ from tests.builders import (
     make_admin,
     make_api,
     make_client,
+    make_consent,
     make_customer,
     make_link,
     make_partner,
@@ -127,6 +129,11 @@ def test_overview_query_count_is_flat_in_the_data_size(
     partnership = make_partnership(gym, grocer, purpose="referral", categories=())
     for _ in range(5):
         make_referral(gym, grocer, partnership, status="expired")
+        customer = make_customer()
+        make_endpoint(grocer, failing_since=timezone.now())
+        make_consent(customer, grocer, status="requested")
+        make_link(customer, grocer, status="pending")
+        make_client(grocer)
     with django_assert_max_num_queries(len(small.captured_queries)):
         client.get("/partner-admin/")
 
@@ -209,3 +216,75 @@ def test_usage_is_one_cache_read_however_many_clients(taxonomy, small_rate_limit
         rows = api_usage_by_client(partner_id=gym.pk, days=90)
 
     assert len(rows) == 4 and len(calls) == 1
+
+
+# --- Needs your attention -----------------------------------------------------------------
+
+
+def _titles(response) -> list[str]:
+    return [item["title"] for item in response.context["attention"]]
+
+
+def test_overview_lists_what_needs_attention_for_the_own_brand_only(client, taxonomy):
+    gym, bank = make_partner(name="Gym"), make_partner(name="Bank")
+    now = timezone.now()
+    failing = make_endpoint(gym, failing_since=now - timezone.timedelta(hours=2))
+    gone = make_endpoint(gym, enabled=False, disabled_reason="gone")
+    make_endpoint(gym, enabled=False, disabled_reason="partner")  # their own choice
+    make_endpoint(gym)  # healthy
+    idle = make_client(gym, name="Idle")
+    make_api(gym).get("/api/v1/partner")  # "Test client" has been used
+    retired = make_client(gym, name="Retired")
+    retired.revoked_at = now
+    retired.save(update_fields=["revoked_at"])
+    ada, ben = make_customer(), make_customer()
+    asked = make_consent(ada, gym, status="requested", lapses_at=now + timezone.timedelta(days=3))
+    make_consent(ben, gym, status="requested", lapses_at=now - timezone.timedelta(days=1))
+    make_link(ben, gym, status="pending")
+    # The bank's troubles are the bank's alone.
+    make_endpoint(bank, failing_since=now)
+    make_link(ada, bank, status="pending")
+    make_consent(ben, bank, status="requested", lapses_at=now + timezone.timedelta(days=3))
+    client.force_login(make_staff(gym))
+
+    response = client.get("/partner-admin/")
+
+    assert _titles(response) == [
+        f"Webhook endpoint {gone.url} was switched off",
+        f"Webhook endpoint {failing.url} is failing",
+        "API client Idle has made no request since it was created",
+        "1 consent request is waiting for a customer's answer",
+        "1 customer has not confirmed their link to you yet",
+    ]
+    items = response.context["attention"]
+    assert "410 Gone" in items[0]["detail"]
+    assert (
+        items[1]["link"] == f"/partner-admin/webhooks/webhookendpoint/{quote(failing.pk)}/change/"
+    )
+    assert items[2]["link"] == f"/partner-admin/partners/partnerclient/{idle.pk}/revoke/"
+    assert f"{asked.lapses_at:%-d %b %Y}" in items[3]["detail"]
+    html = response.content.decode()
+    assert "Needs your attention" in html and "Revoke Idle" in html
+    assert "Bank" not in html
+
+
+def test_overview_says_when_nothing_needs_attention(client, taxonomy):
+    gym = make_partner(name="Gym")
+    make_endpoint(gym)
+    make_api(gym).get("/api/v1/partner")
+    client.force_login(make_staff(gym))
+
+    response = client.get("/partner-admin/")
+
+    assert response.context["attention"] == []
+    assert "Nothing needs your attention" in response.content.decode()
+
+
+def test_overview_links_to_the_quickstart_and_the_api_reference(client, taxonomy):
+    gym = make_partner(name="Gym")
+    client.force_login(make_staff(gym))
+
+    html = client.get("/partner-admin/").content.decode()
+
+    for href in ("/partner-admin/quickstart/", "/api/docs/", "/api/schema/"):
+        assert f'href="{href}"' in html
