@@ -40,7 +40,11 @@ from partners.selectors import (
     partners_by_status,
 )
 from partners.webhooks.models import WebhookEndpoint
-from partners.webhooks.selectors import webhook_endpoints_needing_attention, webhook_health
+from partners.webhooks.selectors import (
+    webhook_endpoints_for,
+    webhook_endpoints_needing_attention,
+    webhook_health,
+)
 
 WINDOWS = (30, 90)
 
@@ -227,7 +231,8 @@ def _plural(n: int, one: str, many: str) -> str:
 
 def _attention(partner_id: str, api_usage: list[dict[str, Any]], now: datetime) -> list[dict]:
     """What the brand's staff should look at, most urgent first: webhook endpoints failing or
-    switched off by the gateway, API clients nobody uses, customers' answers still awaited.
+    switched off by the gateway (or none at all), API clients nobody uses, customers'
+    answers still awaited.
     Each item says what is wrong, what it means, and links to where it is fixed."""
     items: list[dict[str, Any]] = []
     for endpoint in webhook_endpoints_needing_attention(partner_id=partner_id):
@@ -259,6 +264,16 @@ def _attention(partner_id: str, api_usage: list[dict[str, Any]], now: datetime) 
                     "link_text": "Open the endpoint",
                 }
             )
+    if not webhook_endpoints_for(partner_id=partner_id).filter(enabled=True).exists():
+        items.append(
+            {
+                "title": "No webhook endpoint receives your events",
+                "detail": "Without one you learn of withdrawn consents, referrals and rewards "
+                "only by asking the API.",
+                "link": reverse("partner_console:webhooks_webhookendpoint_add"),
+                "link_text": "Add an endpoint",
+            }
+        )
     fresh_since = now - timedelta(days=TALLY_DAYS)
     for client in api_usage:
         if client["revoked_at"] is None and client["last_used"] is None:

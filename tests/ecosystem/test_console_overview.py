@@ -288,3 +288,18 @@ def test_overview_links_to_the_quickstart_and_the_api_reference(client, taxonomy
 
     for href in ("/partner-admin/quickstart/", "/api/docs/", "/api/schema/"):
         assert f'href="{href}"' in html
+
+
+def test_overview_asks_for_a_webhook_endpoint_when_none_is_on(client, taxonomy):
+    gym = make_partner(name="Gym")
+    make_endpoint(gym, enabled=False, disabled_reason="partner")
+    make_endpoint(make_partner(name="Bank"))  # someone else's endpoint does not count
+    make_api(gym).get("/api/v1/partner")
+    client.force_login(make_staff(gym))
+
+    response = client.get("/partner-admin/")
+
+    assert _titles(response) == ["No webhook endpoint receives your events"]
+    assert (
+        response.context["attention"][0]["link"] == "/partner-admin/webhooks/webhookendpoint/add/"
+    )
