@@ -167,3 +167,20 @@ def taxonomy() -> None:
     so those ask for them here (serialized_rollback would reload them, but also reloads
     content types that the flush has already recreated with new ids)."""
     seed_taxonomy()
+
+
+@pytest.fixture
+def tally_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each cache read the request tallies make (ecosystem.ratelimit), as its key count: a
+    page or selector that reads them in one round trip leaves exactly one entry."""
+    from ecosystem import ratelimit
+
+    reads: list[int] = []
+    real = ratelimit.cache.get_many
+
+    def counting(keys):  # type: ignore[no-untyped-def]
+        reads.append(len(keys))
+        return real(keys)
+
+    monkeypatch.setattr(ratelimit.cache, "get_many", counting)
+    return reads

@@ -198,24 +198,15 @@ def test_a_revoked_client_without_requests_is_left_out(client, taxonomy, small_r
     assert "You have no API client yet" in response.content.decode()
 
 
-def test_usage_is_one_cache_read_however_many_clients(taxonomy, small_rate_limit):
-    from ecosystem import ratelimit
-
+def test_usage_is_one_cache_read_however_many_clients(taxonomy, small_rate_limit, request):
     gym = make_partner(name="Gym")
     for n in range(4):
         make_client(gym, name=f"c{n}")
-    calls = []
-    real = ratelimit.cache.get_many
+    reads = request.getfixturevalue("tally_reads")
 
-    def counting(keys):
-        calls.append(len(keys))
-        return real(keys)
+    rows = api_usage_by_client(partner_id=gym.pk, days=90)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ratelimit.cache, "get_many", counting)
-        rows = api_usage_by_client(partner_id=gym.pk, days=90)
-
-    assert len(rows) == 4 and len(calls) == 1
+    assert len(rows) == 4 and len(reads) == 1
 
 
 # --- Needs your attention -----------------------------------------------------------------

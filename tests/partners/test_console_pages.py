@@ -60,28 +60,17 @@ def test_the_clients_list_shows_scopes_as_chips_last_use_and_actions(client, gym
 
 
 def test_the_clients_list_reads_last_use_in_one_round_trip_and_flat_queries(
-    client, gym, django_assert_max_num_queries
+    client, gym, django_assert_max_num_queries, request
 ):
-    from ecosystem import ratelimit
-
     make_client(gym, name="c0")
     client.get(CLIENTS)
     with django_assert_max_num_queries(20) as few:
         client.get(CLIENTS)
     for n in range(1, 6):
         make_client(gym, name=f"c{n}")
-    reads = []
-    real = ratelimit.cache.get_many
+    reads = request.getfixturevalue("tally_reads")
 
-    def counting(keys):
-        reads.append(len(keys))
-        return real(keys)
-
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        django_assert_max_num_queries(len(few.captured_queries)),
-    ):
-        patch.setattr(ratelimit.cache, "get_many", counting)
+    with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(CLIENTS)
 
     assert response.status_code == 200 and len(reads) == 1
