@@ -169,6 +169,10 @@ elif CACHE_URL.startswith("file://"):
     }
 else:
     _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+if "OPTIONS" not in _cache:
+    # Django culls a third of a file or memory cache once it holds 300 entries (its default):
+    # rate-limit windows, sign-in lockouts and token grants would vanish at random.
+    _cache["OPTIONS"] = {"MAX_ENTRIES": env.integer("CACHE_MAX_ENTRIES", 50_000, minimum=300)}
 CACHES = {"default": {**_cache, "KEY_PREFIX": env.text("CACHE_KEY_PREFIX", "eg")}}
 
 # --- Celery ---------------------------------------------------------------------------------

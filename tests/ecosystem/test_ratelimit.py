@@ -145,3 +145,15 @@ def test_on_redis_a_hit_with_its_tally_is_still_one_round_trip():
         .ttl(caches["default"].make_key(f"tally:{name}:{day}:refused"))
     )
     assert TALLY_DAYS * 86400 - 5 < ttl <= TALLY_DAYS * 86400
+
+
+def test_a_window_survives_hundreds_of_other_keys():
+    # Django's file and memory caches cull a third of their entries past 300 by default;
+    # a rate-limit window (or a lockout) must not be forgotten because the cache is busy.
+    key = f"test:{uuid.uuid4()}"
+    ratelimit_hit(key, limit=2, period=60)
+    ratelimit_hit(key, limit=2, period=60)
+    for n in range(400):
+        ratelimit_hit(f"test:other:{uuid.uuid4()}:{n}", limit=2, period=60)
+
+    assert ratelimit_hit(key, limit=2, period=60).allowed is False
