@@ -196,7 +196,8 @@ def test_hostile_text_is_inert_in_the_portal(world, client):
 def test_hostile_text_is_inert_in_the_console(world, client):
     offer = _hostile(world)
     client.force_login(make_staff(world.gym))
-    for url in ("/partner-admin/offers/offer/", f"/partner-admin/offers/offer/{offer.pk}/change/"):
+    change = f"/partner-admin/offers/offer/{quote(offer.pk)}/change/"
+    for url in ("/partner-admin/offers/offer/", change):
         response = client.get(url)
         assert response.status_code == 200, url
         _no_live_markup(response.content.decode())
@@ -251,17 +252,17 @@ def test_the_lead_drafts_in_the_console_and_the_co_sponsor_accepts(world, client
     offer = Offer.objects.get()
     assert offer.lead == world.grocer and offer.status == "draft"
     assert list(offer.sponsors.values_list("status", flat=True)) == ["invited"]
-    page = client.get(f"/partner-admin/offers/offer/{offer.pk}/change/").content.decode()
+    page = client.get(f"/partner-admin/offers/offer/{quote(offer.pk)}/change/").content.decode()
     assert "As a customer sees it" in page and "Submit for review" in page
 
     client.force_login(make_staff(world.gym))
-    page = client.get(f"/partner-admin/offers/offer/{offer.pk}/change/").content.decode()
+    page = client.get(f"/partner-admin/offers/offer/{quote(offer.pk)}/change/").content.decode()
     assert "Accept being named" in page and 'name="title"' not in page  # read-only to it
-    assert client.post(f"/partner-admin/offers/offer/{offer.pk}/accept/").status_code == 302
+    assert client.post(f"/partner-admin/offers/offer/{quote(offer.pk)}/accept/").status_code == 302
     assert offer.sponsors.get().status == "accepted"
 
     client.force_login(make_staff(world.grocer))
-    assert client.post(f"/partner-admin/offers/offer/{offer.pk}/submit/").status_code == 302
+    assert client.post(f"/partner-admin/offers/offer/{quote(offer.pk)}/submit/").status_code == 302
     offer.refresh_from_db()
     assert offer.status == "submitted"
 
@@ -282,7 +283,7 @@ def test_console_refusals_show_next_to_the_field(world, client):
 def test_a_co_sponsor_cannot_submit_in_the_console(world, client):
     offer = draft(world)
     client.force_login(make_staff(world.gym))
-    client.post(f"/partner-admin/offers/offer/{offer.pk}/submit/")
+    client.post(f"/partner-admin/offers/offer/{quote(offer.pk)}/submit/")
     offer.refresh_from_db()
     assert offer.status == "draft"
 

@@ -320,7 +320,7 @@ def test_the_console_drafts_a_reward_and_refuses_a_bad_one_next_to_its_field(wor
         Decimal("5"),
         "EUR",
     )
-    page = client.get(f"/partner-admin/offers/offer/{offer.pk}/change/").content.decode()
+    page = client.get(f"/partner-admin/offers/offer/{quote(offer.pk)}/change/").content.decode()
     assert "Redeeming it earns you EUR 5 from Pulse Fitness." in page  # the preview
 
 
