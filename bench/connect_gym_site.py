@@ -70,9 +70,9 @@ class Gym(BaseHTTPRequestHandler):
         text = body if isinstance(body, str) else json.dumps(body, indent=2)
         page = (
             f"<!doctype html><title>{title}</title><h1>Pulse Fitness · {title}</h1>"
-            f"<pre>{html.escape(text)}</pre>"
-            '<p><a href="/">Home</a> · <a href="/api">Call the API</a> · '
-            '<a href="/refresh">Refresh the token</a></p>'
+            f"{f'<pre>{html.escape(text)}</pre>' if text else ''}"
+            '<p><a href="/connect">Connect with the ecosystem</a> · <a href="/">Home</a> · '
+            '<a href="/api">Call the API</a> · <a href="/refresh">Refresh the token</a></p>'
         )
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -83,7 +83,7 @@ class Gym(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         meta = metadata()
         if path == "/":
-            self._page("Home", '<a href="/connect">Connect with the ecosystem</a>')
+            self._page("Home", "")
         elif path == "/connect":
             verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
             url, sent_state = session().create_authorization_url(
