@@ -30,7 +30,13 @@ from consent.models import (
 from consent.services import notice_publish
 from consent.services.consents import Actor, consent_withdraw
 from consent.services.customers import customer_find_by_email, customer_pii_view
-from ecosystem.admin_helpers import ReadOnlyMixin, run_per_row, status_badge
+from ecosystem.admin_helpers import (
+    ReadOnlyMixin,
+    date_column,
+    run_per_row,
+    short_id,
+    status_badge,
+)
 
 
 @admin.register(Notice)
@@ -242,8 +248,8 @@ class ConsentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "customer_ref",
         "purpose",
         "status_display",
-        "granted_at",
-        "expires_at",
+        date_column("granted_at", "Granted"),
+        date_column("expires_at", "Expires"),
     )
     list_filter = ("status", "purpose", "source", "recipient")
     list_select_related = ("purpose", "source", "recipient")
@@ -259,7 +265,7 @@ class ConsentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="Customer", ordering="customer_id")
     def customer_ref(self, obj: Consent) -> str:
-        return obj.customer_id  # the opaque id, without loading the customer row
+        return short_id(obj.customer_id)  # the opaque id, without loading the customer row
 
     @admin.display(description="Status", ordering="status")
     def status_display(self, obj: Consent):

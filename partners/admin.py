@@ -24,7 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
 
-from ecosystem.admin_helpers import run_per_row, status_badge
+from ecosystem.admin_helpers import date_column, run_per_row, status_badge
 from ecosystem.errors import ApplicationError
 from ecosystem.refusals import place_refusal, refusal_as_message, refusal_on_form
 from partners.models import (
@@ -256,7 +256,14 @@ def transition_action(transition: Transition):
 class PartnerAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     form = PartnerAdminForm
-    list_display = ("name", "slug", "sector", "status_display", "created_at", "approved_at")
+    list_display = (
+        "name",
+        "slug",
+        "sector",
+        "status_display",
+        date_column("created_at", "Applied"),
+        date_column("approved_at", "Approved"),
+    )
     list_filter = ("status", "sector")
     search_fields = ("name", "slug", "=contact_email")
     readonly_fields = ("id", "slug", "status", "status_reason", "created_at", "approved_at")
@@ -460,8 +467,8 @@ class PartnershipAdmin(admin.ModelAdmin):
     list_display = (
         "brands",
         "status_display",
-        "valid_from",
-        "valid_until",
+        date_column("valid_from", "Valid from"),
+        date_column("valid_until", "Valid until"),
         "version",
     )
     list_filter = ("status",)

@@ -1,0 +1,61 @@
+"""At 1280 px the admin's partners, partnerships and consents lists show every column,
+status and dates included, without scrolling sideways: measured in a real Chromium on the
+demo ecosystem, with the admin's navigation sidebar and filter panel open."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser
+
+from ecosystem.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, demo_seed
+
+pytestmark = pytest.mark.services
+
+LISTS = {
+    "/admin/partners/partner/": ["Name", "Status", "Applied", "Approved"],
+    "/admin/partners/partnership/": ["Partnership", "Status", "Valid from", "Valid until"],
+    "/admin/consent/consent/": ["Consent", "Customer", "Status", "Granted", "Expires"],
+}
+
+# Each header cell's name and whether its right edge lies inside the list's visible box.
+HEADERS = """() => { const box = document.querySelector("#changelist-form .results")
+  .getBoundingClientRect();
+  return [...document.querySelectorAll("#result_list thead th")].map((th) => ({
+    name: th.innerText.trim(),
+    inside: th.getBoundingClientRect().right <= box.right + 1,
+  })); }"""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("taxonomy")
+def test_the_lists_admins_use_keep_status_and_dates_in_view_at_1280_px(
+    browser: Browser, live_server, settings
+) -> None:
+    # Given: the demo ecosystem and its admin signed in on a 1280 px screen.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
+    demo_seed()
+    page = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB").new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Username").fill(DEMO_ADMIN_USERNAME)
+    page.get_by_label("Password").fill(DEMO_ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    out_of_view: list[str] = []
+
+    # When: they open each list.
+    for path, wanted in LISTS.items():
+        page.goto(live_server.url + path)
+        headers = {h["name"].casefold(): h["inside"] for h in page.evaluate(HEADERS)}
+        assert page.locator("#result_list tbody tr").count() >= 2, path
+        # Then: each column that matters is there and inside the visible box.
+        for name in wanted:
+            assert name.casefold() in headers, (path, name, list(headers))
+            if not headers[name.casefold()]:
+                out_of_view.append(f"{path}: {name}")
+
+    assert out_of_view == [], out_of_view
+    # And a date reads short, with the full time on hover.
+    granted = page.locator("#result_list td.field-granted_at_date time").first
+    assert granted.get_attribute("title") and len(granted.inner_text()) <= 11
