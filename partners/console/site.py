@@ -209,6 +209,20 @@ def _to_secret_page(request: HttpRequest, client: PartnerClient, secret: str) ->
     return HttpResponseRedirect(reverse("partner_console:partner-client-secret", args=[client.pk]))
 
 
+def _rotate_and_revoke(client: PartnerClient, *, revoked: str, css: str):
+    """The client's two actions as links (a list cell, or buttons on its page)."""
+    if client.is_revoked:
+        return revoked
+    return format_html(
+        '<span class="client-actions"><a class="{}" href="{}">Rotate secret</a> '
+        '<a class="{}" href="{}">Revoke</a></span>',
+        css,
+        reverse("partner_console:partner-client-rotate", args=[client.pk]),
+        css,
+        reverse("partner_console:partner-client-revoke", args=[client.pk]),
+    )
+
+
 CLIENT_KINDS = [
     ("server", "Server to server: your backend calls the API (client credentials)"),
     (
@@ -317,14 +331,7 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Actions")
     def client_actions(self, obj: PartnerClient):
-        if obj.is_revoked:
-            return "Revoked: no actions"
-        return format_html(
-            '<span class="client-actions"><a href="{}">Rotate secret</a>'
-            '<a href="{}">Revoke</a></span>',
-            reverse("partner_console:partner-client-rotate", args=[obj.pk]),
-            reverse("partner_console:partner-client-revoke", args=[obj.pk]),
-        )
+        return _rotate_and_revoke(obj, revoked="Revoked: no actions", css="")
 
     def get_fields(self, request: HttpRequest, obj: Any = None):
         return ("name", "kind", "redirect_uris", "scopes") + (self.readonly_fields if obj else ())
@@ -344,12 +351,8 @@ class ClientAdmin(PartnerScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Secret and access")
     def actions_links(self, obj: PartnerClient):
-        if obj.is_revoked:
-            return "Revoked: this client can no longer get or use tokens."
-        return format_html(
-            '<a class="button" href="{}">Rotate secret</a> <a class="button" href="{}">Revoke</a>',
-            reverse("partner_console:partner-client-rotate", args=[obj.pk]),
-            reverse("partner_console:partner-client-revoke", args=[obj.pk]),
+        return _rotate_and_revoke(
+            obj, revoked="Revoked: this client can no longer get or use tokens.", css="button"
         )
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
