@@ -287,7 +287,8 @@ NOTIFICATION_STATES = {
     "delivered": "Delivered",
     "pending": "On its way",
     "failing": "Failing (we keep trying)",
-    "not_subscribed": "Does not take notifications; it is refused anyway if it tries to use it",
+    # Short: a badge stays on one line; the sentence beside it says the rest (wording.py).
+    "not_subscribed": "Takes no notifications",
     "unknown": "No longer on record",
 }
 

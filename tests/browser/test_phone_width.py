@@ -99,6 +99,16 @@ def test_at_390_px_every_table_cell_is_labelled_and_every_target_is_44_px(
     page.mouse.click(label["x"] + label["width"] - 5, label["y"] + label["height"] / 2)
     assert checkbox.is_checked()
 
+    # And: she withdraws a consent from home; the page that says who has been told (badges
+    # and all) fits the phone's width too.
+    page.goto(live_server.url + "/")
+    page.get_by_role("link", name="Withdraw").first.click()
+    page.get_by_role("button", name="Withdraw consent").click()
+    page.wait_for_load_state("load")
+    assert page.get_by_role("heading", level=1).inner_text() == "Withdrawn"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "withdrawn page"
+    assert [t["what"] for t in page.evaluate(TARGETS) if t["height"] < MIN_TARGET] == []
+
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("taxonomy")

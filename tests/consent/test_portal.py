@@ -301,7 +301,7 @@ def test_withdrawing_takes_two_clicks_from_home_and_says_who_was_told(portal):
     assert consent.status == "withdrawn"
     result = html(portal.client.get(response["Location"]))
     assert "Pulse Fitness" in result and "Harbor Mutual" in result
-    assert "Does not take notifications" in result
+    assert "Takes no notifications" in result
 
 
 def test_a_withdrawn_consent_cannot_be_withdrawn_again(portal):
