@@ -1,13 +1,20 @@
 """At 1280 px the admin's partners, partnerships and consents lists show every column,
 status and dates included, without scrolling sideways: measured in a real Chromium on the
-demo ecosystem, with the admin's navigation sidebar and filter panel open."""
+demo ecosystem, with the admin's navigation sidebar and filter panel open. At 390 px the
+admin's dashboard and the console's overview do not scroll sideways: a card wider than the
+screen scrolls inside itself and can take the keyboard focus to do so."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Browser
 
-from ecosystem.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, demo_seed
+from ecosystem.demo import (
+    DEMO_ADMIN_PASSWORD,
+    DEMO_ADMIN_USERNAME,
+    DEMO_CONSOLE_PASSWORD,
+    demo_seed,
+)
 
 pytestmark = pytest.mark.services
 
@@ -59,3 +66,43 @@ def test_the_lists_admins_use_keep_status_and_dates_in_view_at_1280_px(
     # And a date reads short, with the full time on hover.
     granted = page.locator("#result_list td.field-granted_at_date time").first
     assert granted.get_attribute("title") and len(granted.inner_text()) <= 11
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("taxonomy")
+def test_the_dashboard_and_the_console_overview_fit_a_phone(
+    browser: Browser, live_server, settings
+) -> None:
+    # Given: the demo ecosystem; its admin and Pulse Fitness's staff on 390 px screens.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
+    demo_seed()
+    widths = {}
+    for login, user, password, landing in [
+        ("/admin/login/", DEMO_ADMIN_USERNAME, DEMO_ADMIN_PASSWORD, "/admin/"),
+        (
+            "/partner-admin/login/",
+            "pulse-fitness-console",
+            DEMO_CONSOLE_PASSWORD,
+            "/partner-admin/",
+        ),
+    ]:
+        page = browser.new_context(viewport={"width": 390, "height": 800}).new_page()
+        page.goto(live_server.url + login)
+        page.get_by_label("Username").fill(user)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        # When: they open their landing page.
+        page.goto(live_server.url + landing)
+        widths[landing] = page.evaluate("document.documentElement.scrollWidth")
+        # Then: a card wider than the screen scrolls inside itself, and takes the focus.
+        scrolling = page.evaluate(
+            """() => [...document.querySelectorAll(".ops-card")]
+            .filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.tabIndex)"""
+        )
+        assert scrolling and all(index == 0 for index in scrolling), (landing, scrolling)
+
+    # Then: neither page scrolls sideways.
+    assert widths == {"/admin/": 390, "/partner-admin/": 390}
