@@ -76,7 +76,7 @@ def reward_state(reward: Reward, now: datetime) -> str:
         return f"Because {why}."
     if reward.status == S.REVERSED:
         return f"Reversed on {reward.ended_at:%-d %B %Y}: it was corrected by the ecosystem."
-    posted = f"Yours since {reward.posted_at:%-d %B %Y}."
+    posted = f"Added to your rewards on {reward.posted_at:%-d %B %Y}."
     if not consent.is_honoured(now):
         return posted + " The consent behind it has ended since; this reward stays yours."
     return posted

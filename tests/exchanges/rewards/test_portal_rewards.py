@@ -87,7 +87,8 @@ def test_a_posted_reward_stays_after_a_withdrawal_and_the_page_says_so(ada):
 
     text = page(ada)
 
-    assert "<strong>Yours</strong> — Yours since" in text and "this reward stays yours" in text
+    assert "<strong>Yours</strong> — Added to your rewards on" in text
+    assert "this reward stays yours" in text and "Yours since" not in text
     assert "Posted" not in text
     assert balance_row("EUR", "EUR 5", "EUR 0") in text
 

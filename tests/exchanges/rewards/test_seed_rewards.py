@@ -72,5 +72,5 @@ def test_ada_owns_last_months_reward_since_the_seed_not_since_a_later_date(
     assert len(posted) == 2  # last month's visits and the referral fee
     for reward in posted:
         assert before <= reward.issued_at <= reward.lock_at <= reward.posted_at <= now
-        assert reward_state(reward, now) == f"Yours since {now:%-d %B %Y}."
+        assert reward_state(reward, now) == f"Added to your rewards on {now:%-d %B %Y}."
     assert Reward.objects.filter(status=Reward.Status.PENDING, lock_at__lte=now).count() == 0
