@@ -17,18 +17,15 @@ def api_client_tally(client_id: str) -> str:
     return f"api-client:{client_id}"
 
 
+def _as_time(unix: float | None) -> datetime | None:
+    return datetime.fromtimestamp(unix, UTC) if unix else None
+
+
 def clients_last_used(client_ids: list[str]) -> dict[str, datetime | None]:
     """When each client last made an API request (None: not in the tally's window); one
     cache round trip."""
     tallies = tally_read([api_client_tally(c) for c in client_ids], days=1)
-    return {
-        c: (
-            datetime.fromtimestamp(last, UTC)
-            if (last := tallies[api_client_tally(c)].last_used)
-            else None
-        )
-        for c in client_ids
-    }
+    return {c: _as_time(tallies[api_client_tally(c)].last_used) for c in client_ids}
 
 
 def partnerships_active_for(*, partner_id: str) -> QuerySet[Partnership]:
@@ -85,13 +82,12 @@ def api_usage_by_client(*, partner_id: str, days: int) -> list[dict[str, Any]]:
         tally = tallies[api_client_tally(client["id"])]
         if client["revoked_at"] is not None and tally.requests == 0:
             continue
-        last = tally.last_used
         rows.append(
             {
                 **client,
                 "requests": tally.requests,
                 "refused": tally.refused,
-                "last_used": datetime.fromtimestamp(last, UTC) if last else None,
+                "last_used": _as_time(tally.last_used),
             }
         )
     return rows

@@ -250,11 +250,7 @@ def _attention(partner_id: str, api_usage: list[dict[str, Any]], now: datetime) 
                 }
             )
         else:
-            why = (
-                "it answered 410 Gone"
-                if endpoint.disabled_reason == WebhookEndpoint.DisabledReason.GONE
-                else "it failed for too long"
-            )
+            why = WebhookEndpoint.GATEWAY_OFF_BECAUSE[endpoint.disabled_reason]
             items.append(
                 {
                     "title": f"Webhook endpoint {endpoint.url} was switched off",

@@ -102,13 +102,12 @@ class PartnerConsoleSite(ThrottledLoginSite):
         clients filled in (docs/partner-quickstart.md is the longer version)."""
         partner = staff_partner(request)
         assert partner is not None  # admin_view let only the partner's staff through
-        clients = [
-            c
-            for c in PartnerClient.objects.filter(partner=partner, revoked_at__isnull=True)
-            .select_related("application")
+        client = (
+            PartnerClient.objects.filter(partner=partner, revoked_at__isnull=True)
+            .exclude(application__authorization_grant_type="authorization-code")  # connect
             .order_by("created_at", "id")
-            if not c.is_connect
-        ]
+            .first()
+        )
         return render(
             request,
             "partner_console/quickstart.html",
@@ -116,7 +115,7 @@ class PartnerConsoleSite(ThrottledLoginSite):
                 **self.each_context(request),
                 "title": "Your first API call",
                 "partner": partner,
-                "client": clients[0] if clients else None,
+                "client": client,
                 "scopes": sorted(partner.scope_ceiling_set),
                 "base": f"{request.scheme}://{request.get_host()}",
                 "add_client_url": reverse("partner_console:partners_partnerclient_add"),

@@ -168,13 +168,8 @@ class ConsoleWebhookEndpointAdmin(PartnerScopedAdmin):
             )
         if endpoint.enabled:
             return "On"
-        return {
-            WebhookEndpoint.DisabledReason.PARTNER: "Off: switched off by you",
-            WebhookEndpoint.DisabledReason.GONE: "Off: it answered 410 Gone, so the gateway "
-            "stopped sending",
-            WebhookEndpoint.DisabledReason.FAILING: "Off: it failed for too long, so the "
-            "gateway stopped sending",
-        }.get(endpoint.disabled_reason, "Off")
+        why = WebhookEndpoint.GATEWAY_OFF_BECAUSE.get(endpoint.disabled_reason)
+        return f"Off: {why}, so the gateway stopped sending" if why else "Off: switched off by you"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self.partner_may_change(request)

@@ -77,6 +77,12 @@ class WebhookEndpoint(models.Model):
         GONE = "gone", "The endpoint answered 410 Gone"
         FAILING = "failing", "Failing for too long"
 
+    # Why the gateway switched an endpoint off, as the console says it ("… because …").
+    GATEWAY_OFF_BECAUSE = {
+        DisabledReason.GONE: "it answered 410 Gone",
+        DisabledReason.FAILING: "it failed for too long",
+    }
+
     id = models.CharField(
         primary_key=True, max_length=40, default=PrefixedId("whe"), editable=False
     )

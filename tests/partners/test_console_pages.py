@@ -188,6 +188,24 @@ def test_the_quickstart_fills_in_this_gateway_and_the_brands_own_client(client, 
     assert 'data-copy="qs-token"' in html
 
 
+def test_the_quickstart_names_a_server_client_never_a_connect_one(client, gym):
+    from partners.services.clients import connect_client_create
+
+    connect_client_create(
+        partner=gym,
+        name="Website sign-in",
+        scopes={"openid"},
+        redirect_uris=["https://gym.example/callback"],
+        actor=None,
+    )
+    backend = make_client(gym, name="Backend")
+
+    html = client.get("/partner-admin/quickstart/").content.decode()
+
+    assert f'curl -s -u "{backend.pk}:$CLIENT_SECRET"' in html
+    assert "Website sign-in" not in html
+
+
 def test_the_quickstart_without_a_client_says_to_create_one(client, gym):
     html = client.get("/partner-admin/quickstart/").content.decode()
 
