@@ -33,22 +33,25 @@ HEADERS = """() => { const box = document.querySelector("#changelist-form .resul
   })); }"""
 
 
+def _signed_in(browser: Browser, base: str, width: int, login: str, user: str, password: str):
+    page = browser.new_context(viewport={"width": width, "height": 800}, locale="en-GB").new_page()
+    page.goto(base + login)
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    return page
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("taxonomy")
 def test_the_lists_admins_use_keep_status_and_dates_in_view_at_1280_px(
-    browser: Browser, live_server, settings
+    browser: Browser, live_server
 ) -> None:
     # Given: the demo ecosystem and its admin signed in on a 1280 px screen.
-    settings.PASSWORD_HASHERS = [
-        "django.contrib.auth.hashers.MD5PasswordHasher",
-        *settings.PASSWORD_HASHERS,
-    ]
     demo_seed()
-    page = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB").new_page()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.get_by_label("Username").fill(DEMO_ADMIN_USERNAME)
-    page.get_by_label("Password").fill(DEMO_ADMIN_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    page = _signed_in(
+        browser, live_server.url, 1280, "/admin/login/", DEMO_ADMIN_USERNAME, DEMO_ADMIN_PASSWORD
+    )
     out_of_view: list[str] = []
 
     # When: they open each list.
@@ -70,14 +73,8 @@ def test_the_lists_admins_use_keep_status_and_dates_in_view_at_1280_px(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("taxonomy")
-def test_the_dashboard_and_the_console_overview_fit_a_phone(
-    browser: Browser, live_server, settings
-) -> None:
+def test_the_dashboard_and_the_console_overview_fit_a_phone(browser: Browser, live_server) -> None:
     # Given: the demo ecosystem; its admin and Pulse Fitness's staff on 390 px screens.
-    settings.PASSWORD_HASHERS = [
-        "django.contrib.auth.hashers.MD5PasswordHasher",
-        *settings.PASSWORD_HASHERS,
-    ]
     demo_seed()
     widths = {}
     for login, user, password, landing in [
@@ -89,11 +86,7 @@ def test_the_dashboard_and_the_console_overview_fit_a_phone(
             "/partner-admin/",
         ),
     ]:
-        page = browser.new_context(viewport={"width": 390, "height": 800}).new_page()
-        page.goto(live_server.url + login)
-        page.get_by_label("Username").fill(user)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Log in").click()
+        page = _signed_in(browser, live_server.url, 390, login, user, password)
         # When: they open their landing page.
         page.goto(live_server.url + landing)
         widths[landing] = page.evaluate("document.documentElement.scrollWidth")
