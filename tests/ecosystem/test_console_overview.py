@@ -152,7 +152,7 @@ def test_ecosystem_admins_and_customers_are_sent_to_the_console_login(client, ta
 
 
 @pytest.fixture
-def small_rate_limit(settings):
+def small_rate_limit(settings, rate_window_ahead):
     settings.API_RATE_LIMIT_PER_MINUTE = 3
     cache.clear()
     yield

@@ -10,6 +10,8 @@ from django.conf import settings
 
 from ecosystem.ratelimit import lockout_hit, lockout_wait, ratelimit_hit
 
+pytestmark = pytest.mark.usefixtures("rate_window_ahead")
+
 
 def test_a_window_counts_up_to_its_limit_then_refuses():
     key = f"test:{uuid.uuid4()}"

@@ -96,6 +96,7 @@ def test_every_response_carries_rate_limit_headers(partner_api, settings):
     assert 1 <= int(response["RateLimit-Reset"]) <= 60
 
 
+@pytest.mark.usefixtures("rate_window_ahead")
 def test_the_api_is_throttled_per_client(db, settings):
     settings.API_RATE_LIMIT_PER_MINUTE = 2
     _, first = make_token()

@@ -121,6 +121,7 @@ def test_the_secret_is_stored_with_the_fast_hasher(db):
     assert partner_client.secret not in partner_client.application.client_secret
 
 
+@pytest.mark.usefixtures("rate_window_ahead")
 def test_token_requests_are_throttled_per_address_before_the_secret_is_checked(
     db, client, settings
 ):

@@ -161,6 +161,7 @@ def test_the_api_replays_an_idempotent_retry(db):
     assert again["Idempotent-Replayed"] == "true" and Partner.objects.count() == 1
 
 
+@pytest.mark.usefixtures("rate_window_ahead")
 def test_applications_are_throttled_per_address(db, settings, client):
     settings.PARTNER_APPLY_RATE_PER_MINUTE = 1
     api = api_client_for()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from django.test import Client
 
 
@@ -59,6 +60,7 @@ def test_a_batch_over_500_items_is_refused_whole(world):
     assert answer["Content-Type"] == "application/problem+json"
 
 
+@pytest.mark.usefixtures("rate_window_ahead")
 def test_api_calls_are_throttled_per_client(world, settings):
     settings.API_RATE_LIMIT_PER_MINUTE = 3
     answers = [world.gym_api.get("/api/v1/partner") for _ in range(4)]
@@ -69,6 +71,7 @@ def test_api_calls_are_throttled_per_client(world, settings):
     assert answers[0]["RateLimit-Limit"] == "3"
 
 
+@pytest.mark.usefixtures("rate_window_ahead")
 def test_the_public_registration_form_is_throttled_per_address(db, settings):
     settings.PARTNER_APPLY_RATE_PER_MINUTE = 2
     http = Client(REMOTE_ADDR="198.51.100.8")
@@ -80,6 +83,7 @@ def test_the_public_registration_form_is_throttled_per_address(db, settings):
     assert answers[-1].status_code == 429
 
 
+@pytest.mark.usefixtures("rate_window_ahead")
 def test_the_token_endpoint_is_throttled(db, settings):
     settings.OAUTH_TOKEN_RATE_PER_MINUTE = 2
     http = Client(REMOTE_ADDR="198.51.100.9")
@@ -88,6 +92,7 @@ def test_the_token_endpoint_is_throttled(db, settings):
     assert answers[-1].status_code == 429
 
 
+@pytest.mark.usefixtures("rate_window_ahead")
 def test_the_connect_endpoints_are_throttled(db, settings):
     # The authorization endpoint (a page for people) and UserInfo (problem+json); their
     # per-customer and per-token limits are in tests/consent/connect/test_throttles.py.

@@ -8,7 +8,7 @@ from django.test import Client
 
 from tests.consent.connect.support import AuthorizeRequest, query_of, token_request
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_window_ahead")]
 
 
 def _access_token(client: Client, world) -> str:
